@@ -1,0 +1,18 @@
+"""Agents: one protocol (``Agent``) for scripted opponents and LLM players; spec strings.
+
+Scripted agents import neither Ray nor torch; ``agents.llm`` (LLM players) imports torch
+lazily, only when an ``llm:`` spec is built.
+"""
+
+from agents.base import Agent, Decision, ScriptedAgent, sample_from_policy
+from agents.spec import AgentSpec, make_agent, parse_spec
+
+__all__ = [
+    "Agent",
+    "AgentSpec",
+    "Decision",
+    "ScriptedAgent",
+    "make_agent",
+    "parse_spec",
+    "sample_from_policy",
+]

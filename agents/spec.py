@@ -1,0 +1,89 @@
+"""Agent spec strings: one string names an agent everywhere (CLI, configs, match records).
+
+random                 uniform random legal moves
+mcts | mcts:400        Monte Carlo tree search with N simulations per move (default 200)
+solver                 exact alpha-beta (perfect-information games) or CFR+ policy (poker)
+llm:BASE               the bare base model (a folder or a Hugging Face id)
+llm:BASE@ADAPTER       base + LoRA adapter (a folder, or a registry version: v3, champion)
+human                  a person at the terminal or browser
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from games import GameHandle, InputError
+
+KINDS = ("random", "mcts", "solver", "llm", "human")
+DEFAULT_MCTS_SIMULATIONS = 200
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    kind: str
+    arg: str | None = None
+    raw: str = ""
+
+    @property
+    def base(self) -> str | None:
+        return None if self.kind != "llm" or self.arg is None else self.arg.split("@", 1)[0]
+
+    @property
+    def adapter(self) -> str | None:
+        if self.kind != "llm" or self.arg is None or "@" not in self.arg:
+            return None
+        return self.arg.split("@", 1)[1]
+
+
+def parse_spec(spec: str) -> AgentSpec:
+    """Parse and validate ``spec``; raises InputError with the accepted forms."""
+    raw = spec.strip()
+    kind, _, arg = raw.partition(":")
+    kind = kind.lower()
+    usage = "expected one of: random, mcts, mcts:N, solver, llm:BASE, llm:BASE@ADAPTER, human"
+    if kind not in KINDS:
+        raise InputError(f"unknown agent spec '{spec}'; {usage}")
+    if kind in ("random", "solver", "human") and arg:
+        raise InputError(f"agent spec '{spec}': '{kind}' takes no argument")
+    if kind == "mcts" and arg:
+        if not arg.isdigit() or int(arg) < 1:
+            raise InputError(f"agent spec '{spec}': simulations must be a positive integer")
+    if kind == "llm":
+        base, _, adapter = arg.partition("@")
+        if not base or ("@" in arg and not adapter):
+            raise InputError(f"agent spec '{spec}': expected llm:BASE or llm:BASE@ADAPTER")
+    return AgentSpec(kind=kind, arg=arg or None, raw=raw)
+
+
+def make_agent(spec: str, handle: GameHandle, **options):
+    """Build the agent named by ``spec`` for ``handle``'s game.
+
+    ``options`` go to LLM agents (workspace, device, engine); scripted agents ignore them.
+    """
+    parsed = parse_spec(spec)
+    if parsed.kind == "random":
+        from agents.scripted import RandomAgent
+
+        return RandomAgent(parsed.raw)
+    if parsed.kind == "mcts":
+        from agents.scripted import MCTSAgent
+
+        sims = int(parsed.arg) if parsed.arg else DEFAULT_MCTS_SIMULATIONS
+        return MCTSAgent(handle, sims, spec=parsed.raw)
+    if parsed.kind == "solver":
+        if handle.perfect_information:
+            from agents.solver import SolverAgent
+
+            return SolverAgent(handle, spec=parsed.raw)
+        from agents.cfr import CFRAgent
+
+        return CFRAgent(handle, spec=parsed.raw)
+    if parsed.kind == "llm":
+        try:
+            from agents.llm import make_llm_agent
+        except ImportError as error:
+            raise InputError(f"LLM agents are unavailable: {error}") from None
+        return make_llm_agent(parsed, handle, **options)
+    if parsed.kind == "human":
+        raise InputError("'human' plays through `arena play` or `arena serve`, not in batch runs")
+    raise AssertionError(parsed.kind)

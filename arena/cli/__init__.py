@@ -1,0 +1,63 @@
+"""The ``arena`` command line: one entry point, one module per group of subcommands.
+
+User mistakes (unknown game, bad spec, unreadable file, ...) print one line
+``arena: error: ...`` and exit with status 2; set ``ARENA_DEBUG=1`` for the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+
+from games import InputError
+
+# Each module defines ``register(subparsers)``; it adds its subcommands with a ``func``.
+COMMAND_MODULES = ("arena.cli.play_cmds",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="arena",
+        description="A self-play arena where LLMs get better at OpenSpiel games, "
+        "night after night, and prove it with statistics.",
+    )
+    parser.add_argument(
+        "--workspace",
+        default=None,
+        help="folder for models, adapters, match logs, datasets and the registry "
+        "(default: $ARENA_WORKSPACE or ./arena-data)",
+    )
+    parser.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.WARNING),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("arena: interrupted", file=sys.stderr)
+        return 130
+    except (InputError, FileNotFoundError, PermissionError, IsADirectoryError) as error:
+        if os.environ.get("ARENA_DEBUG"):
+            raise
+        print(f"arena: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""``arena games``, ``arena match`` and ``arena demo``: scripted and LLM games in one process."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from agents import make_agent, parse_spec
+from arena.jsonl import JsonlWriter
+from arena.match import MatchJob, play_matches
+from arena.report import format_table
+from arena.schedule import PairingSummary, pair_jobs, summarize
+from arena.workspace import Workspace
+from games import CURATED_GAMES, InputError, load_game, observe, playable_games, sample_opening
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("games", help="list supported games with a sample prompt")
+    p.add_argument("--all", action="store_true", help="also list every playable OpenSpiel game")
+    p.set_defaults(func=cmd_games)
+
+    p = sub.add_parser(
+        "match",
+        help="play seat-swapped games between two agents -> JSONL + W/D/L",
+        description="Play N games between two agents as seat-swapped pairs (same opening, seats "
+        "swapped), write every game as JSONL, and print wins, draws and losses.",
+    )
+    p.add_argument("--game", required=True, help="e.g. tic_tac_toe, connect_four(rows=5,columns=6)")
+    p.add_argument(
+        "--agents",
+        nargs=2,
+        required=True,
+        metavar="SPEC",
+        help="two agent specs: random, mcts[:N], solver, llm:BASE[@ADAPTER]",
+    )
+    p.add_argument("--games", type=int, default=10, help="number of games (default 10)")
+    p.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
+    p.add_argument("--out", default=None, help="output JSONL (default: workspace matches/<run>/)")
+    p.add_argument("--batch", type=int, default=32, help="games played concurrently (default 32)")
+    p.add_argument(
+        "--opening-plies",
+        type=int,
+        default=2,
+        help="random plies before play in board games (default 2)",
+    )
+    p.add_argument("--device", default=None, help="LLM agents: cpu or cuda (default: auto)")
+    p.set_defaults(func=cmd_match)
+
+    p = sub.add_parser("demo", help="the main job on the embedded default (see README)")
+    p.add_argument("--pairs", type=int, default=6, help="pairs per pairing (default 6)")
+    p.set_defaults(func=cmd_demo)
+
+
+def cmd_games(args: argparse.Namespace) -> int:
+    rng = __import__("numpy").random.default_rng(0)
+    for name in CURATED_GAMES:
+        handle = load_game(name)
+        state = handle.game.new_initial_state()
+        opening = sample_opening(handle, rng, max_plies=1)
+        for action in opening.actions:
+            state.apply_action(action)
+        print(f"== {name}\n{observe(handle, state).prompt}\n")
+    if args.all:
+        others = [g for g in playable_games() if g not in CURATED_GAMES]
+        print("Also playable with the generic view:\n  " + ", ".join(others))
+    else:
+        print(
+            "Any other 2-player turn-based OpenSpiel game plays with a generic view "
+            "(e.g. hex(board_size=5), breakthrough); `arena games --all` lists them."
+        )
+    return 0
+
+
+def play_jobs(jobs: list[MatchJob], agents: dict, out: Path, batch: int, desc: str) -> list:
+    """Play ``jobs`` in batches, appending each record to ``out``; returns the records."""
+    records = []
+    with (
+        JsonlWriter(out, mode="w") as writer,
+        tqdm(total=len(jobs), desc=desc, unit="game", leave=False) as bar,
+    ):
+        for start in range(0, len(jobs), batch):
+            for record in play_matches(jobs[start : start + batch], agents):
+                writer.write(record.to_dict())
+                records.append(record)
+                bar.update(1)
+    return records
+
+
+def summary_rows(summaries: list[PairingSummary]) -> list[list[object]]:
+    rows = []
+    for s in summaries:
+        rows.append(
+            [
+                s.player,
+                s.opponent,
+                s.games,
+                s.wins,
+                s.draws,
+                s.losses,
+                s.score,
+                "/".join(map(str, s.pentanomial)),
+            ]
+        )
+    return rows
+
+
+SUMMARY_HEADERS = ["agent", "opponent", "games", "W", "D", "L", "score", "pairs 0/½/1/1½/2"]
+
+
+def cmd_match(args: argparse.Namespace) -> int:
+    if args.games < 1:
+        raise InputError("--games must be at least 1")
+    if args.batch < 1:
+        raise InputError("--batch must be at least 1")
+    handle = load_game(args.game)
+    specs = [parse_spec(s).raw for s in args.agents]
+    workspace = Workspace.resolve(args.workspace)
+    run_id = time.strftime("match-%Y%m%d-%H%M%S")
+    out = Path(args.out) if args.out else workspace.matches(run_id) / "matches.jsonl"
+    agents = {
+        spec: make_agent(spec, handle, workspace=workspace, device=args.device)
+        for spec in dict.fromkeys(specs)
+    }
+    jobs = pair_jobs(
+        handle.spec,
+        specs[0],
+        specs[1],
+        range((args.games + 1) // 2),
+        args.seed,
+        run_id=run_id,
+        opening_plies=args.opening_plies,
+    )[: args.games]
+    started = time.perf_counter()
+    records = play_jobs(jobs, agents, out, args.batch, desc=f"{specs[0]} vs {specs[1]}")
+    seconds = time.perf_counter() - started
+    summary = summarize(records, specs[0], specs[1])
+    print(format_table(SUMMARY_HEADERS, summary_rows([summary])))
+    illegal = sum(m.illegal for r in records for m in r.moves)
+    unparseable = sum(m.unparseable for r in records for m in r.moves)
+    print(
+        f"{len(records)} games in {seconds:.1f}s; illegal moves {illegal}, "
+        f"unparseable outputs {unparseable}; records: {out}"
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """A round robin of scripted agents on tic_tac_toe (grows into the nightly cycle)."""
+    handle = load_game("tic_tac_toe")
+    specs = ["random", "mcts:25", "solver"]
+    workspace = Workspace.resolve(args.workspace)
+    run_id = time.strftime("demo-%Y%m%d-%H%M%S")
+    out = workspace.matches(run_id) / "matches.jsonl"
+    agents = {spec: make_agent(spec, handle) for spec in specs}
+    jobs = []
+    for i, a in enumerate(specs):
+        for b in specs[i + 1 :]:
+            jobs += pair_jobs(
+                handle.spec,
+                a,
+                b,
+                range(args.pairs),
+                0,
+                run_id=run_id,
+                tag=f"{a}-vs-{b}".replace(":", ""),
+            )
+    records = play_jobs(jobs, agents, out, 64, desc="demo round robin")
+    summaries = [summarize(records, a, b) for i, a in enumerate(specs) for b in specs[i + 1 :]]
+    print(format_table(SUMMARY_HEADERS, summary_rows(summaries)))
+    print(f"\n{len(records)} games; records: {out}")
+    (out.parent / "summary.json").write_text(json.dumps([s.to_dict() for s in summaries], indent=1))
+    return 0
