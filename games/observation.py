@@ -53,9 +53,11 @@ class Observation:
 
 
 def _normalise(text: str) -> str:
-    text = text.strip().strip("`'\"").strip()
-    if text.endswith("."):
-        text = text[:-1]
+    """Lower-case, collapse whitespace, drop surrounding quotes/backticks and a final period."""
+    previous = None
+    while previous != text:
+        previous = text
+        text = text.strip().strip("`'\"").rstrip(".").strip()
     return " ".join(text.lower().split())
 
 
