@@ -21,9 +21,12 @@ from games import Opening, apply_opening, load_game, observe, sample_chance
 DEFAULT_MOVE_CAP = 1000
 
 
-def derive_seed(run_seed: int, index: int) -> int:
-    """A match's seed from (run seed, match index): independent of worker count and order."""
-    return int(np.random.SeedSequence([run_seed, index]).generate_state(1)[0])
+def derive_seed(run_seed: int, index: int, salt: int = 0) -> int:
+    """A match's seed from (run seed, match index[, pairing salt]).
+
+    Independent of worker count and scheduling order, so a run's records are reproducible.
+    """
+    return int(np.random.SeedSequence([run_seed, salt, index]).generate_state(1)[0])
 
 
 @dataclass(frozen=True)

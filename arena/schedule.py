@@ -8,6 +8,7 @@ worker plays which game.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -35,7 +36,7 @@ def pair_jobs(
     enters both the match id and the seed stream.
     """
     handle = load_game(game)
-    salt = int(np.frombuffer(tag.encode().ljust(8, b"\0")[:8], dtype=np.uint64)[0] % 2**31)
+    salt = zlib.crc32(tag.encode())
     jobs = []
     for pair in pairs:
         rng = np.random.default_rng([run_seed, salt, pair, 0x0BE])
@@ -49,7 +50,7 @@ def pair_jobs(
                     game=game,
                     seats=seats,
                     opening=opening,
-                    seed=derive_seed(run_seed + salt, index),
+                    seed=derive_seed(run_seed, index, salt),
                     pair_index=pair,
                     swapped=swapped,
                     run_id=run_id,
