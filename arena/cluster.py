@@ -1,0 +1,127 @@
+"""Where the arena's Ray actors run: an embedded local instance, or an existing cluster.
+
+The default needs no set-up: ``connect()`` starts a private Ray instance on this machine with
+its CPUs (``address="local"``, so a ``ray start`` cluster that happens to run here is never
+joined by accident). ``connect("HOST:PORT")``, or ``$RAY_ADDRESS``, joins an existing cluster
+started with ``ray start --head``; every node then needs this package installed and, for LLM
+players, the workspace on a shared path. If Ray is already initialised in this process (a test
+session, a notebook), that instance is reused and left running.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+from games import InputError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    """What ``connect`` found or started.
+
+    Attributes:
+        address: the GCS address of the cluster (``HOST:PORT``).
+        mode: ``"embedded"`` (started here), ``"cluster"`` (joined) or ``"reused"``.
+        nodes: alive nodes.
+        cpus: total logical CPUs.
+        gpus: total GPUs.
+    """
+
+    address: str
+    mode: str
+    nodes: int
+    cpus: float
+    gpus: float
+
+    @property
+    def owned(self) -> bool:
+        """True when this process started the instance and must shut it down."""
+        return self.mode != "reused"
+
+    def describe(self) -> str:
+        return (
+            f"Ray {self.mode} at {self.address}: {self.nodes} node(s), "
+            f"{self.cpus:g} CPU(s), {self.gpus:g} GPU(s)"
+        )
+
+
+def _quiet() -> None:
+    # Ray's own start-up chatter goes to its log files, not the terminal; errors still surface
+    # as exceptions in the driver.
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
+    for name in ("ray", "ray._private", "ray.worker"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _info(mode: str) -> ClusterInfo:
+    import ray
+
+    resources = ray.cluster_resources()
+    nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
+    context = ray.get_runtime_context()
+    address = getattr(context, "gcs_address", None) or "?"
+    return ClusterInfo(
+        address=address,
+        mode=mode,
+        nodes=nodes,
+        cpus=float(resources.get("CPU", 0.0)),
+        gpus=float(resources.get("GPU", 0.0)),
+    )
+
+
+def connect(
+    address: str | None = None,
+    *,
+    num_cpus: int | None = None,
+    num_gpus: int | None = None,
+) -> ClusterInfo:
+    """Start or join Ray for an arena run.
+
+    Args:
+        address: ``HOST:PORT`` of a running cluster's head; None uses ``$RAY_ADDRESS`` if
+            set, else starts an embedded instance on this machine.
+        num_cpus: logical CPUs of the embedded instance (default: this machine's cores). The
+            caller may ask for more than the cores to oversubscribe; ignored for a cluster.
+        num_gpus: GPUs of the embedded instance (default: Ray's detection).
+
+    Raises:
+        InputError: the cluster at ``address`` cannot be reached.
+    """
+    import ray
+
+    _quiet()
+    if ray.is_initialized():
+        return _info("reused")
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    common = {"log_to_driver": False, "logging_level": logging.ERROR}
+    if address:
+        try:
+            ray.init(address=address, **common)
+        except (ConnectionError, RuntimeError, ValueError) as error:
+            message = str(error).strip().splitlines()[0] if str(error).strip() else "no answer"
+            raise InputError(f"cannot join the Ray cluster at {address}: {message}") from None
+        info = _info("cluster")
+    else:
+        ray.init(
+            address="local",
+            num_cpus=num_cpus if num_cpus is not None else os.cpu_count() or 1,
+            num_gpus=num_gpus,
+            include_dashboard=False,
+            **common,
+        )
+        info = _info("embedded")
+    logger.info("%s", info.describe())
+    return info
+
+
+def disconnect(info: ClusterInfo) -> None:
+    """Shut Ray down if ``connect`` started or joined it in this process."""
+    import ray
+
+    if info.owned and ray.is_initialized():
+        ray.shutdown()
