@@ -79,7 +79,7 @@ class TournamentConfig:
                 run_id=run_id,
                 opening_plies=self.opening_plies,
                 move_cap=self.move_cap,
-                tag=f"{i:02d}v{j:02d}",  # short: schedule salts the seed with 8 bytes of it
+                tag=f"{i:02d}v{j:02d}",  # indices: any spec (a path, "@v3") gives a safe match id
             )
         return jobs
 

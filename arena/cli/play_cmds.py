@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -149,28 +148,31 @@ def cmd_match(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """A round robin of scripted agents on tic_tac_toe (grows into the nightly cycle)."""
-    handle = load_game("tic_tac_toe")
-    specs = ["random", "mcts:25", "solver"]
-    workspace = Workspace.resolve(args.workspace)
-    run_id = time.strftime("demo-%Y%m%d-%H%M%S")
-    out = workspace.matches(run_id) / "matches.jsonl"
-    agents = {spec: make_agent(spec, handle) for spec in specs}
-    jobs = []
-    for i, a in enumerate(specs):
-        for b in specs[i + 1 :]:
-            jobs += pair_jobs(
-                handle.spec,
-                a,
-                b,
-                range(args.pairs),
-                0,
-                run_id=run_id,
-                tag=f"{a}-vs-{b}".replace(":", ""),
-            )
-    records = play_jobs(jobs, agents, out, 64, desc="demo round robin")
-    summaries = [summarize(records, a, b) for i, a in enumerate(specs) for b in specs[i + 1 :]]
-    print(format_table(SUMMARY_HEADERS, summary_rows(summaries)))
-    print(f"\n{len(records)} games; records: {out}")
-    (out.parent / "summary.json").write_text(json.dumps([s.to_dict() for s in summaries], indent=1))
+    """A round robin of scripted agents on tic_tac_toe, through the Ray tournament run on the
+    embedded local cluster (grows into the nightly cycle)."""
+    from arena.cli.run_cmds import ProgressLine
+    from arena.runs import ExecOptions
+    from arena.tournament import TournamentConfig, run_tournament
+
+    if args.pairs < 1:
+        raise InputError("--pairs must be at least 1")
+    config = TournamentConfig("tic_tac_toe", ("random", "mcts:25", "solver"), pairs=args.pairs)
+    progress = ProgressLine("demo round robin")
+    try:
+        result = run_tournament(
+            config,
+            Workspace.resolve(args.workspace),
+            ExecOptions(workers=2),
+            run_id=time.strftime("demo-%Y%m%d-%H%M%S"),
+            progress=progress,
+        )
+    finally:
+        progress.close()
+    print(result.table())
+    print("\n" + (result.leaderboard_table() or ""))
+    stats = result.stats
+    print(
+        f"\n{stats.scheduled} games on {len(stats.workers)} Ray workers in {stats.seconds:.1f}s; "
+        f"records: {result.paths['matches']}; summary: {result.paths['summary']}"
+    )
     return 0
