@@ -1,0 +1,338 @@
+"""Build the arena's own small base model: a local tokenizer plus a Llama-style causal LM.
+
+No model hub is reachable from the arena's machines, so the base is made here. It is pretrained
+on game text only: the prompt a player sees (``games.observe``) followed by a legal move in the
+canonical completion form (``games.completion_text``: ``" b3\\n"``), then end-of-sequence.
+States come from *mixed* play (each seat of a board game is uniform random or a weak MCTS, so
+positions are varied and realistic), but the completion trained at every state is a *uniformly
+random* legal move. The base therefore learns the text format and the rules (which moves are
+legal), and its policy is close to uniform over legal moves: it knows no strategy. Strategy is
+what the LoRA adapters learn.
+
+The tokenizer is a byte-level BPE trained on the same corpus with the ``tokenizers`` library
+(byte-level, so any text, including other OpenSpiel games' views, still encodes). It keeps the
+prefix property the scoring engine relies on: ``encode(prompt) + encode(completion) ==
+encode(prompt + completion)`` because the completion starts with a space.
+
+Everything is deterministic from ``seed`` (corpus, tokenizer, initialisation, batch order) for a
+given machine and thread count. The output folder loads with ``AutoTokenizer.from_pretrained``
+and ``AutoModelForCausalLM.from_pretrained``; ``arena_base.json`` records how it was made.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from games import CURATED_GAMES, InputError, completion_text, load_game, observe, sample_chance
+
+logger = logging.getLogger(__name__)
+
+PAD_TOKEN = "<|pad|>"
+EOS_TOKEN = "<|eos|>"
+MANIFEST = "arena_base.json"
+
+
+@dataclass(frozen=True)
+class BasePreset:
+    """Model shape, corpus size and training budget of one base.
+
+    Attributes:
+        name: preset name, recorded in ``arena_base.json``.
+        hidden_size, layers, heads, kv_heads, intermediate_size: the Llama shape.
+        vocab_size: upper bound for the BPE vocabulary (the corpus may saturate below it).
+        examples_per_game: (prompt, completion) pairs per curated game in the corpus.
+        steps, batch_size, lr, warmup: AdamW with linear warmup then cosine decay.
+        mcts_fraction: probability that a board-game seat is MCTS rather than random.
+        mcts_simulations: simulations of that MCTS (weak on purpose: it only varies positions).
+    """
+
+    name: str
+    hidden_size: int
+    layers: int
+    heads: int
+    kv_heads: int
+    intermediate_size: int
+    vocab_size: int = 512
+    max_positions: int = 1024
+    examples_per_game: int = 800
+    steps: int = 300
+    batch_size: int = 32
+    lr: float = 3e-3
+    warmup: int = 20
+    weight_decay: float = 0.01
+    mcts_fraction: float = 0.3
+    mcts_simulations: int = 8
+    games: tuple[str, ...] = field(default=CURATED_GAMES)
+
+
+PRESETS: dict[str, BasePreset] = {
+    # ~0.13M parameters: about 20 s on 2 CPU cores. For tests.
+    "tiny": BasePreset(
+        "tiny", hidden_size=64, layers=2, heads=4, kv_heads=2, intermediate_size=192
+    ),
+    # ~2.5M parameters: a few minutes on 2 CPU cores. For the demo and the benchmark.
+    "small": BasePreset(
+        "small",
+        hidden_size=256,
+        layers=4,
+        heads=8,
+        kv_heads=4,
+        intermediate_size=512,
+        examples_per_game=3000,
+        steps=700,
+        batch_size=32,
+        lr=2e-3,
+        warmup=40,
+    ),
+}
+
+
+def resolve_preset(preset: str | BasePreset, **overrides) -> BasePreset:
+    """A preset by name (``tiny``, ``small``) or as given, with field ``overrides`` applied."""
+    if isinstance(preset, str):
+        if preset not in PRESETS:
+            raise InputError(f"unknown base preset '{preset}'; choose from {', '.join(PRESETS)}")
+        preset = PRESETS[preset]
+    unknown = set(overrides) - set(BasePreset.__dataclass_fields__)
+    if unknown:
+        raise InputError(f"unknown base preset field(s): {', '.join(sorted(unknown))}")
+    return replace(preset, **overrides)
+
+
+@dataclass(frozen=True)
+class Example:
+    game: str
+    prompt: str
+    completion: str
+
+
+def build_corpus(preset: BasePreset, seed: int) -> list[Example]:
+    """Prompts from mixed play, each followed by a uniformly random legal move.
+
+    Whole games are played until ``examples_per_game`` states have been collected per game;
+    the move played on the board is the seat's own choice (random or MCTS), the completion
+    recorded for the state is an independent uniform draw (see the module docstring).
+    """
+    from agents.scripted import MCTSAgent
+
+    rng = np.random.default_rng([seed, 0xBA5E])
+    examples: list[Example] = []
+    for name in preset.games:
+        handle = load_game(name)
+        mcts = MCTSAgent(handle, preset.mcts_simulations) if handle.perfect_information else None
+        collected = 0
+        while collected < preset.examples_per_game:
+            state = handle.game.new_initial_state()
+            seats = [mcts is not None and rng.random() < preset.mcts_fraction for _ in range(2)]
+            while not state.is_terminal() and collected < preset.examples_per_game:
+                if state.is_chance_node():
+                    state.apply_action(sample_chance(state, rng))
+                    continue
+                obs = observe(handle, state)
+                target = obs.texts[int(rng.integers(len(obs.texts)))]
+                examples.append(Example(name, obs.prompt, completion_text(target)))
+                collected += 1
+                if seats[obs.player]:
+                    action = mcts.act(obs, rng).action
+                else:
+                    action = obs.actions[int(rng.integers(len(obs.actions)))]
+                state.apply_action(action)
+    return examples
+
+
+def build_tokenizer(texts: list[str], vocab_size: int):
+    """A byte-level BPE tokenizer trained on ``texts``, wrapped for transformers.
+
+    Returns a ``PreTrainedTokenizerFast`` with ``<|pad|>`` (id 0) and ``<|eos|>`` (id 1).
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[PAD_TOKEN, EOS_TOKEN],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token=PAD_TOKEN,
+        eos_token=EOS_TOKEN,
+        model_max_length=1024,
+        padding_side="left",
+        clean_up_tokenization_spaces=False,
+    )
+
+
+def _model_config(preset: BasePreset, tokenizer):
+    from transformers import LlamaConfig
+
+    # Llama rather than Qwen2: transformers 5 maps model_type "qwen2" to Qwen2Tokenizer, which
+    # replaces our byte-level pre-tokenizer with Qwen's regex on AutoTokenizer loading.
+    return LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=preset.hidden_size,
+        intermediate_size=preset.intermediate_size,
+        num_hidden_layers=preset.layers,
+        num_attention_heads=preset.heads,
+        num_key_value_heads=preset.kv_heads,
+        max_position_embeddings=preset.max_positions,
+        tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.eos_token_id,
+    )
+
+
+def _lr_at(step: int, preset: BasePreset) -> float:
+    """Linear warmup, then cosine decay to 10% of the peak learning rate."""
+    if step < preset.warmup:
+        return preset.lr * (step + 1) / preset.warmup
+    progress = (step - preset.warmup) / max(1, preset.steps - preset.warmup)
+    return preset.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def _train(model, sequences: list[list[int]], preset: BasePreset, seed: int, progress: bool):
+    """Plain AdamW causal-LM training on padded random batches; returns the loss curve."""
+    import torch
+    from tqdm import tqdm
+
+    pad = model.config.pad_token_id
+    rng = np.random.default_rng([seed, 0x7EA1])
+    optimiser = torch.optim.AdamW(
+        model.parameters(), lr=preset.lr, weight_decay=preset.weight_decay, betas=(0.9, 0.98)
+    )
+    model.train()
+    losses: list[float] = []
+    bar = tqdm(range(preset.steps), desc=f"base {preset.name}", unit="step", disable=not progress)
+    for step in bar:
+        rows = [sequences[i] for i in rng.integers(len(sequences), size=preset.batch_size)]
+        width = max(map(len, rows))
+        ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for r, row in enumerate(rows):
+            ids[r, : len(row)] = torch.tensor(row)
+            mask[r, : len(row)] = 1
+        for group in optimiser.param_groups:
+            group["lr"] = _lr_at(step, preset)
+        labels = ids.masked_fill(mask == 0, -100)
+        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimiser.step()
+        optimiser.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+        if step % 10 == 0:
+            bar.set_postfix(loss=f"{np.mean(losses[-10:]):.3f}")
+    model.eval()
+    return losses
+
+
+def build_base(
+    preset: str | BasePreset,
+    out: str | Path,
+    seed: int = 0,
+    progress: bool = True,
+    overwrite: bool = False,
+    **overrides,
+) -> Path:
+    """Build, pretrain and save a base model folder; returns its path.
+
+    Args:
+        preset: ``"tiny"`` (tests, ~20 s on 2 CPU cores), ``"small"`` (demo, a few minutes), or
+            a ``BasePreset``.
+        out: the folder to create. It is written under a temporary name and renamed at the end,
+            so a half-built base never looks complete.
+        seed: seeds the corpus, tokenizer input order, initialisation and batch order.
+        progress: show a tqdm progress bar while training.
+        overwrite: replace an existing base at ``out`` (otherwise that is an InputError).
+        **overrides: ``BasePreset`` fields to change (e.g. ``steps=10`` for a quick check).
+
+    Example:
+        >>> build_base("tiny", "arena-data/base/tiny", seed=0)  # doctest: +SKIP
+    """
+    import torch
+    from transformers import GenerationConfig, LlamaForCausalLM
+
+    config = resolve_preset(preset, **overrides)
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise InputError(f"{out} already exists and is not empty (pass overwrite / --force)")
+    started = time.perf_counter()
+    torch.set_flush_denormal(True)  # tiny weights/gradients go subnormal: 10x slower on CPU
+    examples = build_corpus(config, seed)
+    texts = [e.prompt + e.completion for e in examples]
+    tokenizer = build_tokenizer(texts, config.vocab_size)
+    sequences = [ids + [tokenizer.eos_token_id] for ids in tokenizer(texts)["input_ids"]]
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(_model_config(config, tokenizer))
+    params = sum(p.numel() for p in model.parameters())
+    logger.info("base %s: %d parameters, %d examples", config.name, params, len(examples))
+    losses = _train(model, sequences, config, seed, progress)
+    model.generation_config = GenerationConfig(
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        max_new_tokens=16,
+        do_sample=False,
+    )
+    tmp = out.with_name(f".{out.name}.building")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    tokens = sum(map(len, sequences))
+    manifest = {
+        "preset": config.name,
+        "seed": seed,
+        "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()},
+        "parameters": params,
+        "corpus": {
+            "examples": len(examples),
+            "tokens": tokens,
+            "mean_tokens": round(tokens / len(sequences), 2),
+            "per_game": {g: sum(e.game == g for e in examples) for g in config.games},
+            "vocab_size": len(tokenizer),
+        },
+        "loss": {
+            "first": round(losses[0], 4),
+            "final": round(float(np.mean(losses[-20:])), 4),
+        },
+        "seconds": round(time.perf_counter() - started, 2),
+        "torch_threads": torch.get_num_threads(),
+        "versions": {"torch": torch.__version__, "transformers": _version("transformers")},
+    }
+    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+    if out.exists():
+        shutil.rmtree(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp.rename(out)
+    return out
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import version
+
+    return version(package)
+
+
+def read_manifest(folder: str | Path) -> dict | None:
+    """The ``arena_base.json`` of a locally built base, or None for any other model folder."""
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise InputError(f"{path}: not valid JSON ({error})") from None
