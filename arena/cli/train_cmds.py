@@ -1,0 +1,396 @@
+"""``arena data sft|prefs``, ``arena train sft|dpo``, ``arena eval``, ``arena reproduce`` and
+``arena devsets``: the training half of the loop (logic in ``training/``; this is argv only)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from arena.report import format_table
+from arena.workspace import Workspace
+from games import InputError, load_game
+
+FORMATS = argparse.ArgumentDefaultsHelpFormatter
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    data = sub.add_parser("data", help="build SFT or preference datasets from match logs")
+    dsub = data.add_subparsers(dest="data_command", metavar="KIND", required=True)
+    p = dsub.add_parser(
+        "sft",
+        formatter_class=FORMATS,
+        help="expert moves -> TRL prompt-completion JSONL",
+        description="Turn the moves of chosen seats/agents in match logs into prompt-completion "
+        "rows (sft.jsonl + sft.heldout.jsonl + sft.manifest.json), de-duplicated and balanced "
+        "across seats. Prints rows kept and dropped, with reasons.",
+    )
+    add_sft_data_args(p)
+    p.set_defaults(func=cmd_data_sft)
+    p = dsub.add_parser(
+        "prefs",
+        formatter_class=FORMATS,
+        help="self-play positions -> TRL preference JSONL",
+        description="Compare legal actions at logged positions and write (chosen, rejected) "
+        "pairs (prefs.jsonl + prefs.heldout.jsonl + prefs.manifest.json). Methods: rollout "
+        "(branching rollouts, kept when the gap exceeds --threshold with --confidence), solver "
+        "(exact values, small deterministic games), outcome (won move vs lost move).",
+    )
+    add_prefs_data_args(p)
+    p.set_defaults(func=cmd_data_prefs)
+
+    train = sub.add_parser("train", help="QLoRA SFT or DPO/IPO with TRL")
+    tsub = train.add_subparsers(dest="train_command", metavar="STAGE", required=True)
+    p = tsub.add_parser(
+        "sft",
+        formatter_class=FORMATS,
+        help="supervised fine-tuning of a LoRA adapter",
+        description="Train a LoRA adapter (all linear layers) on sft.jsonl, loss on the "
+        "completion only, base in 4-bit nf4 (QLoRA) unless --no-quant. Writes the adapter "
+        "(safetensors) and manifest.json to --out or the workspace's adapters/GAME/VERSION.",
+    )
+    p.add_argument("--init-adapter", default=None, help="continue this adapter (default: fresh)")
+    _train_args(p, lr=2e-4)
+    p.set_defaults(func=cmd_train_sft)
+    p = tsub.add_parser(
+        "dpo",
+        formatter_class=FORMATS,
+        help="preference optimisation from the previous adapter",
+        description="Continue --adapter on prefs.jsonl with DPO (--loss sigmoid) or IPO "
+        "(--loss ipo); the previous adapter, frozen, is the reference policy.",
+    )
+    p.add_argument("--adapter", required=True, help="previous adapter: folder or VERSION")
+    p.add_argument("--loss", choices=("sigmoid", "ipo"), default="sigmoid", help="DPO or IPO")
+    p.add_argument("--beta", type=float, default=0.1, help="DPO beta / IPO tau")
+    p.add_argument(
+        "--precompute-ref", action="store_true", help="reference log-probs once, before training"
+    )
+    _train_args(p, lr=5e-5)
+    p.set_defaults(func=cmd_train_dpo)
+
+    p = sub.add_parser(
+        "eval",
+        formatter_class=FORMATS,
+        help="frozen dev-set score + win rates vs scripted opponents",
+        description="Optimal-move accuracy (tic_tac_toe, connect_four) or exact exploitability "
+        "(kuhn_poker, leduc_poker) on the frozen dev set, plus seat-swapped pairs against fixed "
+        "scripted opponents with 95%% intervals. Writes eval.json and manifest.json.",
+    )
+    p.add_argument("--game", required=True, help="tic_tac_toe, connect_four, kuhn_poker, ...")
+    p.add_argument("--agent", required=True, help="agent spec, e.g. llm:BASE@ADAPTER or solver")
+    p.add_argument("--opponents", nargs="+", default=None, help="default: random + mcts/solver")
+    p.add_argument("--pairs", type=int, default=20, help="seat-swapped pairs per opponent")
+    p.add_argument("--seed", type=int, default=0, help="seed of the pairs and agent sampling")
+    p.add_argument("--limit", type=int, default=None, help="first N dev-set positions only")
+    p.add_argument("--device", default=None, help="LLM agents: cpu or cuda (default: auto)")
+    p.add_argument("--out", default=None, help="report folder (default: workspace runs/eval-*)")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser(
+        "reproduce",
+        formatter_class=FORMATS,
+        help="re-run a build/training/eval from its manifest and compare",
+        description="Re-run RUN (a manifest, its folder, or a run id in the workspace) into a "
+        "new folder and report whether dataset hashes, rows, tokens, steps and metrics match. "
+        "Exit status 1 when something required differs.",
+    )
+    p.add_argument("run", metavar="RUN", help="manifest.json, a run folder, or a run id")
+    p.add_argument("--out", default=None, help="where the re-run writes (default: temp folder)")
+    p.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance for metrics")
+    p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("devsets", help="check or regenerate the frozen, hash-locked dev sets")
+    p.add_argument("action", choices=("check", "rebuild"), help="check hashes, or regenerate")
+    p.add_argument("--games", nargs="+", default=None, help="rebuild only these games")
+    p.set_defaults(func=cmd_devsets)
+
+
+def _common_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("logs", nargs="*", help="match-log JSONL files or folders of shards")
+    p.add_argument("--out", default=None, help="output folder (default: workspace datasets/RUN)")
+    p.add_argument("--run", default=None, help="run id for the default output folder")
+    p.add_argument("--agents", nargs="+", default=None, help="only moves of seats with these specs")
+    p.add_argument("--seats", nargs="+", type=int, choices=(0, 1), default=None, help="only seats")
+    p.add_argument("--dedup", choices=("none", "exact", "prompt"), default="exact")
+    p.add_argument("--no-balance", action="store_true", help="do not balance rows across seats")
+    p.add_argument("--heldout", type=float, default=0.1, help="held-out fraction of groups")
+    p.add_argument("--seed", type=int, default=0, help="split and subsample seed")
+    p.add_argument("--skip-bad", action="store_true", help="quarantine malformed lines, go on")
+    p.add_argument("--play", default=None, metavar="GAME", help="play matches first (no logs)")
+    p.add_argument("--play-agents", nargs=2, default=("solver", "random"), metavar="SPEC")
+    p.add_argument("--play-games", type=int, default=100, help="games to play with --play")
+    p.add_argument("--play-seed", type=int, default=0, help="seed of the played matches")
+    p.add_argument("--workspace", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
+def add_sft_data_args(p: argparse.ArgumentParser) -> None:
+    _common_data_args(p)
+    p.add_argument("--outcome", choices=("any", "won", "not_lost"), default="any")
+
+
+def add_prefs_data_args(p: argparse.ArgumentParser) -> None:
+    _common_data_args(p)
+    p.add_argument("--method", choices=("rollout", "solver", "outcome"), default="rollout")
+    p.add_argument("--rollout-agent", default="random", help="plays on for the mover")
+    p.add_argument("--rollout-opponent", default=None, help="plays the other seat (default: same)")
+    p.add_argument("--rollouts", type=int, default=16, help="rollouts per legal action")
+    p.add_argument("--threshold", type=float, default=0.1, help="min gap, fraction of range")
+    p.add_argument("--confidence", type=float, default=None, help="min P(gap > threshold)")
+    p.add_argument("--pairs-per-position", type=int, default=1)
+    p.add_argument("--max-positions", type=int, default=None, help="cap on distinct positions")
+
+
+def _train_args(p: argparse.ArgumentParser, lr: float) -> None:
+    p.add_argument("--data", required=True, help="training JSONL (sft.jsonl / prefs.jsonl)")
+    p.add_argument("--eval-data", default=None, help="held-out JSONL for an eval loss")
+    p.add_argument("--base", required=True, help="base model folder, or a workspace base name")
+    p.add_argument("--game", default=None, help="game of the adapter (default: from the data)")
+    p.add_argument("--version", default=None, help="adapter version -> adapters/GAME/VERSION")
+    p.add_argument("--out", default=None, help="adapter folder (instead of --version)")
+    p.add_argument("--overwrite", action="store_true", help="replace an adapter at the output")
+    p.add_argument("--no-quant", action="store_true", help="full-precision base (no 4-bit)")
+    p.add_argument("--lora-r", type=int, default=16)
+    p.add_argument("--lora-alpha", type=int, default=32)
+    p.add_argument("--lora-dropout", type=float, default=0.05)
+    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--max-steps", type=int, default=-1, help="overrides --epochs when > 0")
+    p.add_argument("--lr", type=float, default=lr, help="learning rate")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--grad-accum", type=int, default=1)
+    p.add_argument("--max-length", type=int, default=1024, help="tokens; longer rows never cut")
+    p.add_argument("--long-rows", choices=("drop", "error"), default="drop")
+    p.add_argument("--warmup", type=float, default=0.0, help="steps, or a fraction if < 1")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--logging-steps", type=int, default=10)
+    p.add_argument("--report-to", choices=("none", "tensorboard"), default="none")
+    p.add_argument("--gradient-checkpointing", action="store_true")
+    p.add_argument("--device", default=None, help="cpu, cuda (default: cuda when available)")
+    p.add_argument("--workspace", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
+def _data_out(args, kind: str) -> Path:
+    if args.out:
+        return Path(args.out)
+    run = args.run or time.strftime(f"{kind}-%Y%m%d-%H%M%S")
+    return Workspace.resolve(getattr(args, "workspace", None)).datasets(run)
+
+
+def _play(args):
+    from training.config import PlaySpec
+
+    if not args.play:
+        if not args.logs:
+            raise InputError("give match logs, or --play GAME to play matches first")
+        return None
+    return PlaySpec(args.play, tuple(args.play_agents), args.play_games, args.play_seed)
+
+
+def _data_common(args, kind: str) -> dict:
+    return {
+        "inputs": tuple(args.logs),
+        "out": str(_data_out(args, kind)),
+        "agents": tuple(args.agents) if args.agents else None,
+        "seats": tuple(args.seats) if args.seats else None,
+        "dedup": args.dedup,
+        "balance_seats": not args.no_balance,
+        "heldout": args.heldout,
+        "seed": args.seed,
+        "skip_bad": args.skip_bad,
+        "play": _play(args),
+    }
+
+
+def cmd_data_sft(args: argparse.Namespace) -> int:
+    from training.config import SFTDataConfig
+    from training.sft_data import build_sft
+
+    result = build_sft(SFTDataConfig(**_data_common(args, "sft"), outcome=args.outcome))
+    print(result.summary())
+    return 0
+
+
+def cmd_data_prefs(args: argparse.Namespace) -> int:
+    from training.config import PrefsDataConfig
+    from training.pref_data import build_prefs
+
+    config = PrefsDataConfig(
+        **_data_common(args, "prefs"),
+        method=args.method,
+        rollout_agent=args.rollout_agent,
+        rollout_opponent=args.rollout_opponent,
+        rollouts=args.rollouts,
+        threshold=args.threshold,
+        confidence=args.confidence,
+        pairs_per_position=args.pairs_per_position,
+        max_positions=args.max_positions,
+    )
+    workspace = Workspace.resolve(getattr(args, "workspace", None))
+    result = build_prefs(config, agent_options={"workspace": workspace})
+    print(result.summary())
+    return 0
+
+
+def _resolve_base(args, workspace: Workspace) -> str:
+    if Path(args.base).exists():
+        return str(Path(args.base))
+    named = workspace.base(args.base)
+    if named.exists():
+        return str(named)
+    raise InputError(f"no base '{args.base}' (not a folder, nor {named}); `arena base build`")
+
+
+def _game_of(data: str, given: str | None) -> str:
+    if given:
+        return load_game(given).name
+    path = Path(data)
+    if not path.exists():
+        raise FileNotFoundError(f"no such dataset: {path}")
+    with path.open(encoding="utf-8") as handle:
+        first = handle.readline()
+    try:
+        return load_game(json.loads(first)["game"]).name
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise InputError(
+            f"{path}:1: cannot read the game from the first row; pass --game"
+        ) from None
+
+
+def _train_common(args, workspace: Workspace) -> dict:
+    from training.config import LoraOptions, QuantOptions, TrainOptions
+
+    game = _game_of(args.data, args.game)
+    if args.out:
+        out = Path(args.out)
+    elif args.version:
+        out = workspace.adapter(game, args.version)
+    else:
+        raise InputError("give --version (-> workspace adapters/GAME/VERSION) or --out")
+    train = TrainOptions(
+        epochs=args.epochs,
+        max_steps=args.max_steps,
+        learning_rate=args.lr,
+        batch_size=args.batch_size,
+        grad_accum=args.grad_accum,
+        max_length=args.max_length,
+        seed=args.seed,
+        logging_steps=args.logging_steps,
+        warmup=args.warmup,
+        report_to=args.report_to,
+        device=args.device,
+        gradient_checkpointing=args.gradient_checkpointing,
+        long_rows=args.long_rows,
+    )
+    return {
+        "data": args.data,
+        "eval_data": args.eval_data,
+        "base": _resolve_base(args, workspace),
+        "out": str(out),
+        "game": game,
+        "lora": LoraOptions(r=args.lora_r, alpha=args.lora_alpha, dropout=args.lora_dropout),
+        "quant": QuantOptions(enabled=not args.no_quant),
+        "train": train,
+    }
+
+
+def cmd_train_sft(args: argparse.Namespace) -> int:
+    from training.config import SFTRunConfig
+    from training.sft import train_sft
+
+    workspace = Workspace.resolve(getattr(args, "workspace", None))
+    config = SFTRunConfig(**_train_common(args, workspace), init_adapter=args.init_adapter)
+    print(train_sft(config, overwrite=args.overwrite).summary())
+    return 0
+
+
+def cmd_train_dpo(args: argparse.Namespace) -> int:
+    from training.config import DPORunConfig
+    from training.dpo import train_dpo
+
+    workspace = Workspace.resolve(getattr(args, "workspace", None))
+    common = _train_common(args, workspace)
+    adapter = Path(args.adapter)
+    if not adapter.exists():
+        adapter = workspace.adapter(common["game"], args.adapter)
+    config = DPORunConfig(
+        **common,
+        adapter=str(adapter),
+        loss=args.loss,
+        beta=args.beta,
+        precompute_ref=args.precompute_ref,
+    )
+    print(train_dpo(config, overwrite=args.overwrite).summary())
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from training.config import EvalConfig
+    from training.evaluate import run_eval
+
+    handle = load_game(args.game)
+    workspace = Workspace.resolve(getattr(args, "workspace", None))
+    out = args.out or workspace.runs(time.strftime(f"eval-{handle.name}-%Y%m%d-%H%M%S"))
+    config = EvalConfig(
+        game=handle.spec,
+        agent=args.agent,
+        out=str(out),
+        opponents=tuple(args.opponents) if args.opponents else None,
+        pairs=args.pairs,
+        seed=args.seed,
+        limit=args.limit,
+        device=args.device,
+    )
+    report, path = run_eval(config, workspace=workspace)
+    dev = report["devset"]
+    if dev["metric"] == "exploitability":
+        ref = dev["reference"]
+        print(
+            f"{report['agent']} on {report['game']}: exploitability {dev['exploitability']:.4f} "
+            f"(uniform random {ref['uniform_random']:.4f}, CFR+ {ref['cfr_plus']:.4f})"
+        )
+    else:
+        low, high = dev["ci95"]
+        print(
+            f"{report['agent']} on {report['game']}: optimal-move accuracy {dev['accuracy']:.3f} "
+            f"[{low:.3f}, {high:.3f}] on {dev['positions']} dev positions"
+        )
+    if report["opponents"]:
+        rows = [
+            [o["opponent"], o["games"], o["wins"], o["draws"], o["losses"], o["score"],
+             f"[{o['score_ci95'][0]:.3f}, {o['score_ci95'][1]:.3f}]"]
+            for o in report["opponents"]
+        ]  # fmt: skip
+        print(format_table(["opponent", "games", "W", "D", "L", "score", "95% CI"], rows))
+    print(f"report: {path}")
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from training.reproduce import find_manifests, reproduce
+
+    workspace = Workspace.resolve(getattr(args, "workspace", None))
+    manifests = find_manifests(args.run, workspace)
+    all_ok = True
+    for path in manifests:
+        out = Path(args.out) / path.stem if args.out and len(manifests) > 1 else args.out
+        report = reproduce(path, out, rtol=args.rtol)
+        print(f"== {path} ({report.kind}) re-run in {report.out}")
+        print(format_table(["check", "recorded", "re-run", "match"], report.rows()))
+        print("REPRODUCED" if report.ok else "DIFFERS")
+        all_ok &= report.ok
+    return 0 if all_ok else 1
+
+
+def cmd_devsets(args: argparse.Namespace) -> int:
+    from training.devsets import DEVSET_DIR, rebuild, verify_lock
+
+    if args.action == "rebuild":
+        for path in rebuild(args.games):
+            print(f"wrote {path}")
+        print(f"lock updated: {DEVSET_DIR / 'lock.json'}")
+        return 0
+    problems = verify_lock()
+    for problem in problems:
+        print(problem)
+    print("dev sets match their lock" if not problems else "dev sets DO NOT match their lock")
+    return 1 if problems else 0

@@ -1,0 +1,295 @@
+"""Typed configurations for dataset builds and training runs.
+
+Every run writes its resolved configuration into its manifest (``config.to_dict()``) and
+``arena reproduce`` rebuilds it with ``from_dict``; unknown or mistyped keys are refused, so a
+manifest from another version of the code fails loudly instead of silently changing a run.
+Derived values (default paths, the quantisation dtype) are resolved in one visible place:
+the CLI, before the config is built.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+DedupMode = Literal["none", "exact", "prompt"]
+OutcomeFilter = Literal["any", "won", "not_lost"]
+PrefMethod = Literal["rollout", "solver", "outcome"]
+DPOLoss = Literal["sigmoid", "ipo"]
+
+
+@dataclass(frozen=True)
+class PlaySpec:
+    """Matches played in-process before a build (when no match log is given).
+
+    Attributes:
+        game: game spec, e.g. ``tic_tac_toe``.
+        agents: the two agent specs; they play seat-swapped pairs.
+        games: number of games (rounded up to whole pairs).
+        seed: run seed of the matches (openings and agent randomness derive from it).
+        opening_plies: random plies before play in board games.
+    """
+
+    game: str
+    agents: tuple[str, str]
+    games: int = 100
+    seed: int = 0
+    opening_plies: int = 2
+
+
+@dataclass(frozen=True)
+class SFTDataConfig:
+    """``arena data sft``: expert moves from match logs as TRL prompt-completion rows.
+
+    Attributes:
+        inputs: match-log files or folders of shards.
+        out: output folder (``sft.jsonl``, ``sft.heldout.jsonl``, ``manifest.json``).
+        agents: keep only the moves of seats played by these specs (None: every seat).
+        seats: keep only these seats (None: both).
+        outcome: keep moves from any game, only games the mover won, or games it did not lose.
+        dedup: ``exact`` drops repeated (prompt, completion); ``prompt`` keeps the first move
+            per prompt; ``none`` keeps everything.
+        balance_seats: downsample the larger seat so both seats have as many rows (per split).
+        heldout: fraction of matches (by match id, so a game never straddles splits) held out.
+        seed: seed of the split and of the balancing subsample.
+        skip_bad: quarantine malformed match lines instead of stopping at the first one.
+        play: play these matches first and build from their log.
+    """
+
+    inputs: tuple[str, ...]
+    out: str
+    agents: tuple[str, ...] | None = None
+    seats: tuple[int, ...] | None = None
+    outcome: OutcomeFilter = "any"
+    dedup: DedupMode = "exact"
+    balance_seats: bool = True
+    heldout: float = 0.1
+    seed: int = 0
+    skip_bad: bool = False
+    play: PlaySpec | None = None
+
+
+@dataclass(frozen=True)
+class PrefsDataConfig:
+    """``arena data prefs``: (chosen, rejected) completions at self-play positions.
+
+    Attributes:
+        method: ``rollout`` (branching rollouts from each legal action), ``solver`` (exact
+            alpha-beta values; small deterministic perfect-information games) or ``outcome``
+            (the move of a won game against a different move of a lost game at one prompt).
+        rollout_agent: who plays on after the branching action, for the mover's side.
+        rollout_opponent: who plays the other side (None: ``rollout_agent``).
+        rollouts: rollouts per legal action (rollout method).
+        threshold: minimum gap between the two actions' mean scores, as a fraction of the
+            game's utility range (0.1 = 10% of the distance between a loss and a win).
+        confidence: keep a pair only when P(gap > threshold) is at least this (rollout and
+            outcome methods; see ``training.pref_data.gap_confidence``). None: method default.
+        pairs_per_position: most pairs kept per position, largest gap first.
+        max_positions: stop after this many distinct positions (rollouts are the cost).
+        workers: Ray workers for rollouts (0: in this process).
+    """
+
+    inputs: tuple[str, ...]
+    out: str
+    method: PrefMethod = "rollout"
+    agents: tuple[str, ...] | None = None
+    seats: tuple[int, ...] | None = None
+    rollout_agent: str = "random"
+    rollout_opponent: str | None = None
+    rollouts: int = 16
+    threshold: float = 0.1
+    confidence: float | None = None
+    pairs_per_position: int = 1
+    max_positions: int | None = None
+    dedup: DedupMode = "exact"
+    balance_seats: bool = True
+    heldout: float = 0.1
+    seed: int = 0
+    skip_bad: bool = False
+    workers: int = 0
+    play: PlaySpec | None = None
+
+
+@dataclass(frozen=True)
+class LoraOptions:
+    """LoRA on every linear layer of the base (Hu et al. 2021, "LoRA", Eq. 3: W + B A * a/r)."""
+
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: str = "all-linear"
+
+
+@dataclass(frozen=True)
+class QuantOptions:
+    """QLoRA (Dettmers et al. 2023): the frozen base in 4-bit NormalFloat with double quant."""
+
+    enabled: bool = True
+    quant_type: Literal["nf4", "fp4"] = "nf4"
+    double_quant: bool = True
+    compute_dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """What SFT and DPO share: optimiser, budget, lengths, logging, device.
+
+    ``warmup`` is a number of steps, or a fraction of the run when below 1. ``report_to``:
+    ``none`` or ``tensorboard`` (logs kept under ``<adapter>/tensorboard``). ``long_rows``: what
+    to do with rows over ``max_length`` tokens (never truncated): drop and count, or error.
+    """
+
+    epochs: float = 1.0
+    max_steps: int = -1
+    learning_rate: float = 2e-4
+    batch_size: int = 8
+    grad_accum: int = 1
+    max_length: int = 1024
+    seed: int = 0
+    logging_steps: int = 10
+    warmup: float = 0.0
+    report_to: str = "none"
+    device: str | None = None
+    gradient_checkpointing: bool = False
+    long_rows: Literal["drop", "error"] = "drop"
+
+
+@dataclass(frozen=True)
+class SFTRunConfig:
+    """``arena train sft``: from the base, or from ``init_adapter``, on prompt-completion rows.
+
+    Attributes:
+        data: training JSONL (``sft.jsonl``); ``eval_data`` is optional held-out rows.
+        base: base model folder (``arena base build`` writes one).
+        out: adapter output folder.
+        init_adapter: continue training this adapter instead of a fresh LoRA.
+    """
+
+    data: str
+    base: str
+    out: str
+    eval_data: str | None = None
+    init_adapter: str | None = None
+    game: str | None = None
+    lora: LoraOptions = field(default_factory=LoraOptions)
+    quant: QuantOptions = field(default_factory=QuantOptions)
+    train: TrainOptions = field(default_factory=TrainOptions)
+
+
+@dataclass(frozen=True)
+class DPORunConfig:
+    """``arena train dpo``: preference optimisation from the previous adapter, which is also the
+    frozen reference policy.
+
+    Attributes:
+        loss: ``sigmoid`` (DPO, Rafailov et al. 2023, Eq. 7) or ``ipo`` (Azar et al. 2023, Eq. 17).
+        beta: DPO's KL strength beta, or IPO's regulariser tau.
+        precompute_ref: compute the reference log-probs once before training (saves a forward).
+    """
+
+    data: str
+    base: str
+    adapter: str
+    out: str
+    eval_data: str | None = None
+    game: str | None = None
+    loss: DPOLoss = "sigmoid"
+    beta: float = 0.1
+    precompute_ref: bool = False
+    lora: LoraOptions = field(default_factory=LoraOptions)
+    quant: QuantOptions = field(default_factory=QuantOptions)
+    train: TrainOptions = field(default_factory=lambda: TrainOptions(learning_rate=5e-5))
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """``arena eval``: dev-set metric plus seat-swapped pairs against fixed opponents.
+
+    Attributes:
+        opponents: scripted opponents (None: the game's defaults in ``training.evaluate``).
+        pairs: seat-swapped pairs per opponent (0: dev set only).
+        limit: evaluate only the first N dev-set positions (board games; smoke tests).
+        out: report folder (``eval.json`` + ``manifest.json``).
+    """
+
+    game: str
+    agent: str
+    out: str
+    opponents: tuple[str, ...] | None = None
+    pairs: int = 20
+    seed: int = 0
+    limit: int | None = None
+    device: str | None = None
+
+
+CONFIG_KINDS: dict[str, type] = {
+    "sft-data": SFTDataConfig,
+    "prefs-data": PrefsDataConfig,
+    "sft": SFTRunConfig,
+    "dpo": DPORunConfig,
+    "eval": EvalConfig,
+}
+
+
+def to_dict(config: Any) -> dict:
+    """A JSON-ready dict (tuples become lists)."""
+    return asdict(config)
+
+
+def from_dict(cls: type, obj: dict, where: str = "config") -> Any:
+    """Rebuild dataclass ``cls`` from ``obj``, checking keys and basic types.
+
+    Raises:
+        ValueError: unknown keys, missing required keys, or a value of the wrong type.
+    """
+    if not isinstance(obj, dict):
+        raise ValueError(f"{where}: expected an object, got {type(obj).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(obj) - set(fields))
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}")
+    values = {}
+    for name, spec in fields.items():
+        if name not in obj:
+            if spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
+                raise ValueError(f"{where}: missing key '{name}'")
+            continue
+        values[name] = _coerce(hints[name], obj[name], f"{where}.{name}")
+    return cls(**values)
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(arg, value, where)
+            except ValueError as error:
+                errors.append(str(error))
+        raise ValueError(errors[0] if errors else f"{where}: bad value {value!r}")
+    if origin is Literal:
+        if value not in args:
+            raise ValueError(f"{where}: {value!r} is not one of {list(args)}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ValueError(f"{where}: expected a list, got {type(value).__name__}")
+        inner = args[0]
+        return tuple(_coerce(inner, v, where) for v in value)
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value, where)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str, bool) and (
+        not isinstance(value, hint) or (hint is not bool and isinstance(value, bool))
+    ):
+        raise ValueError(f"{where}: expected {hint.__name__}, got {type(value).__name__}")
+    return value

@@ -1,0 +1,158 @@
+"""``arena train dpo``: preference optimisation (DPO or IPO) with TRL's ``DPOTrainer``.
+
+The run continues the previous adapter version, and that version is also the reference
+policy: we load it as a trainable ``PeftModel`` and pass no ``ref_model``; TRL 1.16 then adds
+a frozen adapter named ``ref`` holding a copy of the loaded weights and computes reference
+log-probs with it active (``DPOTrainer.__init__`` and ``compute_ref_log_probs``, checked in the
+installed source). We verify that the copy exists before training, and save only the trained
+``default`` adapter.
+
+Losses, with the log-ratio difference D = [log pi(y_w|x) - log ref(y_w|x)] - [log pi(y_l|x) -
+log ref(y_l|x)] (log-probs summed over the completion tokens):
+* ``sigmoid`` (DPO; Rafailov et al. 2023, Eq. 7): L = -log sigmoid(beta * D).
+* ``ipo`` (IPO; Azar et al. 2023, Eq. 17): L = (D_avg - 1 / (2 * tau))^2 with tau = beta and
+  D_avg the same difference with log-probs averaged per completion token (TRL's form).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from games import InputError
+from training.config import DPORunConfig, to_dict
+from training.manifest import Manifest
+from training.models import (
+    base_fingerprint,
+    check_adapter,
+    completion_logprobs,
+    load_adapter,
+    load_base,
+    load_tokenizer,
+    resolve_device,
+    save_adapter,
+)
+from training.rows import PrefRow, read_rows
+from training.train_common import (
+    TrainResult,
+    check_out,
+    count_and_filter,
+    finalize,
+    loss_metrics,
+    trainer_args,
+)
+
+log = logging.getLogger(__name__)
+MARGIN_SAMPLE = 128
+
+
+def preference_margin(model, tokenizer, rows: list[PrefRow]) -> float:
+    """Mean of log pi(chosen) - log pi(rejected) over ``rows`` (the DPO objective's direction)."""
+    prompts = [r.prompt for r in rows]
+    chosen = completion_logprobs(model, tokenizer, prompts, [r.chosen for r in rows])
+    rejected = completion_logprobs(model, tokenizer, prompts, [r.rejected for r in rows])
+    return sum(c - r for c, r in zip(chosen, rejected, strict=True)) / len(rows)
+
+
+def train_dpo(config: DPORunConfig, overwrite: bool = False) -> TrainResult:
+    """Continue ``config.adapter`` on preference pairs; write the new adapter and manifest."""
+    from datasets import Dataset
+    from transformers import set_seed
+    from trl import DPOConfig, DPOTrainer
+
+    if config.loss not in ("sigmoid", "ipo"):
+        raise InputError(f"--loss must be sigmoid or ipo, got '{config.loss}'")
+    if config.beta <= 0:
+        raise InputError("--beta must be positive")
+    out = Path(config.out)
+    if out.resolve() == Path(config.adapter).resolve():
+        raise InputError("--out must differ from the adapter being continued")
+    device = resolve_device(config.train.device)
+    fingerprint = base_fingerprint(config.base)
+    parent = check_adapter(config.adapter, config.base)
+    check_out(out, overwrite)
+    manifest = Manifest(
+        kind="dpo", run_id=out.name, config=to_dict(config), seeds={"train": config.train.seed}
+    )
+    manifest.base = fingerprint
+    manifest.metrics["parent_adapter"] = {
+        "path": str(config.adapter),
+        "run_id": parent.get("run_id"),
+    }
+    inputs = [config.data] + ([config.eval_data] if config.eval_data else [])
+    manifest.add_inputs(inputs)
+    manifest.add_inputs(Path(config.adapter) / name for name in ("adapter_model.safetensors",))
+    set_seed(config.train.seed)
+    completions = ("chosen", "rejected")
+    with manifest.stage("load_data"):
+        tokenizer = load_tokenizer(config.base)
+        rows, stats = count_and_filter(
+            read_rows(config.data, PrefRow.from_dict),
+            tokenizer,
+            config.train.max_length,
+            completions,
+            config.train.long_rows,
+            config.data,
+        )
+        eval_rows = None
+        if config.eval_data:
+            eval_rows, stats["eval"] = count_and_filter(
+                read_rows(config.eval_data, PrefRow.from_dict),
+                tokenizer,
+                config.train.max_length,
+                completions,
+                config.train.long_rows,
+                config.eval_data,
+            )
+    manifest.dataset = stats
+    with manifest.stage("load_model"):
+        model = load_base(config.base, config.quant, device, config.train.gradient_checkpointing)
+        model = load_adapter(model, config.adapter, trainable=True)
+    sample = rows[:MARGIN_SAMPLE]
+    with manifest.stage("margin_before"):
+        manifest.metrics["margin_before"] = preference_margin(model, tokenizer, sample)
+
+    def to_dataset(items):
+        return Dataset.from_list(
+            [{"prompt": r.prompt, "chosen": r.chosen, "rejected": r.rejected} for r in items]
+        )
+
+    args = DPOConfig(
+        **trainer_args(config.train, out, device, eval_rows is not None),
+        loss_type=[config.loss],
+        beta=config.beta,
+        precompute_ref_log_probs=config.precompute_ref,
+    )
+    trainer = DPOTrainer(
+        model=model,
+        args=args,
+        train_dataset=to_dataset(rows),
+        eval_dataset=to_dataset(eval_rows) if eval_rows else None,
+        processing_class=tokenizer,
+    )
+    if "ref" not in trainer.model.peft_config:
+        raise RuntimeError(
+            "TRL did not create the frozen 'ref' adapter copy; the reference policy would be "
+            "the bare base instead of the previous adapter. Refusing to train."
+        )
+    with manifest.stage("train"):
+        result = trainer.train()
+    manifest.steps = int(trainer.state.global_step)
+    manifest.metrics.update(loss_metrics(trainer.state.log_history))
+    manifest.metrics["mean_train_loss"] = float(result.training_loss)
+    for key in ("rewards/margins", "rewards/accuracies", "logps/chosen", "logps/rejected"):
+        values = [e[key] for e in trainer.state.log_history if key in e]
+        if values:
+            manifest.metrics[f"final_{key.replace('/', '_')}"] = float(values[-1])
+    trainer.model.set_adapter("default")
+    with manifest.stage("margin_after"):
+        manifest.metrics["margin_after"] = preference_margin(trainer.model, tokenizer, sample)
+    manifest.metrics["margin_rows"] = len(sample)
+    if eval_rows:
+        with manifest.stage("eval"):
+            manifest.metrics["eval_loss"] = float(trainer.evaluate()["eval_loss"])
+    with manifest.stage("save"):
+        files = save_adapter(trainer.model, out)
+    manifest.metrics["device"] = device
+    finalize(manifest, out, files)
+    return TrainResult(out, manifest)

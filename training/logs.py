@@ -1,0 +1,68 @@
+"""Match logs as the builders' input: streaming every shard, or playing the matches first.
+
+Playing on the fly writes an ordinary match log beside the dataset, so a build from played
+matches is recorded (and reproduced) exactly like a build from the arena's logs: its input is
+a file with a hash.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+from agents import make_agent, parse_spec
+from arena.jsonl import JsonlWriter, ReadStats
+from arena.match import play_matches
+from arena.records import MatchRecord, match_files, read_matches
+from arena.schedule import pair_jobs
+from games import InputError, load_game
+from training.config import PlaySpec
+
+log = logging.getLogger(__name__)
+
+
+def input_files(inputs: tuple[str, ...] | list[str]) -> list[Path]:
+    """Every match-log file named by ``inputs`` (files, or folders of ``*.jsonl`` shards)."""
+    if not inputs:
+        raise InputError("no match logs given (pass match-log files/folders, or --play)")
+    files: list[Path] = []
+    for item in inputs:
+        found = match_files(item)
+        if not found:
+            raise InputError(f"no *.jsonl match logs in {item}")
+        files.extend(found)
+    return files
+
+
+def iter_records(
+    files: list[Path], *, skip_bad: bool, quarantine_dir: Path | None, stats: ReadStats
+) -> Iterator[MatchRecord]:
+    """Stream validated records from ``files`` in order; bad lines stop or are quarantined."""
+    for path in files:
+        quarantine = quarantine_dir / f"{path.name}.bad" if quarantine_dir else None
+        yield from read_matches(path, skip_bad=skip_bad, quarantine=quarantine, stats=stats)
+
+
+def play_to_log(spec: PlaySpec, out: Path, batch: int = 64, **agent_options) -> Path:
+    """Play ``spec``'s matches in this process and write them to ``out`` (JSONL)."""
+    if spec.games < 1:
+        raise InputError("--play-games must be at least 1")
+    handle = load_game(spec.game)
+    specs = [parse_spec(s).raw for s in spec.agents]
+    agents = {s: make_agent(s, handle, **agent_options) for s in dict.fromkeys(specs)}
+    jobs = pair_jobs(
+        handle.spec,
+        specs[0],
+        specs[1],
+        range((spec.games + 1) // 2),
+        spec.seed,
+        run_id="play",
+        opening_plies=spec.opening_plies,
+    )
+    log.info("playing %d games of %s: %s vs %s", len(jobs), handle.spec, *specs)
+    with JsonlWriter(out, mode="w") as writer:
+        for start in range(0, len(jobs), batch):
+            for record in play_matches(jobs[start : start + batch], agents):
+                writer.write(record.to_dict())
+    return out

@@ -1,0 +1,332 @@
+"""Preference pairs (TRL's ``prompt``/``chosen``/``rejected``) at positions from self-play logs.
+
+Three methods, one output format (``training.rows.PrefRow``):
+
+* ``rollout``: every legal action at a position is played on ``rollouts`` times by the rollout
+  agents (``training.rollouts``); the best and worst actions form a pair only when their gap
+  exceeds ``threshold`` with probability at least ``confidence``.
+* ``solver``: exact alpha-beta values (tic_tac_toe and other small deterministic games);
+  pairs are an optimal move against a move whose exact value is worse by more than the
+  threshold. Confidence 1.
+* ``outcome``: at one prompt, the move of a game the mover won against a different move of a
+  game the mover lost, aggregated over every game that reached the prompt. This needs one
+  table entry per distinct prompt in memory (the other methods stream).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+from agents import make_agent, parse_spec
+from agents.solver import AlphaBetaSolver
+from arena.jsonl import ReadStats
+from games import InputError, completion_text, load_game, observe
+from training.config import PrefsDataConfig, to_dict
+from training.logs import iter_records
+from training.manifest import Manifest
+from training.rollouts import Position, action_values, local_runner, replay, rollout_jobs
+from training.rows import Drops, PrefRow, SplitWriter, digest
+from training.sft_data import (
+    BuildResult,
+    dataset_stats,
+    normalise_agents,
+    prepare_inputs,
+    selected_seats,
+)
+
+DEFAULT_CONFIDENCE = {"rollout": 0.9, "outcome": 0.0, "solver": 1.0}
+CHUNK_POSITIONS = 64
+
+
+def gap_confidence(sum_c: float, n_c: int, sum_r: float, n_r: int, threshold: float) -> float:
+    """P(mean score of chosen - mean score of rejected > threshold), scores in [0, 1].
+
+    Adjusted normal approximation for a difference of proportions, adding one success and one
+    failure per arm (Agresti & Caffo 2000, "Simple and effective confidence intervals for
+    proportions and differences of proportions"): ``p~ = (x + 1) / (n + 2)``, ``se^2 = sum
+    p~(1 - p~) / (n + 2)``, result ``Phi((p~_c - p~_r - threshold) / se)``. For scores in
+    [0, 1] that are not 0/1 the Bernoulli variance ``p(1 - p)`` bounds the true variance, so the
+    confidence is conservative; the +1/+1 keeps it below 1 when every rollout agrees.
+    """
+    pc, pr = (sum_c + 1.0) / (n_c + 2.0), (sum_r + 1.0) / (n_r + 2.0)
+    se = math.sqrt(pc * (1 - pc) / (n_c + 2.0) + pr * (1 - pr) / (n_r + 2.0))
+    return 0.5 * math.erfc(-((pc - pr - threshold) / se) / math.sqrt(2.0))
+
+
+def iter_positions(
+    records, agents, seats, dedup: bool, drops: Drops, counter: list[int]
+) -> Iterator[Position]:
+    """Distinct decision points of the selected seats, in log order."""
+    seen: set[bytes] = set()
+    for record in records:
+        chosen = selected_seats(record, agents, seats)
+        for move in record.moves:
+            counter[0] += 1
+            if not chosen[move.player]:
+                drops.drop("seat or agent not selected")
+                continue
+            if len(move.legal_actions) < 2:
+                drops.drop("only one legal move")
+                continue
+            if dedup:
+                key = digest(move.prompt)
+                if key in seen:
+                    drops.drop("duplicate position")
+                    continue
+                seen.add(key)
+            yield Position(
+                game=record.game,
+                history=tuple(record.history[: move.ply]),
+                player=move.player,
+                prompt=move.prompt,
+                actions=tuple(move.legal_actions),
+                texts=tuple(move.legal_texts),
+                match_id=record.match_id,
+                ply=move.ply,
+            )
+
+
+def ranked_pairs(values: dict[int, tuple[float, int, float]], threshold: float, level: float):
+    """Pairs (chosen, rejected, confidence), largest gap first.
+
+    ``values`` maps action -> (score sum in [0, 1] units, count, mean return); ``count == 0``
+    marks an exact value (score sum is then the exact score), whose confidence is 1.
+    """
+    pairs = []
+    for c, (sc, nc, _) in values.items():
+        for r, (sr, nr, _) in values.items():
+            mean_c, mean_r = (sc / nc if nc else sc), (sr / nr if nr else sr)
+            gap = mean_c - mean_r
+            if c == r or gap <= threshold:
+                continue
+            conf = 1.0 if nc == 0 else gap_confidence(sc, nc, sr, nr, threshold)
+            if conf >= level:
+                pairs.append((-gap, c, r, conf))
+    pairs.sort()
+    return [(c, r, conf) for _, c, r, conf in pairs]
+
+
+def pref_row(pos: Position, c: int, r: int, values, conf: float, source: str) -> dict:
+    text = dict(zip(pos.actions, pos.texts, strict=True))
+    return PrefRow(
+        prompt=pos.prompt,
+        chosen=completion_text(text[c]),
+        rejected=completion_text(text[r]),
+        game=pos.game,
+        chosen_value=round(values[c][2], 6),
+        rejected_value=round(values[r][2], 6),
+        rollouts=values[c][1],
+        confidence=round(conf, 6),
+        source=source,
+        match_id=pos.match_id,
+        ply=pos.ply,
+        seat=pos.player,
+    ).to_dict()
+
+
+def _checked_state(pos: Position, drops: Drops):
+    handle = load_game(pos.game)
+    try:
+        state = replay(handle, pos.history)
+        if observe(handle, state).prompt != pos.prompt:
+            raise ValueError("prompt differs")
+    except ValueError:
+        drops.drop("position does not replay to its prompt")
+        return handle, None
+    return handle, state
+
+
+def build_prefs(
+    config: PrefsDataConfig, agent_options: dict | None = None, runner=None
+) -> BuildResult:
+    """Build ``prefs.jsonl`` and ``prefs.heldout.jsonl`` in ``config.out`` with a manifest.
+
+    Args:
+        config: the build.
+        agent_options: passed to ``make_agent`` for rollout agents (workspace, device).
+        runner: plays rollout jobs (default: in this process; see ``training.rollouts``).
+    """
+    _validate(config)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    level = DEFAULT_CONFIDENCE[config.method] if config.confidence is None else config.confidence
+    manifest = Manifest(
+        kind="prefs-data",
+        run_id=out.name,
+        config=to_dict(config),
+        seeds={"split": config.seed, "rollouts": config.seed},
+    )
+    files = prepare_inputs(config, manifest, out)
+    drops, stats, counter = Drops(), ReadStats(), [0]
+    writer = SplitWriter(out, "prefs", config.heldout, config.seed, config.balance_seats)
+    records = iter_records(files, skip_bad=config.skip_bad, quarantine_dir=out, stats=stats)
+    agents = normalise_agents(config.agents)
+    try:
+        with manifest.stage("build"):
+            if config.method == "outcome":
+                _outcome_pairs(config, records, agents, level, writer, drops, counter)
+            else:
+                positions = iter_positions(
+                    records, agents, config.seats, config.dedup != "none", drops, counter
+                )
+                if config.method == "solver":
+                    _solver_pairs(config, positions, writer, drops)
+                else:
+                    _rollout_pairs(config, positions, level, writer, drops, agent_options, runner)
+            written = writer.finish(drops)
+    except BaseException:
+        writer.abort()
+        raise
+    if stats.bad:
+        drops.drop("malformed match line (quarantined)", stats.bad)
+    if written["train"] == 0:
+        raise InputError(
+            f"no preference pairs kept from {counter[0]} moves ("
+            + ", ".join(f"{r}: {c}" for r, c in drops.items())
+            + "); try more rollouts, a lower --threshold/--confidence, or more positions"
+        )
+    paths = writer.paths()
+    manifest.add_outputs(paths.values())
+    manifest.dataset = {
+        "splits": dataset_stats(paths),
+        "considered": counter[0],
+        "dropped": dict(drops),
+        "confidence_level": level,
+        "records_read": stats.read,
+        "bad_lines": stats.bad,
+    }
+    manifest.write(out / "prefs.manifest.json")
+    return BuildResult(manifest, paths, written, counter[0], drops, stats)
+
+
+def _validate(config: PrefsDataConfig) -> None:
+    if config.method not in DEFAULT_CONFIDENCE:
+        raise InputError(f"unknown method '{config.method}' (rollout, solver, outcome)")
+    if config.rollouts < 1:
+        raise InputError("--rollouts must be at least 1")
+    if not 0.0 <= config.threshold < 1.0:
+        raise InputError("--threshold is a fraction of the utility range, in [0, 1)")
+    if config.confidence is not None and not 0.0 <= config.confidence < 1.0:
+        raise InputError("--confidence must lie in [0, 1)")
+    if config.pairs_per_position < 1:
+        raise InputError("--pairs-per-position must be at least 1")
+    for spec in (config.rollout_agent, config.rollout_opponent):
+        if spec is not None:
+            parse_spec(spec)
+
+
+def _solver_pairs(config, positions, writer: SplitWriter, drops: Drops) -> None:
+    solvers: dict[str, AlphaBetaSolver] = {}
+    for count, pos in enumerate(positions):
+        if config.max_positions is not None and count >= config.max_positions:
+            drops.drop("beyond --max-positions")
+            continue
+        handle, state = _checked_state(pos, drops)
+        if state is None:
+            continue
+        solver = solvers.get(pos.game) or solvers.setdefault(pos.game, AlphaBetaSolver(handle))
+        low, high = handle.game.min_utility(), handle.game.max_utility()
+        exact = solver.action_values(state)
+        values = {a: ((v - low) / (high - low), 0, v) for a, v in exact.items()}
+        pairs = ranked_pairs(values, config.threshold, 1.0)[: config.pairs_per_position]
+        if not pairs:
+            drops.drop("position: no action gap above threshold")
+        for c, r, conf in pairs:
+            writer.add(pref_row(pos, c, r, values, conf, "solver"), digest(pos.prompt).hex())
+
+
+def _rollout_pairs(config, positions, level, writer, drops, agent_options, runner) -> None:
+    opponent = config.rollout_opponent or config.rollout_agent
+    seats = (parse_spec(config.rollout_agent).raw, parse_spec(opponent).raw)
+    source = f"rollout:{seats[0]}" + (f"/{seats[1]}" if seats[1] != seats[0] else "")
+    agent_cache: dict[str, dict] = {}
+    chunk: list[tuple[int, Position]] = []
+
+    def flush() -> None:
+        if not chunk:
+            return
+        jobs, meta = [], []
+        for index, pos in chunk:
+            handle, state = _checked_state(pos, drops)
+            if state is None:
+                continue
+            jobs.extend(rollout_jobs(handle, pos, index, seats, config.rollouts, config.seed))
+            meta.append((index, pos, handle))
+        games = {pos.game for _, pos, _ in meta}
+        for game in games - set(agent_cache):
+            handle = load_game(game)
+            agent_cache[game] = {
+                s: make_agent(s, handle, **(agent_options or {})) for s in dict.fromkeys(seats)
+            }
+        by_game: dict[str, list] = {}
+        for job in jobs:
+            by_game.setdefault(job.game, []).append(job)
+        records = []
+        for game, game_jobs in by_game.items():
+            play = runner or local_runner(agent_cache[game])
+            records.extend(play(game_jobs))
+        grouped: dict[int, list] = {}
+        for record in records:
+            grouped.setdefault(int(record.match_id.split("-")[1]), []).append(record)
+        for index, pos, handle in meta:
+            stats = action_values(handle, pos, grouped.get(index, []))
+            values = {a: (v.score_sum, v.n, v.mean) for a, v in stats.items()}
+            pairs = ranked_pairs(values, config.threshold, level)[: config.pairs_per_position]
+            if not pairs:
+                drops.drop("position: no confident action gap")
+            for c, r, conf in pairs:
+                writer.add(pref_row(pos, c, r, values, conf, source), digest(pos.prompt).hex())
+        chunk.clear()
+
+    for count, pos in enumerate(positions):
+        if config.max_positions is not None and count >= config.max_positions:
+            drops.drop("beyond --max-positions")
+            continue
+        chunk.append((count, pos))
+        if len(chunk) >= CHUNK_POSITIONS:
+            flush()
+    flush()
+
+
+def _outcome_pairs(config, records, agents, level, writer, drops, counter) -> None:
+    table: dict[str, dict] = {}
+    for record in records:
+        chosen = selected_seats(record, agents, config.seats)
+        for move in record.moves:
+            counter[0] += 1
+            if not chosen[move.player]:
+                drops.drop("seat or agent not selected")
+                continue
+            if move.action is None:
+                drops.drop("no legal move (forfeit)")
+                continue
+            entry = table.setdefault(
+                move.prompt,
+                {"game": record.game, "move": move, "match_id": record.match_id, "stats": {}},
+            )
+            # [games, wins, losses, score sum, return sum]
+            stats = entry["stats"].setdefault(move.action, [0, 0, 0, 0.0, 0.0])
+            score = record.score(move.player)
+            stats[0] += 1
+            stats[1] += score == 1.0
+            stats[2] += score == 0.0
+            stats[3] += score
+            stats[4] += record.returns[move.player]
+    for prompt, entry in table.items():
+        move, stats = entry["move"], entry["stats"]
+        pos = Position(
+            entry["game"], (), move.player, prompt, tuple(move.legal_actions),
+            tuple(move.legal_texts), entry["match_id"], move.ply,
+        )  # fmt: skip
+        values = {a: (s[3], s[0], s[4] / s[0]) for a, s in stats.items()}
+        pairs = [
+            (c, r, conf)
+            for c, r, conf in ranked_pairs(values, config.threshold, level)
+            if stats[c][1] > 0 and stats[r][2] > 0
+        ][: config.pairs_per_position]
+        if not pairs:
+            drops.drop("position: no won move against a lost move")
+        for c, r, conf in pairs:
+            writer.add(pref_row(pos, c, r, values, conf, "outcome"), digest(prompt).hex())

@@ -1,0 +1,117 @@
+"""``arena train sft``: QLoRA supervised fine-tuning with TRL's ``SFTTrainer``.
+
+The base is loaded frozen in 4-bit nf4 (QLoRA, Dettmers et al. 2023) or full precision
+(``--no-quant``); LoRA (Hu et al. 2021) goes on every linear layer, fresh or continued from
+``init_adapter``. Rows are TRL prompt-completion pairs, and TRL 1.x computes the loss on the
+completion tokens only for such data; we also set ``completion_only_loss=True`` explicitly so
+that a change of TRL's default cannot silently train on the prompts.
+
+Loss (token-level NLL on the completion): L = -(1/|C|) sum_{t in C} log p(y_t | y_<t, prompt).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from training.config import SFTRunConfig, to_dict
+from training.manifest import Manifest
+from training.models import (
+    base_fingerprint,
+    check_adapter,
+    load_adapter,
+    load_base,
+    load_tokenizer,
+    new_adapter,
+    resolve_device,
+    save_adapter,
+)
+from training.rows import SFTRow, read_rows
+from training.train_common import (
+    TrainResult,
+    check_out,
+    count_and_filter,
+    finalize,
+    loss_metrics,
+    trainer_args,
+)
+
+log = logging.getLogger(__name__)
+
+
+def train_sft(config: SFTRunConfig, overwrite: bool = False) -> TrainResult:
+    """Train an adapter on ``config.data`` and write it with its manifest to ``config.out``."""
+    from datasets import Dataset
+    from transformers import set_seed
+    from trl import SFTConfig, SFTTrainer
+
+    out = Path(config.out)
+    device = resolve_device(config.train.device)
+    fingerprint = base_fingerprint(config.base)
+    if config.init_adapter:
+        check_adapter(config.init_adapter, config.base)
+    check_out(out, overwrite)
+    manifest = Manifest(
+        kind="sft", run_id=out.name, config=to_dict(config), seeds={"train": config.train.seed}
+    )
+    manifest.base = fingerprint
+    inputs = [config.data] + ([config.eval_data] if config.eval_data else [])
+    manifest.add_inputs(inputs)
+    set_seed(config.train.seed)
+    with manifest.stage("load_data"):
+        tokenizer = load_tokenizer(config.base)
+        rows, stats = count_and_filter(
+            read_rows(config.data, SFTRow.from_dict),
+            tokenizer,
+            config.train.max_length,
+            ("completion",),
+            config.train.long_rows,
+            config.data,
+        )
+        eval_rows = None
+        if config.eval_data:
+            eval_rows, eval_stats = count_and_filter(
+                read_rows(config.eval_data, SFTRow.from_dict),
+                tokenizer,
+                config.train.max_length,
+                ("completion",),
+                config.train.long_rows,
+                config.eval_data,
+            )
+            stats["eval"] = eval_stats
+    manifest.dataset = stats
+    with manifest.stage("load_model"):
+        model = load_base(config.base, config.quant, device, config.train.gradient_checkpointing)
+        if config.init_adapter:
+            model = load_adapter(model, config.init_adapter, trainable=True)
+        else:
+            model = new_adapter(model, config.lora)
+
+    def to_dataset(items):
+        return Dataset.from_list([{"prompt": r.prompt, "completion": r.completion} for r in items])
+
+    args = SFTConfig(
+        **trainer_args(config.train, out, device, eval_rows is not None),
+        completion_only_loss=True,
+        packing=False,
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=to_dataset(rows),
+        eval_dataset=to_dataset(eval_rows) if eval_rows else None,
+        processing_class=tokenizer,
+    )
+    with manifest.stage("train"):
+        result = trainer.train()
+    manifest.steps = int(trainer.state.global_step)
+    manifest.metrics.update(loss_metrics(trainer.state.log_history))
+    manifest.metrics["mean_train_loss"] = float(result.training_loss)
+    if eval_rows:
+        with manifest.stage("eval"):
+            manifest.metrics["eval_loss"] = float(trainer.evaluate()["eval_loss"])
+    with manifest.stage("save"):
+        files = save_adapter(trainer.model, out)
+    manifest.metrics["device"] = device
+    finalize(manifest, out, files)
+    return TrainResult(out, manifest)

@@ -1,0 +1,162 @@
+"""What SFT and DPO runs share: seeding, the length check, trainer arguments, the manifest.
+
+Rows longer than ``max_length`` tokens are never truncated silently (truncating a prompt
+would cut the board, truncating a completion would teach half a move): they are counted, and
+either dropped with a report (``long_rows="drop"``) or refused (``long_rows="error"``).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from games import InputError
+from training.config import TrainOptions
+from training.manifest import Manifest
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    """A finished run: the adapter folder and its manifest."""
+
+    out: Path
+    manifest: Manifest
+
+    def summary(self) -> str:
+        m = self.manifest
+        data = m.dataset
+        lines = [
+            f"{m.kind}: {m.steps} steps in {m.stages.get('train', 0):.1f}s; "
+            f"rows {data.get('rows')} ({data.get('dropped_long', 0)} over max length dropped), "
+            f"tokens {data.get('tokens')}",
+            "losses: first {first}, final {final}".format(
+                first=_fmt(m.metrics.get("first_loss")), final=_fmt(m.metrics.get("final_loss"))
+            ),
+        ]
+        if "margin_before" in m.metrics:
+            lines.append(
+                f"chosen-rejected log-prob margin on training pairs: "
+                f"{m.metrics['margin_before']:.3f} -> {m.metrics['margin_after']:.3f}"
+            )
+        if m.metrics.get("eval_loss") is not None:
+            lines.append(f"held-out loss {m.metrics['eval_loss']:.4f}")
+        lines.append(f"adapter: {self.out} (peak RSS {m.metrics.get('peak_rss_mib')} MiB)")
+        return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def count_and_filter(
+    rows: list, tokenizer, max_length: int, completions: tuple[str, ...], policy: str, where: str
+) -> tuple[list, dict]:
+    """Keep rows whose prompt + every completion (+ EOS) fits ``max_length`` tokens.
+
+    Returns:
+        (kept rows, {"rows", "tokens", "prompt_tokens", "completion_tokens", "dropped_long"}).
+    """
+    kept, too_long, longest = [], 0, 0
+    prompt_tokens = completion_tokens = 0
+    for row in rows:
+        n_prompt = len(tokenizer(row.prompt)["input_ids"])
+        n_full = [
+            len(tokenizer(row.prompt + getattr(row, c))["input_ids"]) + 1 for c in completions
+        ]
+        longest = max(longest, *n_full)
+        if max(n_full) > max_length:
+            too_long += 1
+            continue
+        kept.append(row)
+        prompt_tokens += n_prompt
+        completion_tokens += sum(n - n_prompt for n in n_full)
+    if too_long and policy == "error":
+        raise InputError(
+            f"{where}: {too_long} of {len(rows)} rows exceed --max-length {max_length} tokens "
+            f"(longest {longest}); raise --max-length or pass --long-rows drop"
+        )
+    if too_long:
+        log.warning("%s: dropped %d rows longer than %d tokens", where, too_long, max_length)
+    if not kept:
+        raise InputError(
+            f"{where}: every row exceeds --max-length {max_length} tokens (longest {longest})"
+        )
+    stats = {
+        "rows": len(kept),
+        "tokens": prompt_tokens + completion_tokens,
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "dropped_long": too_long,
+        "longest_tokens": longest,
+    }
+    return kept, stats
+
+
+def trainer_args(train: TrainOptions, out: Path, device: str, has_eval: bool) -> dict:
+    """Keyword arguments shared by ``trl.SFTConfig`` and ``trl.DPOConfig``."""
+    import torch
+
+    if train.batch_size < 1 or train.grad_accum < 1:
+        raise InputError("--batch-size and --grad-accum must be at least 1")
+    if train.max_steps == 0 or (train.max_steps < 0 and train.epochs <= 0):
+        raise InputError("give a positive --max-steps or --epochs")
+    bf16 = device.startswith("cuda") and torch.cuda.is_bf16_supported()
+    return {
+        "output_dir": str(out / "trainer"),
+        "num_train_epochs": train.epochs,
+        "max_steps": train.max_steps,
+        "per_device_train_batch_size": train.batch_size,
+        "per_device_eval_batch_size": train.batch_size,
+        "gradient_accumulation_steps": train.grad_accum,
+        "learning_rate": train.learning_rate,
+        "warmup_steps": train.warmup,
+        "lr_scheduler_type": "linear",
+        "logging_steps": train.logging_steps,
+        "logging_first_step": True,
+        "save_strategy": "no",
+        "eval_strategy": "no",
+        "report_to": [] if train.report_to in ("", "none") else [train.report_to],
+        "seed": train.seed,
+        "data_seed": train.seed,
+        "bf16": bf16,
+        "fp16": False,
+        "use_cpu": device == "cpu",
+        "gradient_checkpointing": train.gradient_checkpointing,
+        "max_length": train.max_length,
+        "dataloader_num_workers": 0,
+        "disable_tqdm": False,
+    }
+
+
+def loss_metrics(log_history: list[dict], key: str = "loss") -> dict:
+    """First and final logged training loss, the curve, and the trainer's mean loss."""
+    curve = [(e["step"], float(e[key])) for e in log_history if key in e and "step" in e]
+    summary = next((e for e in reversed(log_history) if "train_loss" in e), {})
+    return {
+        "first_loss": curve[0][1] if curve else None,
+        "final_loss": curve[-1][1] if curve else None,
+        "mean_train_loss": summary.get("train_loss"),
+        "loss_curve": curve,
+    }
+
+
+def finalize(manifest: Manifest, out: Path, adapter_files: list[Path]) -> Path:
+    """Hash the adapter, remove the trainer's scratch folder, write ``manifest.json``."""
+    scratch = out / "trainer"
+    if (scratch / "runs").exists():  # TensorBoard logs (report_to tensorboard): keep them
+        shutil.move(str(scratch / "runs"), str(out / "tensorboard"))
+    if scratch.exists():
+        shutil.rmtree(scratch, ignore_errors=True)
+    manifest.add_outputs(adapter_files)
+    return manifest.write(out / "manifest.json")
+
+
+def check_out(out: Path, overwrite: bool) -> None:
+    """Refuse to overwrite an existing adapter unless asked (versions are immutable)."""
+    if (out / "adapter_model.safetensors").exists() and not overwrite:
+        raise InputError(f"{out} already holds an adapter; choose another --out or --overwrite")
+    out.mkdir(parents=True, exist_ok=True)
