@@ -54,7 +54,9 @@ def preference_margin(model, tokenizer, rows: list[PrefRow]) -> float:
     return sum(c - r for c, r in zip(chosen, rejected, strict=True)) / len(rows)
 
 
-def train_dpo(config: DPORunConfig, overwrite: bool = False) -> TrainResult:
+def train_dpo(
+    config: DPORunConfig, overwrite: bool = False, keep_model: bool = False
+) -> TrainResult:
     """Continue ``config.adapter`` on preference pairs; write the new adapter and manifest."""
     from datasets import Dataset
     from transformers import set_seed
@@ -155,4 +157,4 @@ def train_dpo(config: DPORunConfig, overwrite: bool = False) -> TrainResult:
         files = save_adapter(trainer.model, out)
     manifest.metrics["device"] = device
     finalize(manifest, out, files)
-    return TrainResult(out, manifest)
+    return TrainResult(out, manifest, trainer.model if keep_model else None)

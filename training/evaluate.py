@@ -229,6 +229,33 @@ def run_eval(config: EvalConfig, workspace=None) -> tuple[dict, Path]:
     return report, path
 
 
+def format_report(report: dict) -> str:
+    """The terminal summary of an eval report: dev-set metric, then a table of opponents."""
+    from arena.report import format_table
+
+    dev = report["devset"]
+    if dev["metric"] == "exploitability":
+        ref = dev["reference"]
+        lines = [
+            f"{report['agent']} on {report['game']}: exploitability {dev['exploitability']:.4f} "
+            f"(uniform random {ref['uniform_random']:.4f}, CFR+ {ref['cfr_plus']:.4f})"
+        ]
+    else:
+        low, high = dev["ci95"]
+        lines = [
+            f"{report['agent']} on {report['game']}: optimal-move accuracy {dev['accuracy']:.3f} "
+            f"[{low:.3f}, {high:.3f}] on {dev['positions']} dev positions"
+        ]
+    rows = [
+        [o["opponent"], o["games"], o["wins"], o["draws"], o["losses"], o["score"],
+         f"[{o['score_ci95'][0]:.3f}, {o['score_ci95'][1]:.3f}]"]
+        for o in report["opponents"]
+    ]  # fmt: skip
+    if rows:
+        lines.append(format_table(["opponent", "games", "W", "D", "L", "score", "95% CI"], rows))
+    return "\n".join(lines)
+
+
 def eval_metrics(report: dict) -> dict:
     """The numbers ``arena reproduce`` compares: dev-set metric and score per opponent."""
     devset = report["devset"]

@@ -39,7 +39,9 @@ from training.train_common import (
 log = logging.getLogger(__name__)
 
 
-def train_sft(config: SFTRunConfig, overwrite: bool = False) -> TrainResult:
+def train_sft(
+    config: SFTRunConfig, overwrite: bool = False, keep_model: bool = False
+) -> TrainResult:
     """Train an adapter on ``config.data`` and write it with its manifest to ``config.out``."""
     from datasets import Dataset
     from transformers import set_seed
@@ -114,4 +116,4 @@ def train_sft(config: SFTRunConfig, overwrite: bool = False) -> TrainResult:
         files = save_adapter(trainer.model, out)
     manifest.metrics["device"] = device
     finalize(manifest, out, files)
-    return TrainResult(out, manifest)
+    return TrainResult(out, manifest, trainer.model if keep_model else None)

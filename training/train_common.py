@@ -21,10 +21,11 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TrainResult:
-    """A finished run: the adapter folder and its manifest."""
+    """A finished run: the adapter folder and its manifest (and the model, when kept)."""
 
     out: Path
     manifest: Manifest
+    model: object | None = None
 
     def summary(self) -> str:
         m = self.manifest

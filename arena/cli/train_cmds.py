@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -104,6 +105,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("action", choices=("check", "rebuild"), help="check hashes, or regenerate")
     p.add_argument("--games", nargs="+", default=None, help="rebuild only these games")
     p.set_defaults(func=cmd_devsets)
+
+
+def run_script(func, args: argparse.Namespace) -> int:
+    """Run a subcommand from a script's own parser, with the CLI's one-line errors."""
+    try:
+        return int(func(args) or 0)
+    except (InputError, FileNotFoundError, PermissionError, IsADirectoryError) as error:
+        print(f"{Path(sys.argv[0]).name}: error: {error}", file=sys.stderr)
+        return 2
 
 
 def _common_data_args(p: argparse.ArgumentParser) -> None:
@@ -325,7 +335,7 @@ def cmd_train_dpo(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from training.config import EvalConfig
-    from training.evaluate import run_eval
+    from training.evaluate import format_report, run_eval
 
     handle = load_game(args.game)
     workspace = Workspace.resolve(getattr(args, "workspace", None))
@@ -341,26 +351,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         device=args.device,
     )
     report, path = run_eval(config, workspace=workspace)
-    dev = report["devset"]
-    if dev["metric"] == "exploitability":
-        ref = dev["reference"]
-        print(
-            f"{report['agent']} on {report['game']}: exploitability {dev['exploitability']:.4f} "
-            f"(uniform random {ref['uniform_random']:.4f}, CFR+ {ref['cfr_plus']:.4f})"
-        )
-    else:
-        low, high = dev["ci95"]
-        print(
-            f"{report['agent']} on {report['game']}: optimal-move accuracy {dev['accuracy']:.3f} "
-            f"[{low:.3f}, {high:.3f}] on {dev['positions']} dev positions"
-        )
-    if report["opponents"]:
-        rows = [
-            [o["opponent"], o["games"], o["wins"], o["draws"], o["losses"], o["score"],
-             f"[{o['score_ci95'][0]:.3f}, {o['score_ci95'][1]:.3f}]"]
-            for o in report["opponents"]
-        ]  # fmt: skip
-        print(format_table(["opponent", "games", "W", "D", "L", "score", "95% CI"], rows))
+    print(format_report(report))
     print(f"report: {path}")
     return 0
 

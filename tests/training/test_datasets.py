@@ -1,0 +1,282 @@
+"""Dataset builders on small generated logs: schema, de-duplication, seat balance, held-out
+split, streaming, quarantine, and the three preference methods."""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+import weakref
+from collections import Counter
+
+import pytest
+
+import training.pref_data as pref_data
+import training.sft_data as sft_data
+from agents import make_agent
+from agents.solver import AlphaBetaSolver
+from arena.jsonl import JsonlWriter, RecordError
+from arena.match import play_matches
+from arena.schedule import pair_jobs
+from games import InputError, load_game, observe
+from training.config import PlaySpec, PrefsDataConfig, SFTDataConfig
+from training.manifest import sha256_file
+from training.pref_data import build_prefs, gap_confidence
+from training.rollouts import consistent_histories, replay
+from training.rows import PrefRow, SFTRow
+from training.sft_data import build_sft
+
+
+def _log(path, game="tic_tac_toe", a="solver", b="random", pairs=12, seed=0):
+    handle = load_game(game)
+    agents = {s: make_agent(s, handle) for s in {a, b}}
+    records = play_matches(pair_jobs(game, a, b, range(pairs), seed), agents)
+    with JsonlWriter(path, mode="w") as writer:
+        for record in records:
+            writer.write(record.to_dict())
+    return records
+
+
+def _rows(path, parse):
+    return [parse(json.loads(line)) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def ttt_log(tmp_path_factory):
+    path = tmp_path_factory.mktemp("logs") / "matches.jsonl"
+    return path, _log(path)
+
+
+def test_sft_rows_are_trl_prompt_completion_of_the_chosen_agent(ttt_log, tmp_path):
+    path, records = ttt_log
+    result = build_sft(SFTDataConfig(inputs=(str(path),), out=str(tmp_path), agents=("solver",)))
+    rows = _rows(result.paths["train"], SFTRow.from_dict) + _rows(
+        result.paths["heldout"], SFTRow.from_dict
+    )
+    assert rows and all(r.source == "solver" for r in rows)
+    moves = {(r.match_id, m.ply): (r, m) for r in records for m in r.moves}
+    for row in rows:
+        record, move = moves[(row.match_id, row.ply)]
+        assert record.seats[move.player].spec == "solver" and row.seat == move.player
+        assert row.prompt == move.prompt and row.completion == f" {move.text}\n"
+    # every move read is kept or counted under a reason
+    assert result.considered == sum(len(r.moves) for r in records)
+    assert result.considered == sum(result.written.values()) + sum(result.drops.values())
+    assert result.drops["seat or agent not selected"] == sum(
+        1 for r in records for m in r.moves if r.seats[m.player].spec != "solver"
+    )
+
+
+def test_sft_dedup_modes_and_seat_balance(ttt_log, tmp_path):
+    path, _ = ttt_log
+    built = {}
+    for mode in ("none", "exact", "prompt"):
+        result = build_sft(
+            SFTDataConfig(
+                inputs=(str(path),), out=str(tmp_path / mode), dedup=mode, balance_seats=False
+            )
+        )
+        rows = _rows(result.paths["train"], SFTRow.from_dict)
+        rows += _rows(result.paths["heldout"], SFTRow.from_dict)
+        built[mode] = rows
+    pairs = Counter((r.prompt, r.completion) for r in built["exact"])
+    assert max(pairs.values()) == 1
+    assert len(Counter(r.prompt for r in built["prompt"])) == len(built["prompt"])
+    assert len(built["none"]) > len(built["exact"]) >= len(built["prompt"])
+    balanced = build_sft(SFTDataConfig(inputs=(str(path),), out=str(tmp_path / "bal")))
+    for split_path in balanced.paths.values():
+        seats = Counter(r.seat for r in _rows(split_path, SFTRow.from_dict))
+        assert seats[0] == seats[1]
+    assert balanced.drops["seat balance"] > 0
+
+
+def test_heldout_split_keeps_each_match_on_one_side(ttt_log, tmp_path):
+    path, _ = ttt_log
+    result = build_sft(
+        SFTDataConfig(inputs=(str(path),), out=str(tmp_path), heldout=0.3, dedup="none")
+    )
+    train = {r.match_id for r in _rows(result.paths["train"], SFTRow.from_dict)}
+    heldout = {r.match_id for r in _rows(result.paths["heldout"], SFTRow.from_dict)}
+    assert train and heldout and not train & heldout
+
+
+def test_build_is_deterministic_and_shards_equal_one_file(ttt_log, tmp_path):
+    path, records = ttt_log
+    shards = tmp_path / "shards"
+    for index in range(3):
+        with JsonlWriter(shards / f"part-{index}.jsonl", mode="w") as writer:
+            for record in records[index::3]:
+                writer.write(record.to_dict())
+    a = build_sft(SFTDataConfig(inputs=(str(path),), out=str(tmp_path / "a")))
+    b = build_sft(SFTDataConfig(inputs=(str(path),), out=str(tmp_path / "b")))
+    same = {"dedup": "none", "balance_seats": False}
+    c = build_sft(SFTDataConfig(inputs=(str(shards),), out=str(tmp_path / "c"), **same))
+    d = build_sft(SFTDataConfig(inputs=(str(path),), out=str(tmp_path / "d"), **same))
+    assert sha256_file(a.paths["train"]) == sha256_file(b.paths["train"])
+    assert sorted(c.paths["train"].read_text().splitlines()) == sorted(
+        d.paths["train"].read_text().splitlines()
+    )
+    assert not list((tmp_path / "a").glob(".sft-spool-*"))  # the spool is cleaned up
+
+
+def test_builder_streams_records_without_keeping_them(ttt_log, tmp_path, monkeypatch):
+    """Guards against a builder that lists all records first (logs larger than memory)."""
+    path, _ = ttt_log
+    real = sft_data.iter_records
+    alive = []
+
+    def watched(*args, **kwargs):
+        for record in real(*args, **kwargs):
+            gc.collect()
+            alive.append(sum(1 for ref in refs if ref() is not None))
+            refs.append(weakref.ref(record))
+            yield record
+
+    refs: list = []
+    monkeypatch.setattr(sft_data, "iter_records", watched)
+    build_sft(SFTDataConfig(inputs=(str(path),), out=str(tmp_path)))
+    assert len(alive) == 24 and max(alive) <= 1
+
+
+def test_malformed_lines_stop_or_are_quarantined(ttt_log, tmp_path):
+    path, _ = ttt_log
+    lines = path.read_text().splitlines()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join([lines[0], "{not json", lines[1], '{"schema_version": 1}']) + "\n")
+    with pytest.raises(RecordError, match=r"bad\.jsonl:2"):
+        build_sft(SFTDataConfig(inputs=(str(bad),), out=str(tmp_path / "strict")))
+    result = build_sft(
+        SFTDataConfig(inputs=(str(bad),), out=str(tmp_path / "lenient"), skip_bad=True)
+    )
+    assert result.read.bad == 2 and result.drops["malformed match line (quarantined)"] == 2
+    quarantined = [json.loads(x) for x in result.read.quarantine.read_text().splitlines()]
+    assert [q["line"] for q in quarantined] == [2, 4] and quarantined[0]["text"] == "{not json"
+
+
+def test_empty_selection_is_a_clear_error(ttt_log, tmp_path):
+    path, _ = ttt_log
+    with pytest.raises(InputError, match="no SFT rows kept"):
+        build_sft(SFTDataConfig(inputs=(str(path),), out=str(tmp_path), agents=("mcts:7",)))
+    with pytest.raises(InputError, match="no match logs"):
+        build_sft(SFTDataConfig(inputs=(), out=str(tmp_path)))
+
+
+def test_solver_pairs_prefer_an_optimal_move(ttt_log, tmp_path):
+    path, _ = ttt_log
+    result = build_prefs(
+        PrefsDataConfig(inputs=(str(path),), out=str(tmp_path), method="solver", heldout=0.0)
+    )
+    rows = _rows(result.paths["train"], PrefRow.from_dict)
+    handle = load_game("tic_tac_toe")
+    solver = AlphaBetaSolver(handle)
+    seats = Counter(r.seat for r in rows)
+    assert rows and seats[0] == seats[1]
+    for row in rows[:20]:
+        state = replay(handle, _history(row, path))
+        obs = observe(handle, state)
+        values = solver.action_values(state)
+        text_value = {f" {obs.text_of(a)}\n": v for a, v in values.items()}
+        best = max(values.values())
+        assert text_value[row.chosen] == best == row.chosen_value
+        assert text_value[row.rejected] == row.rejected_value < best
+        assert row.confidence == 1.0 and row.rollouts == 0
+
+
+def _history(row, path):
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        if record["match_id"] == row.match_id:
+            return record["history"][: row.ply]
+    raise AssertionError(row.match_id)
+
+
+def test_gap_confidence_is_agresti_caffo():
+    # pinned: 12/16 vs 4/16 wins, threshold 0.1 -> p~ = 13/18, 5/18
+    pc, pr = 13 / 18, 5 / 18
+    se = math.sqrt(pc * (1 - pc) / 18 + pr * (1 - pr) / 18)
+    expected = 0.5 * math.erfc(-((pc - pr - 0.1) / se) / math.sqrt(2))
+    assert gap_confidence(12, 16, 4, 16, 0.1) == pytest.approx(expected, abs=1e-12)
+    assert gap_confidence(4, 4, 0, 4, 0.1) == pytest.approx(0.9957, abs=1e-4)  # not certainty
+    assert gap_confidence(32, 32, 0, 32, 0.1) > gap_confidence(4, 4, 0, 4, 0.1)
+    assert gap_confidence(4, 16, 12, 16, 0.0) < 0.05
+
+
+def test_rollout_pairs_are_confident_deterministic_and_balanced(tmp_path):
+    config = dict(
+        inputs=(),
+        method="rollout",
+        rollouts=12,
+        max_positions=24,
+        play=PlaySpec("tic_tac_toe", ("random", "random"), games=10, seed=3),
+    )
+    a = build_prefs(PrefsDataConfig(out=str(tmp_path / "a"), **config))
+    b = build_prefs(PrefsDataConfig(out=str(tmp_path / "b"), **config))
+    assert sha256_file(a.paths["train"]) == sha256_file(b.paths["train"])
+    rows = _rows(a.paths["train"], PrefRow.from_dict)
+    assert rows and all(r.confidence >= 0.9 and r.rollouts == 12 for r in rows)
+    assert all(r.chosen_value > r.rejected_value for r in rows)
+    assert all(r.source == "rollout:random" for r in rows)
+    assert a.manifest.dataset["confidence_level"] == 0.9
+
+
+def test_poker_rollouts_redeal_the_hidden_card():
+    handle = load_game("kuhn_poker")
+    # player 0 holds the Jack (0), player 1 the King (2); player 0 checked
+    histories, probs = consistent_histories(handle, [0, 2, 0], player=1)
+    assert histories == [(0, 2, 0), (1, 2, 0)] and probs.tolist() == [0.5, 0.5]
+    for history in histories:
+        assert replay(handle, history).information_state_string(1) == replay(
+            handle, [0, 2, 0]
+        ).information_state_string(1)
+
+
+def test_poker_rollout_pairs_build(tmp_path):
+    result = build_prefs(
+        PrefsDataConfig(
+            inputs=(),
+            out=str(tmp_path),
+            method="rollout",
+            rollouts=48,
+            threshold=0.02,
+            heldout=0.0,
+            play=PlaySpec("kuhn_poker", ("random", "random"), games=40),
+        )
+    )
+    rows = _rows(result.paths["train"], PrefRow.from_dict)
+    assert rows and all(r.game == "kuhn_poker" and r.chosen != r.rejected for r in rows)
+
+
+def test_outcome_pairs_take_a_won_move_over_a_lost_one(tmp_path):
+    path = tmp_path / "m.jsonl"
+    records = _log(path, a="random", b="random", pairs=60, seed=1)
+    result = build_prefs(
+        PrefsDataConfig(inputs=(str(path),), out=str(tmp_path / "o"), method="outcome")
+    )
+    rows = _rows(result.paths["train"], PrefRow.from_dict)
+    assert rows and all(r.source == "outcome" for r in rows)
+    for row in rows:
+        won, lost = set(), set()
+        for record in records:
+            for move in record.moves:
+                if move.prompt == row.prompt:
+                    score = record.score(move.player)
+                    (won if score == 1 else lost if score == 0 else set()).add(f" {move.text}\n")
+        assert row.chosen in won and row.rejected in lost
+
+
+def test_prefs_bad_options_are_input_errors(tmp_path):
+    base = dict(inputs=(), out=str(tmp_path), play=PlaySpec("tic_tac_toe", ("random", "random"), 2))
+    with pytest.raises(InputError, match="threshold"):
+        build_prefs(PrefsDataConfig(**base, threshold=1.5))
+    with pytest.raises(InputError, match="unknown agent spec"):
+        build_prefs(PrefsDataConfig(**base, rollout_agent="alphazero"))
+    with pytest.raises(InputError, match="perfect-information"):
+        build_prefs(
+            PrefsDataConfig(
+                inputs=(),
+                out=str(tmp_path / "k"),
+                method="solver",
+                play=PlaySpec("kuhn_poker", ("random", "random"), 4),
+            )
+        )
+    assert pref_data.DEFAULT_CONFIDENCE["rollout"] == 0.9
