@@ -21,7 +21,7 @@ import logging
 import math
 import statistics
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -139,6 +139,7 @@ class Driver:
         finished: set[int] = set()
         inflight: dict[object, _Task] = {}
         durations: list[float] = []
+        per_slot: Counter[int] = Counter()
 
         def report() -> None:
             if progress is not None:
@@ -211,12 +212,16 @@ class Driver:
                         stats.duplicates_dropped += 1
                     else:
                         stats.played += 1
+                        per_slot[task.slot] += 1
                 report()
         finally:
             self.store.close()
             self._cancel(list(inflight))
             stats.seconds = time.perf_counter() - started
-            stats.workers = [dict(s.info) for s in self.pool.slots]
+            stats.workers = [
+                {"slot": s.index, **s.info, "started": bool(s.info), "games": per_slot[s.index]}
+                for s in self.pool.slots
+            ]
         return stats
 
     def _dispatch(self, chunks, queue, finished, inflight, durations, stats) -> None:
