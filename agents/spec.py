@@ -5,6 +5,8 @@ mcts | mcts:400        Monte Carlo tree search with N simulations per move (defa
 solver                 exact alpha-beta (perfect-information games) or CFR+ policy (poker)
 llm:BASE               the bare base model (a folder or a Hugging Face id)
 llm:BASE@ADAPTER       base + LoRA adapter (a folder, or a registry version: v3, champion)
+llm:...,key=value      LLM options that change how it plays, e.g. llm:tiny@v3,temperature=0
+                       (temperature, norm, mode, retries, max_new_tokens, quantize; see agents.llm)
 human                  a person at the terminal or browser
 """
 
@@ -26,13 +28,24 @@ class AgentSpec:
 
     @property
     def base(self) -> str | None:
-        return None if self.kind != "llm" or self.arg is None else self.arg.split("@", 1)[0]
+        return None if self.kind != "llm" or self.arg is None else self._target.split("@", 1)[0]
 
     @property
     def adapter(self) -> str | None:
-        if self.kind != "llm" or self.arg is None or "@" not in self.arg:
+        if self.kind != "llm" or self.arg is None or "@" not in self._target:
             return None
-        return self.arg.split("@", 1)[1]
+        return self._target.split("@", 1)[1]
+
+    @property
+    def _target(self) -> str:
+        return (self.arg or "").split(",", 1)[0]
+
+    @property
+    def options(self) -> dict[str, str]:
+        """The ``,key=value`` options of an ``llm:`` spec (validated by agents.llm)."""
+        if self.kind != "llm" or not self.arg or "," not in self.arg:
+            return {}
+        return dict(item.split("=", 1) for item in self.arg.split(",")[1:])
 
 
 def parse_spec(spec: str) -> AgentSpec:
@@ -49,9 +62,17 @@ def parse_spec(spec: str) -> AgentSpec:
         if not arg.isdigit() or int(arg) < 1:
             raise InputError(f"agent spec '{spec}': simulations must be a positive integer")
     if kind == "llm":
-        base, _, adapter = arg.partition("@")
-        if not base or ("@" in arg and not adapter):
-            raise InputError(f"agent spec '{spec}': expected llm:BASE or llm:BASE@ADAPTER")
+        target, *items = arg.split(",")
+        base, _, adapter = target.partition("@")
+        if (
+            not base
+            or ("@" in target and not adapter)
+            or any(not i.partition("=")[0] or "=" not in i for i in items)
+        ):
+            raise InputError(
+                f"agent spec '{spec}': expected llm:BASE or llm:BASE@ADAPTER, "
+                "optionally followed by ,key=value options"
+            )
     return AgentSpec(kind=kind, arg=arg or None, raw=raw)
 
 

@@ -42,3 +42,40 @@ def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_base(
         "tiny", tmp_path_factory.mktemp("base") / "tiny", seed=TINY_SEED, progress=False
     )
+
+
+def make_lora_adapter(base: Path, out: Path, seed: int, rank: int = 4, scale: float = 0.5) -> Path:
+    """Save a LoRA adapter on ``base`` whose B matrices are random (peft initialises B to zero,
+    which would make every adapter equal to the base), so different seeds play differently."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(base)
+    config = LoraConfig(
+        r=rank,
+        lora_alpha=2 * rank,
+        target_modules=["q_proj", "v_proj", "o_proj", "up_proj", "down_proj"],
+        task_type="CAUSAL_LM",
+    )
+    peft_model = get_peft_model(model, config)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name:
+                param.copy_(torch.randn(param.shape, generator=generator) * scale)
+    peft_model.save_pretrained(out, safe_serialization=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def lora_factory():
+    """``make_lora_adapter(base, out, seed, rank=4, scale=0.5) -> Path``."""
+    return make_lora_adapter
+
+
+@pytest.fixture(scope="session")
+def tiny_adapters(tiny_base: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Two different LoRA adapters (folders ``v1`` and ``v2``) on ``tiny_base``."""
+    root = tmp_path_factory.mktemp("adapters")
+    return tuple(make_lora_adapter(tiny_base, root / f"v{i}", seed=i) for i in (1, 2))

@@ -15,7 +15,12 @@ import sys
 from games import InputError
 
 # Each module defines ``register(subparsers)``; it adds its subcommands with a ``func``.
-COMMAND_MODULES = ("arena.cli.play_cmds", "arena.cli.run_cmds", "arena.cli.train_cmds")
+COMMAND_MODULES = (
+    "arena.cli.play_cmds",
+    "arena.cli.run_cmds",
+    "arena.cli.train_cmds",
+    "arena.cli.base_cmds",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

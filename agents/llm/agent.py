@@ -1,0 +1,213 @@
+"""The LLM agent: ``llm:BASE[@ADAPTER][,key=value...]`` playing through a shared engine.
+
+Score mode (the default) never plays an illegal move: it only ever chooses among the legal
+actions, by the likelihood the model gives each one's canonical completion text
+(``games.completion_text``: ``" b3\\n"``, the trailing newline making each move a complete
+answer) after the prompt. The policy is a softmax over those log-likelihoods at a temperature;
+temperature 0 is the argmax (ties to the first legal action).
+
+Why summed log-likelihood by default (``norm=sum``): the sum is log P(move text | prompt), the
+probability that the model, asked for a move, writes exactly that move. It is the quantity SFT
+maximises and DPO/IPO compare (their implicit reward is the summed log-ratio of the completion,
+Rafailov et al. 2023, Eq. 7), so the trained adapter's preferences show up unchanged in play.
+Length-normalised scores (``norm=mean``, the average per-token log-likelihood) remove the bias
+against long texts when moves differ a lot in length (``call`` vs ``raise``), at the price of
+no longer being a distribution the model defines; useful for hub models never trained on the
+arena's move format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from agents.base import Decision, sample_from_policy
+from agents.llm.engine import Engine, ScoreRequest, ScoreResult
+from games import InputError, Observation, completion_text
+
+MODES = ("score", "generate")
+NORMS = ("sum", "mean")
+
+
+@dataclass(frozen=True)
+class LLMOptions:
+    """How an LLM agent plays (spec options ``,key=value`` or ``make_agent`` keywords).
+
+    Attributes:
+        mode: ``score`` (rank the legal moves) or ``generate`` (free text, parsed).
+        temperature: softmax temperature of the score policy; 0 = argmax. In generate mode,
+            the sampling temperature (0 = greedy).
+        norm: ``sum`` or ``mean`` log-likelihood (see the module docstring).
+        retries: generate mode: re-prompts after an illegal or unparseable answer, then forfeit.
+        max_new_tokens: generate mode: tokens per answer (default 8, or 96 with a chat template).
+        quantize: ``nf4`` loads the base in 4 bits (bitsandbytes); part of the engine key.
+    """
+
+    mode: str = "score"
+    temperature: float = 1.0
+    norm: str = "sum"
+    retries: int = 2
+    max_new_tokens: int | None = None
+    quantize: str | None = None
+
+    @staticmethod
+    def parse(values: dict) -> LLMOptions:
+        """Build from strings or values; raises InputError naming the bad key or value."""
+        known = {f.name: f for f in fields(LLMOptions)}
+        aliases = {"t": "temperature", "temp": "temperature", "quant": "quantize"}
+        kwargs = {}
+        for key, value in values.items():
+            key = aliases.get(key, key)
+            if key not in known:
+                raise InputError(f"unknown LLM option '{key}'; known: {', '.join(known)}")
+            if value is None:
+                continue
+            try:
+                if key in ("temperature",):
+                    value = float(value)
+                elif key in ("retries", "max_new_tokens"):
+                    value = int(value)
+                else:
+                    value = str(value)
+            except ValueError:
+                raise InputError(f"LLM option {key}={value!r} is not a number") from None
+            kwargs[key] = value
+        opts = LLMOptions(**kwargs)
+        if opts.mode not in MODES:
+            raise InputError(f"LLM option mode={opts.mode!r}: use score or generate")
+        if opts.norm not in NORMS:
+            raise InputError(f"LLM option norm={opts.norm!r}: use sum or mean")
+        if not np.isfinite(opts.temperature) or opts.temperature < 0:
+            raise InputError(f"LLM option temperature={opts.temperature}: must be >= 0")
+        if opts.retries < 0 or (opts.max_new_tokens is not None and opts.max_new_tokens < 1):
+            raise InputError("LLM options retries >= 0 and max_new_tokens >= 1, please")
+        if opts.quantize not in (None, "nf4", "none"):
+            raise InputError(f"LLM option quantize={opts.quantize!r}: use nf4")
+        return opts if opts.quantize != "none" else LLMOptions(**{**kwargs, "quantize": None})
+
+
+def policy_from_scores(
+    logliks: np.ndarray, tokens: np.ndarray, temperature: float, norm: str = "sum"
+) -> np.ndarray:
+    """Probabilities over candidates: softmax(score / temperature), one-hot argmax at 0."""
+    scores = np.asarray(logliks, dtype=np.float64)
+    if norm == "mean":
+        scores = scores / np.maximum(np.asarray(tokens, dtype=np.float64), 1.0)
+    if temperature == 0:
+        probs = np.zeros_like(scores)
+        probs[int(np.argmax(scores))] = 1.0
+        return probs
+    z = scores / temperature
+    z = np.exp(z - z.max())
+    return z / z.sum()
+
+
+class LLMAgent:
+    """An agent backed by an ``Engine``; holds no per-match state (see ``agents.base``).
+
+    Attributes:
+        spec: the spec string that builds it again.
+        role: the engine role its adapter serves under (None: the bare base).
+        options: how it plays.
+    """
+
+    def __init__(self, spec: str, engine: Engine, role: str | None, options: LLMOptions):
+        self.spec, self.engine, self.role, self.options = spec, engine, role, options
+        self._closed = False
+
+    @property
+    def version(self) -> str | None:
+        """The adapter version serving now (it can change under a role swap)."""
+        ref = self.engine.role(self.role) if self.role else None
+        return ref.version if ref else None
+
+    def requests(self, observations: list[Observation]) -> list[ScoreRequest]:
+        return [
+            ScoreRequest(obs.prompt, tuple(completion_text(t) for t in obs.texts), self.role)
+            for obs in observations
+        ]
+
+    def decide(self, obs: Observation, result: ScoreResult, rng: np.random.Generator) -> Decision:
+        probs = policy_from_scores(
+            result.logliks, result.tokens, self.options.temperature, self.options.norm
+        )
+        policy = {int(a): float(p) for a, p in zip(obs.actions, probs, strict=True)}
+        if self.options.temperature == 0:
+            action = int(obs.actions[int(np.argmax(probs))])
+        else:
+            action = sample_from_policy(policy, rng)
+        return Decision(action=action, policy=policy, version=result.version)
+
+    def act(self, obs: Observation, rng: np.random.Generator) -> Decision:
+        return self.act_batch([obs], [rng])[0]
+
+    def act_batch(
+        self, observations: list[Observation], rngs: list[np.random.Generator]
+    ) -> list[Decision]:
+        """Decide every observation in one engine call (one batched forward pass)."""
+        if self.options.mode == "generate":
+            from agents.llm.generate import generate_decisions
+
+            return generate_decisions(self, observations, rngs)
+        results = self.engine.score(self.requests(observations))
+        return [
+            self.decide(obs, res, rng)
+            for obs, res, rng in zip(observations, results, rngs, strict=True)
+        ]
+
+    def close(self) -> None:
+        """Release this agent's use of its adapter role (the engine itself stays cached)."""
+        if self.role and not self._closed:
+            self.engine.detach_role(self.role)
+        self._closed = True
+
+
+def decide_batch(
+    items: list[tuple[LLMAgent, Observation, np.random.Generator]],
+) -> list[Decision]:
+    """Decisions for pending moves of *different* LLM agents, batched per engine.
+
+    Score-mode agents that share an engine (same base, different adapters) are answered in
+    one ``Engine.score`` call, i.e. the same forward passes; generate-mode agents per agent.
+    """
+    out: list[Decision | None] = [None] * len(items)
+    groups: dict[int, list[int]] = {}
+    for i, (agent, _, _) in enumerate(items):
+        key = id(agent.engine) if agent.options.mode == "score" else -1 - i
+        groups.setdefault(key, []).append(i)
+    for idx in groups.values():
+        agent = items[idx[0]][0]
+        if agent.options.mode != "score":
+            out[idx[0]] = agent.act(items[idx[0]][1], items[idx[0]][2])
+            continue
+        requests = [items[i][0].requests([items[i][1]])[0] for i in idx]
+        for i, result in zip(idx, agent.engine.score(requests), strict=True):
+            a, obs, rng = items[i]
+            out[i] = a.decide(obs, result, rng)
+    return out
+
+
+def make_llm_agent(parsed, handle=None, workspace=None, device=None, engine=None, **options):
+    """Build an ``LLMAgent`` from a parsed ``llm:`` spec (called by ``agents.make_agent``).
+
+    Options come from keywords, overridden by the spec's own ``,key=value`` options (the spec
+    is what match records carry, so it must say how the agent played).
+    """
+    opts = LLMOptions.parse({**options, **parsed.options})
+    if engine is None:
+        from agents.llm.engine import get_engine
+
+        engine = get_engine(parsed.base, workspace, device, opts.quantize)
+    role = None
+    if parsed.adapter:
+        path = Path(parsed.adapter).expanduser()
+        if not path.is_dir():
+            raise InputError(
+                f"adapter '{parsed.adapter}' is not a folder (looked for {path.resolve()}); "
+                "registry versions such as v3 or champion are not available yet"
+            )
+        role = f"folder:{path.resolve()}"
+        engine.attach_role(role, path)
+    return LLMAgent(parsed.raw, engine, role, opts)
