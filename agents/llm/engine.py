@@ -23,6 +23,7 @@ import contextlib
 import itertools
 import logging
 import threading
+import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,9 @@ from agents.llm.tokens import TokenCodec
 from games import InputError
 
 logger = logging.getLogger(__name__)
+# bitsandbytes (imported by peft) warns on CPU that the optional hub package "kernels" is not
+# installed; its pure-torch fallback is what runs here, so the warning is only noise.
+logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
 
 @dataclass(frozen=True)
@@ -129,12 +133,15 @@ class Engine:
         from peft import PeftModel
 
         try:
-            if self.peft is None:
-                self.peft = PeftModel.from_pretrained(self.base, str(path), adapter_name=name)
-            else:
-                self.peft.load_adapter(str(path), adapter_name=name)
-                if self.peft.active_adapter not in self.peft.peft_config:
-                    self.peft.set_adapter(name, inference_mode=True)
+            with warnings.catch_warnings():
+                # peft 0.21 calls a transformers 5 API that warns of its own deprecation
+                warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+                if self.peft is None:
+                    self.peft = PeftModel.from_pretrained(self.base, str(path), adapter_name=name)
+                else:
+                    self.peft.load_adapter(str(path), adapter_name=name)
+                    if self.peft.active_adapter not in self.peft.peft_config:
+                        self.peft.set_adapter(name, inference_mode=True)
         except (ValueError, RuntimeError, KeyError) as error:
             with contextlib.suppress(Exception):
                 self.peft.delete_adapter(name)

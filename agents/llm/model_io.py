@@ -92,6 +92,7 @@ def load_base(ref: BaseRef, device: str, quantize: str | None = None):
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     if quantize not in QUANTIZATIONS:
         raise InputError(f"unknown quantization '{quantize}'; use nf4 or leave it unset")
@@ -104,6 +105,8 @@ def load_base(ref: BaseRef, device: str, quantize: str | None = None):
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype
         )
         kwargs["device_map"] = device
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # a per-tensor bar on every agent start is noise
     try:
         tokenizer = AutoTokenizer.from_pretrained(ref.ident)
         model = AutoModelForCausalLM.from_pretrained(ref.ident, **kwargs)
@@ -111,6 +114,9 @@ def load_base(ref: BaseRef, device: str, quantize: str | None = None):
         where = "folder" if ref.local else "hub id (no local folder or workspace base matched)"
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise InputError(f"cannot load base model '{ref.spec}' as a {where}: {first}") from None
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     if quantize is None:
         model.to(device)
     model.eval()
