@@ -32,6 +32,7 @@ from arena.workers import WorkerPool
 from games import InputError
 
 logger = logging.getLogger(__name__)
+MIN_CHUNKS = 16
 
 
 @dataclass
@@ -116,11 +117,21 @@ class Driver:
         self.config = config or DriverConfig()
 
     def chunk(self, jobs: Sequence[MatchJob]) -> list[list[MatchJob]]:
-        """Consecutive chunks of whole pairs, small enough that every worker gets several."""
-        spread = math.ceil(len(jobs) / (4 * len(self.pool.slots))) if jobs else 1
-        size = max(2, min(self.config.batch, spread))
+        """Consecutive chunks of whole pairs, without the games already recorded.
+
+        The boundaries depend on the job list and ``batch`` only, never on the number of
+        workers: a chunk is one lockstep batch, and an LLM's numerics can depend (in the
+        last bits) on what else is in its batch. At least ``MIN_CHUNKS`` chunks, so that
+        several workers share even a small run.
+        """
+        size = max(2, min(self.config.batch, math.ceil(len(jobs) / MIN_CHUNKS)))
         size += size % 2
-        return [list(jobs[i : i + size]) for i in range(0, len(jobs), size)]
+        done = self.store.done
+        chunks = [
+            [j for j in jobs[i : i + size] if j.match_id not in done]
+            for i in range(0, len(jobs), size)
+        ]
+        return [chunk for chunk in chunks if chunk]
 
     def run(
         self, jobs: Sequence[MatchJob], progress: Callable[[Progress], None] | None = None
@@ -133,7 +144,7 @@ class Driver:
         todo = [job for job in jobs if job.match_id not in self.store.done]
         stats.resumed = len(jobs) - len(todo)
         wanted = {job.match_id for job in todo}
-        chunks = self.chunk(todo)
+        chunks = self.chunk(jobs)
         stats.chunks = len(chunks)
         queue: deque[int] = deque(range(len(chunks)))
         finished: set[int] = set()
