@@ -99,6 +99,7 @@ def hardware() -> dict:
     if "torch" in sys.modules:
         import torch
 
+        info["torch_threads"] = torch.get_num_threads()
         if torch.cuda.is_available():
             info["gpu"] = torch.cuda.get_device_name(0)
             info["gpu_count"] = torch.cuda.device_count()
@@ -155,6 +156,7 @@ class Manifest:
 
     def write(self, path: str | Path) -> Path:
         self.metrics.setdefault("peak_rss_mib", peak_rss_mib())
+        self.hardware = {**self.hardware, **hardware()}  # torch threads/GPU as the run ended
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")

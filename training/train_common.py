@@ -105,6 +105,10 @@ def trainer_args(train: TrainOptions, out: Path, device: str, has_eval: bool) ->
         raise InputError("--batch-size and --grad-accum must be at least 1")
     if train.max_steps == 0 or (train.max_steps < 0 and train.epochs <= 0):
         raise InputError("give a positive --max-steps or --epochs")
+    if train.threads is not None:
+        if train.threads < 1:
+            raise InputError("--threads must be at least 1")
+        torch.set_num_threads(train.threads)
     bf16 = device.startswith("cuda") and torch.cuda.is_bf16_supported()
     return {
         "output_dir": str(out / "trainer"),

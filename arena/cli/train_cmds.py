@@ -175,6 +175,7 @@ def _train_args(p: argparse.ArgumentParser, lr: float) -> None:
     p.add_argument("--logging-steps", type=int, default=10)
     p.add_argument("--report-to", choices=("none", "tensorboard"), default="none")
     p.add_argument("--gradient-checkpointing", action="store_true")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--device", default=None, help="cpu, cuda (default: cuda when available)")
     p.add_argument("--workspace", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
@@ -290,6 +291,7 @@ def _train_common(args, workspace: Workspace) -> dict:
         device=args.device,
         gradient_checkpointing=args.gradient_checkpointing,
         long_rows=args.long_rows,
+        threads=args.threads,
     )
     return {
         "data": args.data,

@@ -1,0 +1,277 @@
+"""QLoRA SFT and DPO/IPO with TRL on the tiny base: what changes, what must not, the
+reference policy, manifests, refusals, and ``reproduce``."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from games import InputError
+from training.config import (
+    DPORunConfig,
+    LoraOptions,
+    PlaySpec,
+    PrefsDataConfig,
+    QuantOptions,
+    SFTDataConfig,
+    SFTRunConfig,
+    TrainOptions,
+)
+from training.dpo import train_dpo
+from training.models import load_base
+from training.pref_data import build_prefs
+from training.reproduce import reproduce
+from training.sft import train_sft
+from training.sft_data import build_sft
+
+pytestmark = pytest.mark.slow
+
+LORA = LoraOptions(r=8, alpha=16, dropout=0.0)
+QLORA = QuantOptions(enabled=True)
+
+
+def opts(**kwargs) -> TrainOptions:
+    """One torch thread: tiny models train several times faster so on a shared 2-core CPU."""
+    return TrainOptions(threads=1, **kwargs)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _restore_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    play = PlaySpec("tic_tac_toe", ("solver", "random"), games=4)
+    sft = build_sft(
+        SFTDataConfig(inputs=(), out=str(root / "sft"), agents=("solver",), heldout=0, play=play)
+    )
+    prefs = build_prefs(
+        PrefsDataConfig(
+            inputs=(),
+            out=str(root / "prefs"),
+            method="solver",
+            heldout=0,
+            play=PlaySpec("tic_tac_toe", ("random", "random"), games=4),
+        )
+    )
+    return sft, prefs
+
+
+@pytest.fixture(scope="module")
+def sft_run(data, tiny_base, tmp_path_factory):
+    """A fresh QLoRA adapter trained to memorise ~10 solver moves."""
+    config = SFTRunConfig(
+        data=str(data[0].paths["train"]),
+        base=str(tiny_base),
+        out=str(tmp_path_factory.mktemp("adapters") / "v1"),
+        lora=LORA,
+        quant=QLORA,
+        train=opts(max_steps=20, batch_size=8, learning_rate=1e-2, logging_steps=5),
+    )
+    return train_sft(config)
+
+
+def _lora_tensors(model, adapter="default"):
+    return {
+        name: param.detach().float().clone()
+        for name, param in model.named_parameters()
+        if "lora_" in name and f".{adapter}." in name
+    }
+
+
+def _saved_key(name: str, adapter: str = "default") -> str:
+    return name.replace(f".{adapter}.", ".")
+
+
+def test_qlora_sft_memorises_a_small_set(sft_run):
+    metrics = sft_run.manifest.metrics
+    assert sft_run.manifest.steps == 20
+    assert metrics["final_loss"] < metrics["first_loss"] / 3
+    files = {p.name for p in sft_run.out.iterdir()}
+    assert {"adapter_model.safetensors", "adapter_config.json", "manifest.json"} <= files
+    assert not any(name.endswith(".bin") for name in files) and "trainer" not in files
+    config = json.loads((sft_run.out / "adapter_config.json").read_text())
+    targets = config["target_modules"]
+    assert len(targets) == 14 and not any("lm_head" in t for t in targets)
+    assert {t.rsplit(".", 1)[-1] for t in targets} == {
+        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
+    }  # fmt: skip
+
+
+def test_adapter_loads_with_peft_from_pretrained(sft_run, tiny_base):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(str(tiny_base))
+    model = PeftModel.from_pretrained(base, str(sft_run.out))
+    saved = load_file(str(sft_run.out / "adapter_model.safetensors"))
+    loaded = _lora_tensors(model)
+    assert loaded and {_saved_key(n) for n in loaded} == set(saved)
+
+
+def test_sft_step_changes_every_lora_weight_and_no_base_weight(sft_run, data, tiny_base, tmp_path):
+    config = SFTRunConfig(
+        data=str(data[0].paths["train"]),
+        base=str(tiny_base),
+        out=str(tmp_path / "v1b"),
+        init_adapter=str(sft_run.out),
+        lora=LORA,
+        quant=QLORA,
+        train=opts(max_steps=3, batch_size=8, learning_rate=1e-2, logging_steps=1),
+    )
+    result = train_sft(config, keep_model=True)
+    before = load_file(str(sft_run.out / "adapter_model.safetensors"))
+    after = _lora_tensors(result.model)
+    assert len(after) == len(before) == 2 * 7 * 2  # A and B, 7 linear layers, 2 blocks
+    for name, tensor in after.items():
+        assert not torch.allclose(tensor, before[_saved_key(name)].float()), name
+    fresh = load_base(str(tiny_base), QLORA, "cpu", gradient_checkpointing=False)
+    fresh_state = {k: v for k, v in fresh.state_dict().items()}
+    trained = result.model.base_model.model.state_dict()
+    base_keys = [k for k in trained if "lora_" not in k]
+    assert len(base_keys) >= len(fresh_state)
+    for key in base_keys:
+        plain = key.replace(".base_layer", "")
+        assert torch.equal(trained[key].cpu(), fresh_state[plain].cpu()), key
+    assert any(type(m).__name__ == "Linear4bit" for m in result.model.modules())
+
+
+@pytest.mark.parametrize(("loss", "beta"), [("sigmoid", 0.1), ("ipo", 0.1)])
+def test_dpo_from_the_previous_adapter_grows_the_margin(
+    loss, beta, sft_run, data, tiny_base, tmp_path
+):
+    config = DPORunConfig(
+        data=str(data[1].paths["train"]),
+        base=str(tiny_base),
+        adapter=str(sft_run.out),
+        out=str(tmp_path / f"v2-{loss}"),
+        loss=loss,
+        beta=beta,
+        lora=LORA,
+        quant=QLORA,
+        train=opts(max_steps=8, batch_size=8, learning_rate=5e-3, logging_steps=1),
+    )
+    result = train_dpo(config, keep_model=True)
+    metrics = result.manifest.metrics
+    assert metrics["margin_after"] > metrics["margin_before"] + 1.0
+    # the reference is the previous adapter, frozen: TRL's "ref" copy holds its exact weights
+    parent = load_file(str(sft_run.out / "adapter_model.safetensors"))
+    ref = _lora_tensors(result.model, "ref")
+    assert ref and all(torch.equal(t, parent[_saved_key(n, "ref")].float()) for n, t in ref.items())
+    # ... so at the first step policy == reference (up to TRL's bf16 cast of the trained copy)
+    first = metrics["loss_curve"][0][1]
+    expected = math.log(2) if loss == "sigmoid" else (1 / (2 * beta)) ** 2
+    assert first == pytest.approx(expected, rel=2e-3)
+    assert metrics["final_loss"] < first
+    saved = load_file(str(result.out / "adapter_model.safetensors"))
+    assert set(saved) == set(parent) and not (result.out / "ref").exists()
+
+
+def test_manifest_holds_the_run(sft_run, data, tiny_base):
+    m = json.loads((sft_run.out / "manifest.json").read_text())
+    assert m["kind"] == "sft" and m["config"]["train"]["max_steps"] == 20
+    assert m["seeds"] == {"train": 0}
+    assert m["inputs"][0]["sha256"] and m["inputs"][0]["path"] == str(data[0].paths["train"])
+    assert {o["path"].rsplit("/", 1)[-1] for o in m["outputs"]} == {
+        "adapter_model.safetensors", "adapter_config.json",
+    }  # fmt: skip
+    assert m["dataset"]["rows"] == data[0].written["train"] and m["dataset"]["tokens"] > 0
+    assert {"load_data", "load_model", "train", "save"} <= set(m["stages"])
+    assert m["steps"] == 20 and m["metrics"]["final_loss"] > 0 and m["metrics"]["peak_rss_mib"]
+    assert {"torch", "transformers", "trl", "peft", "bitsandbytes"} <= set(m["versions"])
+    assert "commit" in m["git"] and m["hardware"]["cpu_count"]
+    assert m["base"]["sha256"] and m["base"]["path"] == str(tiny_base.resolve())
+    dm = json.loads((data[0].paths["train"].parent / "sft.manifest.json").read_text())
+    assert dm["kind"] == "sft-data" and dm["dataset"]["splits"]["train"]["rows"] > 0
+    assert dm["inputs"][0]["path"].endswith("matches.jsonl")
+
+
+def test_reproduce_a_tiny_training_run(data, tiny_base, tmp_path):
+    config = SFTRunConfig(
+        data=str(data[0].paths["train"]),
+        base=str(tiny_base),
+        out=str(tmp_path / "run"),
+        lora=LORA,
+        quant=QuantOptions(enabled=False),
+        train=opts(max_steps=3, batch_size=4, learning_rate=1e-2, logging_steps=1),
+    )
+    train_sft(config)
+    report = reproduce(tmp_path / "run" / "manifest.json", tmp_path / "again")
+    assert report.ok, report.rows()
+    names = {c.name for c in report.checks}
+    assert {"final_loss", "steps", "dataset rows", "dataset tokens"} <= names
+    data_report = reproduce(data[0].paths["train"].parent / "sft.manifest.json", tmp_path / "d")
+    assert data_report.ok and any(c.name == "output sft.jsonl" for c in data_report.checks)
+
+
+def test_reproduce_reports_a_changed_input(tmp_path):
+    from arena.jsonl import JsonlWriter
+
+    log = tmp_path / "log.jsonl"
+    build = SFTDataConfig(
+        inputs=(), out=str(tmp_path / "a"), play=PlaySpec("tic_tac_toe", ("solver", "solver"), 4)
+    )
+    first = build_sft(build)
+    shutil.copy(first.paths["train"].parent / "matches.jsonl", log)
+    second = build_sft(SFTDataConfig(inputs=(str(log),), out=str(tmp_path / "b")))
+    with JsonlWriter(log) as writer:  # the log grows after the build
+        writer.write(json.loads(log.read_text().splitlines()[0]) | {"match_id": "extra"})
+    report = reproduce(second.paths["train"].parent / "sft.manifest.json", tmp_path / "c")
+    assert not report.ok
+    assert [c.name for c in report.checks if not c.ok][0] == "input log.jsonl"
+
+
+def test_adapter_from_another_base_is_refused(sft_run, data, tiny_base, tmp_path):
+    other = tmp_path / "other-base"
+    shutil.copytree(tiny_base, other)
+    config = json.loads((other / "config.json").read_text())
+    (other / "config.json").write_text(json.dumps({**config, "rope_theta": 12345.0}))
+    dpo = DPORunConfig(
+        data=str(data[1].paths["train"]),
+        base=str(other),
+        adapter=str(sft_run.out),
+        out=str(tmp_path / "nope"),
+        train=opts(max_steps=1),
+    )
+    with pytest.raises(InputError, match="was trained on base"):
+        train_dpo(dpo)
+    pickled = tmp_path / "pickled"
+    shutil.copytree(sft_run.out, pickled)
+    (pickled / "adapter_model.safetensors").rename(pickled / "adapter_model.bin")
+    with pytest.raises(InputError, match="pickle-based"):
+        train_dpo(DPORunConfig(**{**dpo.__dict__, "base": str(tiny_base), "adapter": str(pickled)}))
+
+
+def test_rows_over_max_length_are_counted_never_cut(data, tiny_base, tmp_path):
+    lines = data[0].paths["train"].read_text().splitlines()
+    long_row = json.loads(lines[0])
+    long_row["prompt"] = long_row["prompt"] * 20
+    path = tmp_path / "long.jsonl"
+    path.write_text("\n".join([*lines, json.dumps(long_row)]) + "\n")
+    base = dict(data=str(path), base=str(tiny_base), quant=QuantOptions(False), lora=LORA)
+    with pytest.raises(InputError, match=f"1 of {len(lines) + 1} rows exceed --max-length 200"):
+        train_sft(
+            SFTRunConfig(
+                **base,
+                out=str(tmp_path / "e"),
+                train=opts(max_steps=1, max_length=200, long_rows="error"),
+            )
+        )
+    dropped = train_sft(
+        SFTRunConfig(**base, out=str(tmp_path / "d"), train=opts(max_steps=1, max_length=200))
+    )
+    assert dropped.manifest.dataset["dropped_long"] == 1
+    assert dropped.manifest.dataset["rows"] == len(lines)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(InputError, match="has no rows"):
+        train_sft(SFTRunConfig(**{**base, "data": str(empty)}, out=str(tmp_path / "x")))
