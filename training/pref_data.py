@@ -16,6 +16,7 @@ Three methods, one output format (``training.rows.PrefRow``):
 from __future__ import annotations
 
 import math
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,7 +27,14 @@ from games import InputError, completion_text, load_game, observe
 from training.config import PrefsDataConfig, to_dict
 from training.logs import iter_records
 from training.manifest import Manifest
-from training.rollouts import Position, action_values, local_runner, replay, rollout_jobs
+from training.rollouts import (
+    Position,
+    RayRunner,
+    action_values,
+    local_runner,
+    replay,
+    rollout_jobs,
+)
 from training.rows import Drops, PrefRow, SplitWriter, digest
 from training.sft_data import (
     BuildResult,
@@ -161,6 +169,10 @@ def build_prefs(
     )
     files = prepare_inputs(config, manifest, out)
     drops, stats, counter = Drops(), ReadStats(), [0]
+    own_runner = None
+    if runner is None and config.workers > 0 and config.method == "rollout":
+        workspace = (agent_options or {}).get("workspace")
+        runner = own_runner = RayRunner(config.workers, out / ".ray-scratch", workspace)
     writer = SplitWriter(out, "prefs", config.heldout, config.seed, config.balance_seats)
     records = iter_records(files, skip_bad=config.skip_bad, quarantine_dir=out, stats=stats)
     agents = normalise_agents(config.agents)
@@ -180,6 +192,10 @@ def build_prefs(
     except BaseException:
         writer.abort()
         raise
+    finally:
+        if own_runner is not None:
+            own_runner.close()
+            shutil.rmtree(out / ".ray-scratch", ignore_errors=True)
     if stats.bad:
         drops.drop("malformed match line (quarantined)", stats.bad)
     if written["train"] == 0:
@@ -192,6 +208,9 @@ def build_prefs(
     manifest.add_outputs(paths.values())
     manifest.dataset = {
         "splits": dataset_stats(paths),
+        "rollout_runner": "ray"
+        if isinstance(runner, RayRunner)
+        else ("local" if runner is None else "custom"),
         "considered": counter[0],
         "dropped": dict(drops),
         "confidence_level": level,
@@ -255,7 +274,7 @@ def _rollout_pairs(config, positions, level, writer, drops, agent_options, runne
                 continue
             jobs.extend(rollout_jobs(handle, pos, index, seats, config.rollouts, config.seed))
             meta.append((index, pos, handle))
-        games = {pos.game for _, pos, _ in meta}
+        games = {pos.game for _, pos, _ in meta} if runner is None else set()
         for game in games - set(agent_cache):
             handle = load_game(game)
             agent_cache[game] = {

@@ -17,8 +17,11 @@ success of perfect information Monte Carlo sampling in game tree search").
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pyspiel
@@ -180,3 +183,44 @@ def action_values(
             score_sum=float(((arr - low) / (high - low)).sum()),
         )
     return values
+
+
+class RayRunner:
+    """Play rollout jobs on the Ray arena's workers (``arena.workers`` + ``arena.driver``).
+
+    Each call writes its records to a scratch shard folder through the arena's exactly-once
+    driver and reads them back; the workers (and Ray, when this runner started it) stay up
+    until ``close``. Records are the same as in one process: every rollout's seed is in its job.
+    """
+
+    def __init__(self, workers: int, scratch: Path, workspace=None, address: str | None = None):
+        from arena.cluster import connect
+        from arena.workers import PoolConfig, WorkerPool
+
+        self.scratch = Path(scratch)
+        self.cluster = connect(address, num_cpus=max(workers, os.cpu_count() or 1))
+        self.pool = WorkerPool(
+            PoolConfig(workers=workers), workspace=str(workspace) if workspace else None
+        )
+        self.calls = 0
+
+    def __call__(self, jobs: list[MatchJob]) -> list[MatchRecord]:
+        from arena.driver import Driver, DriverConfig
+        from arena.shards import ShardStore
+
+        folder = self.scratch / f"rollouts-{self.calls:05d}"
+        self.calls += 1
+        store = ShardStore(folder)
+        store.load({job.match_id: job for job in jobs})
+        Driver(self.pool, store, DriverConfig(batch=256)).run(jobs)
+        records = list(store.records())
+        shutil.rmtree(folder, ignore_errors=True)
+        if len(records) != len(jobs):
+            raise RuntimeError(f"Ray rollouts returned {len(records)} of {len(jobs)} games")
+        return records
+
+    def close(self) -> None:
+        from arena.cluster import disconnect
+
+        self.pool.close()
+        disconnect(self.cluster)

@@ -149,6 +149,7 @@ def add_prefs_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--confidence", type=float, default=None, help="min P(gap > threshold)")
     p.add_argument("--pairs-per-position", type=int, default=1)
     p.add_argument("--max-positions", type=int, default=None, help="cap on distinct positions")
+    p.add_argument("--workers", type=int, default=0, help="Ray workers for rollouts (0: here)")
 
 
 def _train_args(p: argparse.ArgumentParser, lr: float) -> None:
@@ -235,6 +236,7 @@ def cmd_data_prefs(args: argparse.Namespace) -> int:
         confidence=args.confidence,
         pairs_per_position=args.pairs_per_position,
         max_positions=args.max_positions,
+        workers=args.workers,
     )
     workspace = Workspace.resolve(getattr(args, "workspace", None))
     result = build_prefs(config, agent_options={"workspace": workspace})

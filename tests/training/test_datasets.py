@@ -280,3 +280,20 @@ def test_prefs_bad_options_are_input_errors(tmp_path):
             )
         )
     assert pref_data.DEFAULT_CONFIDENCE["rollout"] == 0.9
+
+
+@pytest.mark.slow
+def test_rollouts_on_ray_workers_give_the_same_pairs(tmp_path):
+    config = dict(
+        inputs=(),
+        method="rollout",
+        rollouts=8,
+        max_positions=16,
+        play=PlaySpec("tic_tac_toe", ("random", "random"), games=6, seed=3),
+    )
+    local = build_prefs(PrefsDataConfig(out=str(tmp_path / "local"), **config))
+    ray = build_prefs(PrefsDataConfig(out=str(tmp_path / "ray"), workers=2, **config))
+    assert ray.manifest.dataset["rollout_runner"] == "ray"
+    assert local.manifest.dataset["rollout_runner"] == "local"
+    assert sha256_file(ray.paths["train"]) == sha256_file(local.paths["train"])
+    assert not (tmp_path / "ray" / ".ray-scratch").exists()
