@@ -134,14 +134,12 @@ class RunSession:
         config: dict,
         workspace: Workspace,
         options: ExecOptions,
-        agent_options: dict[str, dict] | None = None,
     ):
         self.kind = kind
         self.run_id = check_name("run id", run_id)
         self.config = json_safe(config)
         self.workspace = workspace
         self.options = options
-        self.agent_options = agent_options or {}
         self.run_dir = workspace.runs(run_id)
         self.store = ShardStore(workspace.matches(run_id))
         self.manifest_path = self.run_dir / "manifest.json"
@@ -177,9 +175,7 @@ class RunSession:
                 f"--gpus-per-worker {options.gpus_per_worker:g} but the Ray cluster has "
                 f"{self.cluster.gpus:g} GPU(s)"
             )
-        self.pool = WorkerPool(
-            options.pool(), workspace=str(self.workspace.root), agent_options=self.agent_options
-        )
+        self.pool = WorkerPool(options.pool(), workspace=str(self.workspace.root))
         self.driver = Driver(self.pool, self.store, options.driver())
         self._session = {
             "started_at": _now(),

@@ -2,7 +2,9 @@
 
 The league is a list of opponents with weights; ``pairs`` seat-swapped pairs are split between
 them in proportion to the weights (largest remainder, so the split is exact and deterministic).
-LLM players sample with ``temperature`` so that self-play explores. Output: the match logs in
+LLM players sample with ``temperature`` so that self-play explores; the temperature is written
+into their spec (``llm:tiny@v3,temperature=1``) unless the spec sets its own, so every match
+record says how its players played. Output: the match logs in
 ``matches/<run>/`` that the dataset builders read (``training.build_sft``/``build_prefs``), and
 a ``summary.json`` with the player's results per opponent.
 """
@@ -45,6 +47,14 @@ def parse_league(entries: list[str]) -> tuple[tuple[str, float], ...]:
     return tuple(league)
 
 
+def with_temperature(spec: str, temperature: float) -> str:
+    """``llm:`` specs get ``,temperature=T`` unless they already set one; others unchanged."""
+    parsed = parse_spec(spec)
+    if parsed.kind != "llm" or {"temperature", "temp", "t"} & set(parsed.options):
+        return parsed.raw
+    return f"{parsed.raw},temperature={temperature:g}"
+
+
 def allocate(weights: list[float], total: int) -> list[int]:
     """Split ``total`` in proportion to ``weights`` (Hamilton's largest-remainder method)."""
     scale = total / sum(weights)
@@ -65,7 +75,8 @@ class SelfplayConfig:
         player: the agent that learns (usually ``llm:BASE@champion``).
         league: ``(opponent spec, weight)`` pairs; ``self`` is the player itself.
         pairs: seat-swapped pairs in total, split between the league by weight.
-        temperature: sampling temperature of LLM players (scripted agents ignore it).
+        temperature: sampling temperature of LLM players, added to their specs (scripted
+            agents have none).
         seed: run seed.
         opening_plies: random plies before play in board games.
         move_cap: a game longer than this is scored as a draw.
@@ -81,11 +92,16 @@ class SelfplayConfig:
     move_cap: int = DEFAULT_MOVE_CAP
 
     def __post_init__(self) -> None:
+        if not (math.isfinite(self.temperature) and self.temperature >= 0):
+            raise InputError(f"--temperature must be >= 0, got {self.temperature}")
         object.__setattr__(self, "game", load_game(self.game).spec)
-        object.__setattr__(self, "player", parse_spec(self.player).raw)
+        object.__setattr__(self, "player", with_temperature(self.player, self.temperature))
         league = []
         for spec, weight in self.league:
-            spec = SELF if spec.lower() == SELF else parse_spec(spec).raw
+            if spec.lower() == SELF:
+                spec = SELF
+            else:
+                spec = with_temperature(spec, self.temperature)
             if not (math.isfinite(weight) and weight > 0):
                 raise InputError(f"league weight of '{spec}' must be positive, got {weight}")
             league.append((spec, float(weight)))
@@ -97,8 +113,6 @@ class SelfplayConfig:
         object.__setattr__(self, "league", tuple(league))
         if self.pairs < len(league):
             raise InputError(f"--pairs ({self.pairs}) must be at least the league size")
-        if not (math.isfinite(self.temperature) and self.temperature >= 0):
-            raise InputError(f"--temperature must be >= 0, got {self.temperature}")
 
     def resolve(self, spec: str) -> str:
         return self.player if spec == SELF else spec
@@ -123,11 +137,6 @@ class SelfplayConfig:
                 tag=f"sp{k:02d}",
             )
         return jobs
-
-    def agent_options(self) -> dict[str, dict]:
-        """Sampling temperature for every LLM player of the run."""
-        specs = {self.player, *(self.resolve(s) for s, _ in self.league)}
-        return {s: {"temperature": self.temperature} for s in specs if s.startswith("llm:")}
 
 
 @dataclass
@@ -154,14 +163,7 @@ def run_selfplay(
     run_id = run_id or default_run_id("selfplay")
     jobs = config.jobs(run_id)
     tags = {f"{run_id}-sp{k:02d}": spec for k, (spec, _) in enumerate(config.opponents())}
-    with RunSession(
-        "selfplay",
-        run_id,
-        dataclasses.asdict(config),
-        workspace,
-        options,
-        agent_options=config.agent_options(),
-    ) as session:
+    with RunSession("selfplay", run_id, dataclasses.asdict(config), workspace, options) as session:
         session.open(jobs)
         stats = session.play(jobs, progress)
         groups: dict[str, list[MatchRecord]] = {tag: [] for tag in tags}

@@ -33,19 +33,11 @@ class ArenaWorker:
         workspace: workspace root, for LLM agents (base models, adapters); on a cluster a
             path every node sees.
         device: ``"cuda"`` for a GPU worker, ``"cpu"`` otherwise; passed to LLM agents.
-        agent_options: extra options per agent spec (e.g. ``{"llm:tiny": {"temperature":
-            0.8}}``), passed to ``agents.make_agent`` for that spec only.
     """
 
-    def __init__(
-        self,
-        workspace: str | None = None,
-        device: str | None = None,
-        agent_options: dict[str, dict] | None = None,
-    ):
+    def __init__(self, workspace: str | None = None, device: str | None = None):
         self.workspace = Workspace.resolve(workspace) if workspace else None
         self.device = device
-        self.agent_options = dict(agent_options or {})
         self._agents: dict[tuple[str, str], object] = {}
 
     def info(self) -> dict:
@@ -68,10 +60,16 @@ class ArenaWorker:
     def _agent(self, game: str, spec: str):
         key = (game, spec)
         if key not in self._agents:
-            options = {"workspace": self.workspace, "device": self.device}
-            options.update(self.agent_options.get(spec, {}))
-            self._agents[key] = make_agent(spec, load_game(game), **options)
+            self._agents[key] = make_agent(
+                spec, load_game(game), workspace=self.workspace, device=self.device
+            )
         return self._agents[key]
+
+    def loaded(self) -> dict:
+        """The agents this worker built and how many engines (loaded base models) they use:
+        LLM agents on the same base share one engine per process (``agents.llm``)."""
+        engines = {id(e) for a in self._agents.values() if (e := getattr(a, "engine", None))}
+        return {"agents": sorted(spec for _, spec in self._agents), "engines": len(engines)}
 
     def play(self, jobs: Sequence[MatchJob]) -> list[dict]:
         """Play ``jobs`` (batched per game) and return their records as dicts, in job order."""
@@ -144,17 +142,11 @@ class Slot:
 class WorkerPool:
     """Creates the actors, replaces dead ones, and kills them all on ``close``."""
 
-    def __init__(
-        self,
-        config: PoolConfig,
-        *,
-        workspace: str | None = None,
-        agent_options: dict[str, dict] | None = None,
-    ):
+    def __init__(self, config: PoolConfig, *, workspace: str | None = None):
         import ray
 
         self.config = config
-        self._args = (workspace, config.device, agent_options or {})
+        self._args = (workspace, config.device)
         self._actor = ray.remote(ArenaWorker).options(
             num_cpus=config.cpus_per_worker,
             num_gpus=config.gpus_per_worker,

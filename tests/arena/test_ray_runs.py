@@ -153,11 +153,13 @@ def test_selfplay_league_split_and_options():
     config = SelfplayConfig(
         "tic_tac_toe", "llm:b@v2", league=(("self", 3), ("llm:b@v1", 1), ("mcts:5", 1)), pairs=10
     )
-    assert config.opponents() == [("llm:b@v2", 6), ("llm:b@v1", 2), ("mcts:5", 2)]
-    assert config.agent_options() == {
-        "llm:b@v2": {"temperature": 1.0},
-        "llm:b@v1": {"temperature": 1.0},
-    }
+    assert config.opponents() == [
+        ("llm:b@v2,temperature=1", 6),
+        ("llm:b@v1,temperature=1", 2),
+        ("mcts:5", 2),
+    ]
+    hot = SelfplayConfig("tic_tac_toe", "llm:b,t=0", league=(("self", 1),), temperature=0.7)
+    assert hot.player == "llm:b,t=0"  # the spec's own temperature (here by its alias) wins
     jobs = config.jobs("sp")
     assert len(jobs) == 20 and len({j.match_id for j in jobs}) == 20
     with pytest.raises(InputError, match="weight"):
