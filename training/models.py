@@ -39,6 +39,16 @@ def resolve_device(device: str | None) -> str:
     return device
 
 
+def resolve_base(base: str, workspace=None) -> str:
+    """A base folder given as a path, or as a name under the workspace's ``base/``."""
+    if Path(base).exists() or workspace is None:
+        return str(Path(base))
+    named = workspace.base(base)
+    if named.exists():
+        return str(named)
+    raise InputError(f"no base '{base}' (not a folder, nor {named}); `arena base build` makes one")
+
+
 def check_base(base: str | Path) -> Path:
     """The base folder, refusing a missing one or one without safetensors weights."""
     path = Path(base)

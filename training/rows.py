@@ -129,6 +129,23 @@ def read_rows(path: str | Path, parse, *, skip_bad: bool = False) -> list:
     return rows
 
 
+def dataset_game(path: str | Path) -> str:
+    """The game of a dataset (from its first row), to file its adapter under."""
+    from games import load_game
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such dataset: {path}")
+    with path.open(encoding="utf-8") as handle:
+        first = handle.readline()
+    try:
+        return load_game(json.loads(first)["game"]).name
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise InputError(
+            f"{path}:1: cannot read the game from the first row; pass --game"
+        ) from None
+
+
 def digest(*parts: str) -> bytes:
     """A 16-byte key for de-duplication (BLAKE2b; collisions are negligible at 2^-64)."""
     h = hashlib.blake2b(digest_size=16)

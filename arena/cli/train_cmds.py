@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -13,7 +12,14 @@ from arena.report import format_table
 from arena.workspace import Workspace
 from games import InputError, load_game
 
-FORMATS = argparse.ArgumentDefaultsHelpFormatter
+
+class FORMATS(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except None/False ones (the help text says what happens then)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or action.help is None:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -122,13 +128,20 @@ def _common_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", default=None, help="run id for the default output folder")
     p.add_argument("--agents", nargs="+", default=None, help="only moves of seats with these specs")
     p.add_argument("--seats", nargs="+", type=int, choices=(0, 1), default=None, help="only seats")
-    p.add_argument("--dedup", choices=("none", "exact", "prompt"), default="exact")
+    p.add_argument(
+        "--dedup",
+        choices=("none", "exact", "prompt"),
+        default="exact",
+        help="exact: drop repeated (prompt, completion); prompt: first row per prompt",
+    )
     p.add_argument("--no-balance", action="store_true", help="do not balance rows across seats")
     p.add_argument("--heldout", type=float, default=0.1, help="held-out fraction of groups")
     p.add_argument("--seed", type=int, default=0, help="split and subsample seed")
     p.add_argument("--skip-bad", action="store_true", help="quarantine malformed lines, go on")
     p.add_argument("--play", default=None, metavar="GAME", help="play matches first (no logs)")
-    p.add_argument("--play-agents", nargs=2, default=("solver", "random"), metavar="SPEC")
+    p.add_argument(
+        "--play-agents", nargs=2, default=("solver", "random"), metavar="SPEC", help="with --play"
+    )
     p.add_argument("--play-games", type=int, default=100, help="games to play with --play")
     p.add_argument("--play-seed", type=int, default=0, help="seed of the played matches")
     p.add_argument("--workspace", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -136,18 +149,25 @@ def _common_data_args(p: argparse.ArgumentParser) -> None:
 
 def add_sft_data_args(p: argparse.ArgumentParser) -> None:
     _common_data_args(p)
-    p.add_argument("--outcome", choices=("any", "won", "not_lost"), default="any")
+    p.add_argument(
+        "--outcome",
+        choices=("any", "won", "not_lost"),
+        default="any",
+        help="keep moves from any game, won games, or games the mover did not lose",
+    )
 
 
 def add_prefs_data_args(p: argparse.ArgumentParser) -> None:
     _common_data_args(p)
-    p.add_argument("--method", choices=("rollout", "solver", "outcome"), default="rollout")
+    p.add_argument(
+        "--method", choices=("rollout", "solver", "outcome"), default="rollout", help="see above"
+    )
     p.add_argument("--rollout-agent", default="random", help="plays on for the mover")
     p.add_argument("--rollout-opponent", default=None, help="plays the other seat (default: same)")
     p.add_argument("--rollouts", type=int, default=16, help="rollouts per legal action")
     p.add_argument("--threshold", type=float, default=0.1, help="min gap, fraction of range")
     p.add_argument("--confidence", type=float, default=None, help="min P(gap > threshold)")
-    p.add_argument("--pairs-per-position", type=int, default=1)
+    p.add_argument("--pairs-per-position", type=int, default=1, help="largest gaps first")
     p.add_argument("--max-positions", type=int, default=None, help="cap on distinct positions")
     p.add_argument("--workers", type=int, default=0, help="Ray workers for rollouts (0: here)")
 
@@ -161,22 +181,26 @@ def _train_args(p: argparse.ArgumentParser, lr: float) -> None:
     p.add_argument("--out", default=None, help="adapter folder (instead of --version)")
     p.add_argument("--overwrite", action="store_true", help="replace an adapter at the output")
     p.add_argument("--no-quant", action="store_true", help="full-precision base (no 4-bit)")
-    p.add_argument("--lora-r", type=int, default=16)
-    p.add_argument("--lora-alpha", type=int, default=32)
-    p.add_argument("--lora-dropout", type=float, default=0.05)
-    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--lora-r", type=int, default=16, help="LoRA rank")
+    p.add_argument("--lora-alpha", type=int, default=32, help="LoRA scale alpha")
+    p.add_argument("--lora-dropout", type=float, default=0.05, help="LoRA dropout")
+    p.add_argument("--epochs", type=float, default=1.0, help="passes over the data")
     p.add_argument("--max-steps", type=int, default=-1, help="overrides --epochs when > 0")
     p.add_argument("--lr", type=float, default=lr, help="learning rate")
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--grad-accum", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=8, help="rows (pairs) per step")
+    p.add_argument("--grad-accum", type=int, default=1, help="gradient accumulation")
     p.add_argument("--max-length", type=int, default=1024, help="tokens; longer rows never cut")
-    p.add_argument("--long-rows", choices=("drop", "error"), default="drop")
+    p.add_argument(
+        "--long-rows", choices=("drop", "error"), default="drop", help="over --max-length"
+    )
     p.add_argument("--warmup", type=float, default=0.0, help="steps, or a fraction if < 1")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--logging-steps", type=int, default=10)
-    p.add_argument("--report-to", choices=("none", "tensorboard"), default="none")
-    p.add_argument("--gradient-checkpointing", action="store_true")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--seed", type=int, default=0, help="LoRA init, data order")
+    p.add_argument("--logging-steps", type=int, default=10, help="log the loss every N")
+    p.add_argument(
+        "--report-to", choices=("none", "tensorboard"), default="none", help="TRL logging"
+    )
+    p.add_argument("--gradient-checkpointing", action="store_true", help="less memory")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all)")
     p.add_argument("--device", default=None, help="cpu, cuda (default: cuda when available)")
     p.add_argument("--workspace", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
@@ -244,35 +268,12 @@ def cmd_data_prefs(args: argparse.Namespace) -> int:
     return 0
 
 
-def _resolve_base(args, workspace: Workspace) -> str:
-    if Path(args.base).exists():
-        return str(Path(args.base))
-    named = workspace.base(args.base)
-    if named.exists():
-        return str(named)
-    raise InputError(f"no base '{args.base}' (not a folder, nor {named}); `arena base build`")
-
-
-def _game_of(data: str, given: str | None) -> str:
-    if given:
-        return load_game(given).name
-    path = Path(data)
-    if not path.exists():
-        raise FileNotFoundError(f"no such dataset: {path}")
-    with path.open(encoding="utf-8") as handle:
-        first = handle.readline()
-    try:
-        return load_game(json.loads(first)["game"]).name
-    except (json.JSONDecodeError, KeyError, TypeError):
-        raise InputError(
-            f"{path}:1: cannot read the game from the first row; pass --game"
-        ) from None
-
-
 def _train_common(args, workspace: Workspace) -> dict:
     from training.config import LoraOptions, QuantOptions, TrainOptions
+    from training.models import resolve_base
+    from training.rows import dataset_game
 
-    game = _game_of(args.data, args.game)
+    game = load_game(args.game).name if args.game else dataset_game(args.data)
     if args.out:
         out = Path(args.out)
     elif args.version:
@@ -298,7 +299,7 @@ def _train_common(args, workspace: Workspace) -> dict:
     return {
         "data": args.data,
         "eval_data": args.eval_data,
-        "base": _resolve_base(args, workspace),
+        "base": resolve_base(args.base, workspace),
         "out": str(out),
         "game": game,
         "lora": LoraOptions(r=args.lora_r, alpha=args.lora_alpha, dropout=args.lora_dropout),
