@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from dataclasses import dataclass
 
 from games import InputError
@@ -96,15 +97,24 @@ def connect(
 
     _quiet()
     if ray.is_initialized():
+        if address:
+            logger.warning("Ray is already initialised in this process; ignoring %s", address)
         return _info("reused")
     address = address or os.environ.get("RAY_ADDRESS") or None
     common = {"log_to_driver": False, "logging_level": logging.ERROR}
     if address:
+        _probe(address)
         try:
             ray.init(address=address, **common)
         except (ConnectionError, RuntimeError, ValueError) as error:
             message = str(error).strip().splitlines()[0] if str(error).strip() else "no answer"
-            raise InputError(f"cannot join the Ray cluster at {address}: {message}") from None
+            hint = ""
+            if not os.environ.get("RAY_AUTH_MODE"):
+                hint = (
+                    " (if the cluster uses token authentication, set RAY_AUTH_MODE=token and "
+                    "the token in RAY_AUTH_TOKEN or ~/.ray/auth_token)"
+                )
+            raise InputError(f"cannot join the Ray cluster at {address}: {message}{hint}") from None
         info = _info("cluster")
     else:
         ray.init(
@@ -117,6 +127,23 @@ def connect(
         info = _info("embedded")
     logger.info("%s", info.describe())
     return info
+
+
+def _probe(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast on a ``HOST:PORT`` nobody listens on (Ray itself retries for minutes)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "/" in host:
+        return  # "auto", "ray://...", ...: let Ray interpret it
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout_s):
+            pass
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise InputError(
+            f"cannot reach the Ray head at {address}: {reason}. Start one with "
+            "`ray start --head --port PORT`, or leave out --address (and $RAY_ADDRESS) to run "
+            "on this machine"
+        ) from None
 
 
 def disconnect(info: ClusterInfo) -> None:

@@ -220,6 +220,14 @@ def test_cli_user_mistakes_are_one_line(tmp_path, args, message, capsys):
     assert message in err and err.startswith("arena: error:") and err.count("\n") == 1
 
 
+def test_an_address_nobody_listens_on_fails_fast():
+    from arena.cluster import _probe
+
+    with pytest.raises(InputError, match="cannot reach the Ray head at 127.0.0.1:1"):
+        _probe("127.0.0.1:1")
+    _probe("auto")  # not HOST:PORT: left to Ray
+
+
 def test_worker_errors_come_back_as_one_line_input_errors(tmp_path, ray_local):
     # MCTS refuses hidden-information games; the refusal happens inside the Ray worker.
     config = TournamentConfig("kuhn_poker", ("mcts:5", "random"), pairs=1)
