@@ -57,7 +57,18 @@ def preference_margin(model, tokenizer, rows: list[PrefRow]) -> float:
 def train_dpo(
     config: DPORunConfig, overwrite: bool = False, keep_model: bool = False
 ) -> TrainResult:
-    """Continue ``config.adapter`` on preference pairs; write the new adapter and manifest."""
+    """Continue ``config.adapter`` on preference pairs; write the new adapter and manifest.
+
+    Args:
+        config: the run (see ``training.config``).
+        overwrite: replace an adapter already at ``config.out``.
+        keep_model: return the trained model in the result (tests inspect its weights).
+
+    Raises:
+        InputError: missing or empty data, rows over the length limit with
+            ``long_rows="error"``, a base without safetensors, or an adapter that is
+            incomplete, pickle-based or trained on another base.
+    """
     from datasets import Dataset
     from transformers import set_seed
     from trl import DPOConfig, DPOTrainer

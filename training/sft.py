@@ -42,7 +42,18 @@ log = logging.getLogger(__name__)
 def train_sft(
     config: SFTRunConfig, overwrite: bool = False, keep_model: bool = False
 ) -> TrainResult:
-    """Train an adapter on ``config.data`` and write it with its manifest to ``config.out``."""
+    """Train an adapter on ``config.data`` and write it with its manifest to ``config.out``.
+
+    Args:
+        config: the run (see ``training.config``).
+        overwrite: replace an adapter already at ``config.out``.
+        keep_model: return the trained model in the result (tests inspect its weights).
+
+    Raises:
+        InputError: missing or empty data, rows over the length limit with
+            ``long_rows="error"``, a base without safetensors, or an adapter that is
+            incomplete, pickle-based or trained on another base.
+    """
     from datasets import Dataset
     from transformers import set_seed
     from trl import SFTConfig, SFTTrainer

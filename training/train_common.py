@@ -109,6 +109,8 @@ def trainer_args(train: TrainOptions, out: Path, device: str, has_eval: bool) ->
         if train.threads < 1:
             raise InputError("--threads must be at least 1")
         torch.set_num_threads(train.threads)
+    if train.report_to == "tensorboard" and not _importable("tensorboard", "tensorboardX"):
+        raise InputError("--report-to tensorboard needs `pip install tensorboard` (optional)")
     bf16 = device.startswith("cuda") and torch.cuda.is_bf16_supported()
     return {
         "output_dir": str(out / "trainer"),
@@ -135,6 +137,12 @@ def trainer_args(train: TrainOptions, out: Path, device: str, has_eval: bool) ->
         "dataloader_num_workers": 0,
         "disable_tqdm": False,
     }
+
+
+def _importable(*names: str) -> bool:
+    import importlib.util
+
+    return any(importlib.util.find_spec(name) is not None for name in names)
 
 
 def loss_metrics(log_history: list[dict], key: str = "loss") -> dict:

@@ -270,7 +270,7 @@ def cmd_data_prefs(args: argparse.Namespace) -> int:
 
 def _train_common(args, workspace: Workspace) -> dict:
     from training.config import LoraOptions, QuantOptions, TrainOptions
-    from training.models import resolve_base
+    from training.models import resolve_base, resolve_device
     from training.rows import dataset_game
 
     game = load_game(args.game).name if args.game else dataset_game(args.data)
@@ -303,7 +303,11 @@ def _train_common(args, workspace: Workspace) -> dict:
         "out": str(out),
         "game": game,
         "lora": LoraOptions(r=args.lora_r, alpha=args.lora_alpha, dropout=args.lora_dropout),
-        "quant": QuantOptions(enabled=not args.no_quant),
+        # 4-bit weights are dequantised to the compute dtype: bf16 on CUDA, fp32 on CPU
+        "quant": QuantOptions(
+            enabled=not args.no_quant,
+            compute_dtype="bfloat16" if resolve_device(args.device) != "cpu" else "float32",
+        ),
         "train": train,
     }
 
