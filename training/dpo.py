@@ -26,6 +26,7 @@ from training.models import (
     base_fingerprint,
     check_adapter,
     completion_logprobs,
+    length_limit,
     load_adapter,
     load_base,
     load_tokenizer,
@@ -99,10 +100,11 @@ def train_dpo(
     completions = ("chosen", "rejected")
     with manifest.stage("load_data"):
         tokenizer = load_tokenizer(config.base)
+        limit = length_limit(config.base, config.train.max_length)
         rows, stats = count_and_filter(
             read_rows(config.data, PrefRow.from_dict),
             tokenizer,
-            config.train.max_length,
+            limit,
             completions,
             config.train.long_rows,
             config.data,
@@ -112,7 +114,7 @@ def train_dpo(
             eval_rows, stats["eval"] = count_and_filter(
                 read_rows(config.eval_data, PrefRow.from_dict),
                 tokenizer,
-                config.train.max_length,
+                limit,
                 completions,
                 config.train.long_rows,
                 config.eval_data,

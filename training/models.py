@@ -64,6 +64,13 @@ def check_base(base: str | Path) -> Path:
     return path
 
 
+def length_limit(base: str | Path, max_length: int) -> int:
+    """``max_length``, capped by the base's position limit (``max_position_embeddings``)."""
+    config = json.loads((check_base(base) / "config.json").read_text())
+    positions = config.get("max_position_embeddings")
+    return min(max_length, int(positions)) if isinstance(positions, int) else max_length
+
+
 def base_fingerprint(base: str | Path) -> dict:
     """``{"name", "path", "sha256"}`` of a base; sha256 over config, tokenizer and weights."""
     path = check_base(base).resolve()

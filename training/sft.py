@@ -19,6 +19,7 @@ from training.manifest import Manifest
 from training.models import (
     base_fingerprint,
     check_adapter,
+    length_limit,
     load_adapter,
     load_base,
     load_tokenizer,
@@ -73,10 +74,11 @@ def train_sft(
     set_seed(config.train.seed)
     with manifest.stage("load_data"):
         tokenizer = load_tokenizer(config.base)
+        limit = length_limit(config.base, config.train.max_length)
         rows, stats = count_and_filter(
             read_rows(config.data, SFTRow.from_dict),
             tokenizer,
-            config.train.max_length,
+            limit,
             ("completion",),
             config.train.long_rows,
             config.data,
@@ -86,7 +88,7 @@ def train_sft(
             eval_rows, eval_stats = count_and_filter(
                 read_rows(config.eval_data, SFTRow.from_dict),
                 tokenizer,
-                config.train.max_length,
+                limit,
                 ("completion",),
                 config.train.long_rows,
                 config.eval_data,

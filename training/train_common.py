@@ -77,14 +77,15 @@ def count_and_filter(
         completion_tokens += sum(n - n_prompt for n in n_full)
     if too_long and policy == "error":
         raise InputError(
-            f"{where}: {too_long} of {len(rows)} rows exceed --max-length {max_length} tokens "
-            f"(longest {longest}); raise --max-length or pass --long-rows drop"
+            f"{where}: {too_long} of {len(rows)} rows exceed the {max_length}-token limit "
+            f"(--max-length, capped by the base's positions; longest {longest}); "
+            "raise --max-length or pass --long-rows drop"
         )
     if too_long:
         log.warning("%s: dropped %d rows longer than %d tokens", where, too_long, max_length)
     if not kept:
         raise InputError(
-            f"{where}: every row exceeds --max-length {max_length} tokens (longest {longest})"
+            f"{where}: every row exceeds the {max_length}-token limit (longest {longest})"
         )
     stats = {
         "rows": len(kept),
@@ -93,6 +94,7 @@ def count_and_filter(
         "completion_tokens": completion_tokens,
         "dropped_long": too_long,
         "longest_tokens": longest,
+        "max_length": max_length,
     }
     return kept, stats
 

@@ -258,7 +258,7 @@ def test_rows_over_max_length_are_counted_never_cut(data, tiny_base, tmp_path):
     path = tmp_path / "long.jsonl"
     path.write_text("\n".join([*lines, json.dumps(long_row)]) + "\n")
     base = dict(data=str(path), base=str(tiny_base), quant=QuantOptions(False), lora=LORA)
-    with pytest.raises(InputError, match=f"1 of {len(lines) + 1} rows exceed --max-length 200"):
+    with pytest.raises(InputError, match=f"1 of {len(lines) + 1} rows exceed the 200-token limit"):
         train_sft(
             SFTRunConfig(
                 **base,
