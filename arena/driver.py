@@ -32,7 +32,7 @@ from arena.workers import WorkerPool
 from games import InputError
 
 logger = logging.getLogger(__name__)
-MIN_CHUNKS = 16
+MIN_CHUNKS = 4
 
 
 @dataclass
