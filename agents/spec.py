@@ -6,7 +6,7 @@ solver                 exact alpha-beta (perfect-information games) or CFR+ poli
 llm:BASE               the bare base model (a folder or a Hugging Face id)
 llm:BASE@ADAPTER       base + LoRA adapter (a folder, or a registry version: v3, champion)
 llm:...,key=value      LLM options that change how it plays, e.g. llm:tiny@v3,temperature=0
-                       (temperature, norm, mode, retries, max_new_tokens, quantize; see agents.llm)
+                       (temperature, norm, mode, retries, max_new_tokens, quantize, dtype)
 human                  a person at the terminal or browser
 """
 

@@ -41,7 +41,7 @@ Public API for the arena (Ray workers) and training
 
 from __future__ import annotations
 
-from agents.llm.adapters import AdapterInfo, inspect_adapter
+from agents.llm.adapters import AdapterInfo, AdapterRef, inspect_adapter
 from agents.llm.agent import (
     LLMAgent,
     LLMOptions,
@@ -50,7 +50,6 @@ from agents.llm.agent import (
     policy_from_scores,
 )
 from agents.llm.engine import (
-    AdapterRef,
     Engine,
     ScoreRequest,
     ScoreResult,

@@ -16,9 +16,14 @@ adapter never leaves the engine half-changed:
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import logging
 import re
+import warnings
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -201,3 +206,159 @@ def internal_name(version: str, serial: int) -> str:
     """
     safe = re.sub(r"[^A-Za-z0-9_]", "_", version)[:48] or "adapter"
     return f"{safe}__{serial}"
+
+
+@dataclass(frozen=True)
+class AdapterRef:
+    """A loaded adapter: ``name`` is the internal peft name, ``version`` the public label."""
+
+    name: str
+    version: str
+    path: Path
+    nbytes: int
+
+
+class AdapterSet:
+    """Versioned adapters, roles and leases of an engine (a mixin of ``Engine``, which provides
+    ``base``, ``ref`` and the ``_lock`` its forwards also take)."""
+
+    def _init_adapters(self) -> None:
+        self.peft = None
+        self._serial = itertools.count(1)
+        self._loaded: dict[str, AdapterRef] = {}
+        self._roles: dict[str, AdapterRef] = {}
+        self._role_users: Counter[str] = Counter()
+        self._leases: Counter[str] = Counter()
+        self._retired: set[str] = set()
+
+    def load_adapter(self, path: str | Path, version: str | None = None) -> AdapterRef:
+        """Validate and load an adapter folder under a fresh internal name.
+
+        Raises:
+            InputError: missing files, pickle weights, another base, or wrong shapes; the
+                engine is unchanged in that case.
+        """
+        info = inspect_adapter(path, version)
+        check_same_base(info, self.ref.ident, self.ref.local)
+        with self._lock:
+            check_fits(info, self.base)
+            name = internal_name(info.version, next(self._serial))
+            self._inject(info.path, name)
+            ref = AdapterRef(name, info.version, info.path, info.nbytes)
+            self._loaded[name] = ref
+        logger.info("loaded adapter %s (%s) from %s", name, info.version, info.path)
+        return ref
+
+    def _inject(self, path: Path, name: str) -> None:
+        from peft import PeftModel
+
+        try:
+            with warnings.catch_warnings():
+                # peft 0.21 calls a transformers 5 API that warns of its own deprecation
+                warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+                if self.peft is None:
+                    self.peft = PeftModel.from_pretrained(self.base, str(path), adapter_name=name)
+                else:
+                    self.peft.load_adapter(str(path), adapter_name=name)
+                    if self.peft.active_adapter not in self.peft.peft_config:
+                        self.peft.set_adapter(name, inference_mode=True)
+        except (ValueError, RuntimeError, KeyError) as error:
+            with contextlib.suppress(Exception):
+                self.peft.delete_adapter(name)
+            raise InputError(f"adapter {path} could not be loaded: {error}") from None
+        self.peft.eval()
+
+    def unload_adapter(self, name: str) -> None:
+        """Unload ``name`` now, or when its in-flight decisions finish."""
+        with self._lock:
+            if name not in self._loaded:
+                raise InputError(f"adapter '{name}' is not loaded")
+            roles = [r for r, ref in self._roles.items() if ref.name == name]
+            if roles:
+                raise InputError(f"adapter '{name}' still serves role(s) {', '.join(roles)}")
+            self._retired.add(name)
+            self._reap(name)
+
+    def _reap(self, name: str) -> None:
+        if name in self._retired and self._leases[name] == 0:
+            self.peft.delete_adapter(name)
+            del self._loaded[name]
+            self._retired.discard(name)
+            logger.info("unloaded adapter %s", name)
+
+    @property
+    def adapters(self) -> dict[str, AdapterRef]:
+        """Loaded adapters by internal name (retired ones still in flight included)."""
+        with self._lock:
+            return dict(self._loaded)
+
+    @property
+    def roles(self) -> dict[str, AdapterRef]:
+        with self._lock:
+            return dict(self._roles)
+
+    def role(self, role: str) -> AdapterRef | None:
+        with self._lock:
+            return self._roles.get(role)
+
+    def set_role(self, role: str, path: str | Path, version: str | None = None) -> AdapterRef:
+        """Load ``path`` and point ``role`` at it atomically (the runtime swap).
+
+        Decisions already in flight finish on the adapter they leased; the previous adapter
+        is unloaded once no role points at it and its last lease ends. A refused adapter
+        (see ``load_adapter``) raises InputError and leaves the current one serving.
+        """
+        new = self.load_adapter(path, version)
+        with self._lock:
+            old = self._roles.get(role)
+            self._roles[role] = new
+            if old is not None and all(r.name != old.name for r in self._roles.values()):
+                self._retired.add(old.name)
+                self._reap(old.name)
+        logger.info("role %s -> %s (%s)", role, new.name, new.version)
+        return new
+
+    def attach_role(self, role: str, path: str | Path, version: str | None = None) -> AdapterRef:
+        """Use ``role`` (loading ``path`` into it unless it is already there); counted, so
+        agents sharing a role share one adapter copy. Pair with ``detach_role``."""
+        with self._lock:
+            ref = self._roles.get(role)
+            if ref is None or ref.path != Path(path).expanduser().resolve():
+                ref = self.set_role(role, path, version)
+            self._role_users[role] += 1
+            return ref
+
+    def detach_role(self, role: str) -> None:
+        """Release one use of ``role``; the last release drops it and retires its adapter."""
+        with self._lock:
+            self._role_users[role] -= 1
+            if self._role_users[role] > 0 or role not in self._roles:
+                return
+            old = self._roles.pop(role)
+            del self._role_users[role]
+            if all(r.name != old.name for r in self._roles.values()):
+                self._retired.add(old.name)
+                self._reap(old.name)
+
+    @contextlib.contextmanager
+    def lease(self, adapters: Sequence[str | None]):
+        """Resolve roles/names once and hold those adapters for the duration of the block."""
+        with self._lock:
+            refs = []
+            for adapter in adapters:
+                if adapter is None:
+                    refs.append(None)
+                    continue
+                ref = self._roles.get(adapter) or self._loaded.get(adapter)
+                if ref is None or ref.name in self._retired and adapter not in self._roles:
+                    raise InputError(f"no adapter or role '{adapter}' in engine {self.ref.ident}")
+                refs.append(ref)
+            held = Counter(ref.name for ref in refs if ref is not None)
+            self._leases.update(held)
+        try:
+            yield refs
+        finally:
+            with self._lock:
+                self._leases.subtract(held)
+                for name in held:
+                    self._reap(name)

@@ -43,6 +43,7 @@ class LLMOptions:
         retries: generate mode: re-prompts after an illegal or unparseable answer, then forfeit.
         max_new_tokens: generate mode: tokens per answer (default 8, or 96 with a chat template).
         quantize: ``nf4`` loads the base in 4 bits (bitsandbytes); part of the engine key.
+        dtype: ``auto`` (bf16 on CUDA, fp32 on CPU), ``bf16`` or ``fp32``; part of the engine key.
     """
 
     mode: str = "score"
@@ -51,6 +52,7 @@ class LLMOptions:
     retries: int = 2
     max_new_tokens: int | None = None
     quantize: str | None = None
+    dtype: str = "auto"
 
     @staticmethod
     def parse(values: dict) -> LLMOptions:
@@ -83,6 +85,8 @@ class LLMOptions:
             raise InputError(f"LLM option temperature={opts.temperature}: must be >= 0")
         if opts.retries < 0 or (opts.max_new_tokens is not None and opts.max_new_tokens < 1):
             raise InputError("LLM options retries >= 0 and max_new_tokens >= 1, please")
+        if opts.dtype not in ("auto", "bf16", "fp32"):
+            raise InputError(f"LLM option dtype={opts.dtype!r}: use auto, bf16 or fp32")
         if opts.quantize not in (None, "nf4", "none"):
             raise InputError(f"LLM option quantize={opts.quantize!r}: use nf4")
         return opts if opts.quantize != "none" else LLMOptions(**{**kwargs, "quantize": None})
@@ -199,7 +203,7 @@ def make_llm_agent(parsed, handle=None, workspace=None, device=None, engine=None
     if engine is None:
         from agents.llm.engine import get_engine
 
-        engine = get_engine(parsed.base, workspace, device, opts.quantize)
+        engine = get_engine(parsed.base, workspace, device, opts.quantize, opts.dtype)
     role = None
     if parsed.adapter:
         path = Path(parsed.adapter).expanduser()

@@ -1,13 +1,18 @@
 """The batched inference engine: one base model, many LoRA versions, many games per forward.
 
 Scoring (``Engine.score``) answers a batch of requests, each a prompt, its candidate
-continuations and the adapter to use, in two forward passes however many candidates there are:
+continuations and the adapter to use, in two forward passes per micro-batch however many
+candidates there are:
 
-1. every prompt once, left-padded into one batch, keeping the KV cache and only the last
-   position's logits (which give each candidate's first token);
-2. every candidate of every prompt in one batch, reading its own prompt's KV cache (the cache
-   rows are gathered per candidate: prompts are never recomputed per candidate).
+1. the *stem* pass: every prompt but its last token, once, right-padded (causal attention
+   already hides the padding, so the fast causal kernel runs), keeping the KV cache;
+2. the *branch* pass: each candidate as ``[last prompt token, c_1 .. c_{n-1}]`` predicting
+   ``c_1 .. c_n`` on its own prompt's cache. With SDPA or eager attention all branches of a
+   prompt share that prompt's row and a tree mask (each branch sees the stem and its own
+   earlier tokens), so nothing is copied per candidate; with other kernels (flash-attention)
+   the cache rows are gathered once per candidate instead. Prompts are never recomputed.
 
+Micro-batches group prompts of similar length (bounded padding) up to ``max_batch`` rows.
 Rows of one batch may use different adapters: peft's mixed-adapter inference (``adapter_names``)
 applies each row's LoRA on the shared base weights, so one base copy serves every version.
 
@@ -19,24 +24,22 @@ a swap happens mid-call; a retired adapter is unloaded when its last lease ends.
 
 from __future__ import annotations
 
-import contextlib
-import itertools
 import logging
 import threading
-import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from itertools import pairwise
 
 import numpy as np
 
-from agents.llm import adapters as adapter_files
+from agents.llm.adapters import AdapterSet
 from agents.llm.model_io import BaseRef, accepts, cache_kwarg, load_base, output_cache
 from agents.llm.tokens import TokenCodec
-from games import InputError
 
 logger = logging.getLogger(__name__)
+MIN_ROWS = 16
+PAD_SLACK = 0.1
 # bitsandbytes (imported by peft) warns on CPU that the optional hub package "kernels" is not
 # installed; its pure-torch fallback is what runs here, so the warning is only noise.
 logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
@@ -64,17 +67,7 @@ class ScoreResult:
     adapter: str | None
 
 
-@dataclass(frozen=True)
-class AdapterRef:
-    """A loaded adapter: ``name`` is the internal peft name, ``version`` the public label."""
-
-    name: str
-    version: str
-    path: Path
-    nbytes: int
-
-
-class Engine:
+class Engine(AdapterSet):
     """One base model on one device, with its adapters. Get one with ``get_engine``.
 
     Thread-safe: forwards and adapter changes take one lock; a scoring call releases it
@@ -86,162 +79,30 @@ class Engine:
         ref: BaseRef,
         device: str,
         quantize: str | None = None,
-        max_batch: int = 256,
+        max_batch: int | None = None,
         max_batch_tokens: int = 32768,
+        dtype: str | None = None,
+        attn_implementation: str | None = None,
     ):
         self.ref, self.device, self.quantize = ref, device, quantize
-        self.max_batch, self.max_batch_tokens = max_batch, max_batch_tokens
-        self.base, self.tokenizer = load_base(ref, device, quantize)
+        # CPU caches favour mid-sized batches (measured: 64 x 90 tokens beats 256 x 90)
+        self.max_batch = max_batch or (64 if device == "cpu" else 256)
+        self.max_batch_tokens = max_batch_tokens
+        self.base, self.tokenizer = load_base(ref, device, quantize, dtype, attn_implementation)
+        self.tokenizer.padding_side = "left"  # generation continues every row at the end
         self.codec = TokenCodec(self.tokenizer)
-        self.peft = None
         self._cache_kw = cache_kwarg(self.base)
         self._keep = {"logits_to_keep": 1} if accepts(self.base, "logits_to_keep") else {}
+        self._attn = getattr(self.base.config, "_attn_implementation", None)
+        self._tree = self._attn in ("sdpa", "eager")  # kernels that take a custom 4D mask
+        self._dtype = next(self.base.parameters()).dtype
         self._lock = threading.RLock()
-        self._serial = itertools.count(1)
-        self._loaded: dict[str, AdapterRef] = {}
-        self._roles: dict[str, AdapterRef] = {}
-        self._role_users: Counter[str] = Counter()
-        self._leases: Counter[str] = Counter()
-        self._retired: set[str] = set()
+        self._init_adapters()
         self.stats: Counter[str] = Counter()
 
     @property
     def ident(self) -> str:
         return self.ref.ident
-
-    # ----------------------------------------------------------------------------- adapters
-
-    def load_adapter(self, path: str | Path, version: str | None = None) -> AdapterRef:
-        """Validate and load an adapter folder under a fresh internal name.
-
-        Raises:
-            InputError: missing files, pickle weights, another base, or wrong shapes; the
-                engine is unchanged in that case.
-        """
-        info = adapter_files.inspect_adapter(path, version)
-        adapter_files.check_same_base(info, self.ref.ident, self.ref.local)
-        with self._lock:
-            adapter_files.check_fits(info, self.base)
-            name = adapter_files.internal_name(info.version, next(self._serial))
-            self._inject(info.path, name)
-            ref = AdapterRef(name, info.version, info.path, info.nbytes)
-            self._loaded[name] = ref
-        logger.info("loaded adapter %s (%s) from %s", name, info.version, info.path)
-        return ref
-
-    def _inject(self, path: Path, name: str) -> None:
-        from peft import PeftModel
-
-        try:
-            with warnings.catch_warnings():
-                # peft 0.21 calls a transformers 5 API that warns of its own deprecation
-                warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
-                if self.peft is None:
-                    self.peft = PeftModel.from_pretrained(self.base, str(path), adapter_name=name)
-                else:
-                    self.peft.load_adapter(str(path), adapter_name=name)
-                    if self.peft.active_adapter not in self.peft.peft_config:
-                        self.peft.set_adapter(name, inference_mode=True)
-        except (ValueError, RuntimeError, KeyError) as error:
-            with contextlib.suppress(Exception):
-                self.peft.delete_adapter(name)
-            raise InputError(f"adapter {path} could not be loaded: {error}") from None
-        self.peft.eval()
-
-    def unload_adapter(self, name: str) -> None:
-        """Unload ``name`` now, or when its in-flight decisions finish."""
-        with self._lock:
-            if name not in self._loaded:
-                raise InputError(f"adapter '{name}' is not loaded")
-            roles = [r for r, ref in self._roles.items() if ref.name == name]
-            if roles:
-                raise InputError(f"adapter '{name}' still serves role(s) {', '.join(roles)}")
-            self._retired.add(name)
-            self._reap(name)
-
-    def _reap(self, name: str) -> None:
-        if name in self._retired and self._leases[name] == 0:
-            self.peft.delete_adapter(name)
-            del self._loaded[name]
-            self._retired.discard(name)
-            logger.info("unloaded adapter %s", name)
-
-    @property
-    def adapters(self) -> dict[str, AdapterRef]:
-        """Loaded adapters by internal name (retired ones still in flight included)."""
-        with self._lock:
-            return dict(self._loaded)
-
-    @property
-    def roles(self) -> dict[str, AdapterRef]:
-        with self._lock:
-            return dict(self._roles)
-
-    def role(self, role: str) -> AdapterRef | None:
-        with self._lock:
-            return self._roles.get(role)
-
-    def set_role(self, role: str, path: str | Path, version: str | None = None) -> AdapterRef:
-        """Load ``path`` and point ``role`` at it atomically (the runtime swap).
-
-        Decisions already in flight finish on the adapter they leased; the previous adapter
-        is unloaded once no role points at it and its last lease ends. A refused adapter
-        (see ``load_adapter``) raises InputError and leaves the current one serving.
-        """
-        new = self.load_adapter(path, version)
-        with self._lock:
-            old = self._roles.get(role)
-            self._roles[role] = new
-            if old is not None and all(r.name != old.name for r in self._roles.values()):
-                self._retired.add(old.name)
-                self._reap(old.name)
-        logger.info("role %s -> %s (%s)", role, new.name, new.version)
-        return new
-
-    def attach_role(self, role: str, path: str | Path, version: str | None = None) -> AdapterRef:
-        """Use ``role`` (loading ``path`` into it unless it is already there); counted, so
-        agents sharing a role share one adapter copy. Pair with ``detach_role``."""
-        with self._lock:
-            ref = self._roles.get(role)
-            if ref is None or ref.path != Path(path).expanduser().resolve():
-                ref = self.set_role(role, path, version)
-            self._role_users[role] += 1
-            return ref
-
-    def detach_role(self, role: str) -> None:
-        """Release one use of ``role``; the last release drops it and retires its adapter."""
-        with self._lock:
-            self._role_users[role] -= 1
-            if self._role_users[role] > 0 or role not in self._roles:
-                return
-            old = self._roles.pop(role)
-            del self._role_users[role]
-            if all(r.name != old.name for r in self._roles.values()):
-                self._retired.add(old.name)
-                self._reap(old.name)
-
-    @contextlib.contextmanager
-    def lease(self, adapters: Sequence[str | None]):
-        """Resolve roles/names once and hold those adapters for the duration of the block."""
-        with self._lock:
-            refs = []
-            for adapter in adapters:
-                if adapter is None:
-                    refs.append(None)
-                    continue
-                ref = self._roles.get(adapter) or self._loaded.get(adapter)
-                if ref is None or ref.name in self._retired and adapter not in self._roles:
-                    raise InputError(f"no adapter or role '{adapter}' in engine {self.ident}")
-                refs.append(ref)
-            held = Counter(ref.name for ref in refs if ref is not None)
-            self._leases.update(held)
-        try:
-            yield refs
-        finally:
-            with self._lock:
-                self._leases.subtract(held)
-                for name in held:
-                    self._reap(name)
 
     # ----------------------------------------------------------------------------- forward
 
@@ -293,91 +154,147 @@ class Engine:
         return results
 
     def _chunks(self, order, prompts, cands):
+        """Micro-batches of similar prompt length (``order`` sorts prompts by length).
+
+        A chunk closes at ``max_batch`` rows, at ``max_batch_tokens`` padded prompt tokens (or
+        twice that in per-candidate KV rows), or, once it has ``MIN_ROWS`` rows, when padding
+        would exceed ``PAD_SLACK`` of its real tokens: padded positions are computed for nothing.
+        """
         chunk: list[int] = []
+        real = expanded = 0
         for i in order:
-            width = len(prompts[i])
+            width, n = len(prompts[i]), len(cands[i])  # the widest so far: order is sorted
             rows = len(chunk) + 1
-            expanded = sum(len(cands[j]) for j in chunk) + len(cands[i])
             if chunk and (
                 rows > self.max_batch
                 or width * rows > self.max_batch_tokens
-                or width * expanded > 2 * self.max_batch_tokens
+                or width * (expanded + n) > 2 * self.max_batch_tokens
+                or (len(chunk) >= MIN_ROWS and width * rows > (1 + PAD_SLACK) * (real + width))
             ):
                 yield chunk
-                chunk = []
+                chunk, real, expanded = [], 0, 0
             chunk.append(i)
+            real += width
+            expanded += n
         if chunk:
             yield chunk
 
     def _score_chunk(self, prompts, cands, names):
+        """Summed log-likelihoods of one micro-batch: a stem pass, then a branch pass.
+
+        The *stem* is each prompt but its last token, right-padded: causal attention alone
+        keeps real tokens from seeing the padding after them, so no mask is needed and the
+        fast causal kernel runs. Each candidate is then a *branch* ``[last prompt token,
+        c_1 .. c_{n-1}]`` predicting ``c_1 .. c_n`` on the stem's KV cache.
+        """
         import torch
 
         device, pad = self.device, self.tokenizer.pad_token_id
-        width = max(map(len, prompts))
-        ids = torch.full((len(prompts), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(prompts), width), dtype=torch.long)
-        for row, p in enumerate(prompts):
-            ids[row, width - len(p) :] = torch.tensor(p)
-            mask[row, width - len(p) :] = 1
-        ids, mask = ids.to(device), mask.to(device)
+        lengths = torch.tensor([len(p) - 1 for p in prompts])
+        width = int(lengths.max())
+        cache = None
         with torch.inference_mode():
-            out = self._forward(
-                names,
-                input_ids=ids,
-                attention_mask=mask,
-                position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
-                use_cache=True,
-                **self._keep,
-            )
-            first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)
-            counts = [len(c) for c in cands]
+            if width:
+                ids = torch.full((len(prompts), width), pad, dtype=torch.long)
+                for row, p in enumerate(prompts):
+                    ids[row, : len(p) - 1] = torch.tensor(p[:-1])
+                out = self._forward(names, input_ids=ids.to(device), use_cache=True, **self._keep)
+                cache = output_cache(out)
+            pairs = zip(prompts, cands, strict=True)
+            branches = [([p[-1], *c[:-1]], c) for p, group in pairs for c in group]
+            counts = [len(group) for group in cands]
             owner = torch.repeat_interleave(torch.arange(len(prompts)), torch.tensor(counts))
-            flat = [c for group in cands for c in group]
-            heads = torch.tensor([c[0] for c in flat])
-            ll = first[owner.to(device), heads.to(device)].double()
-            longest = max(map(len, flat))
-            self.stats.update(forwards=1, prompts=len(prompts), prompt_tokens=int(mask.sum()))
-            if longest > 1:
-                ll = ll + self._continue(out, mask, owner, flat, longest, names)
+            if self._tree:
+                ll = self._tree_pass(cache, width, lengths, branches, counts, names)
+            else:
+                ll = self._expanded_pass(cache, width, lengths, branches, owner, names)
+        self.stats.update(chunks=1, forwards=2 if width else 1, prompts=len(prompts))
+        self.stats.update(prompt_tokens=int(lengths.sum()) + len(prompts))
         ll = ll.cpu().numpy()
-        lengths = np.asarray([len(c) for c in flat])
-        self.stats.update(candidates=len(flat), candidate_tokens=int(lengths.sum()))
+        sizes = np.asarray([len(target) for _, target in branches])
+        self.stats.update(candidates=len(branches), candidate_tokens=int(sizes.sum()))
         bounds = np.cumsum([0, *counts])
-        return [(ll[a:b], lengths[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        return [(ll[a:b], sizes[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
-    def _continue(self, out, mask, owner, flat, longest, names):
-        """Log-likelihood of candidate tokens 2..n, on each prompt's gathered KV cache."""
+    def _tree_pass(self, cache, width, lengths, branches, counts, names):
+        """All branches of a prompt in its own row, each attending to the stem and to its own
+        earlier tokens only (a tree attention mask): no KV cache is copied per candidate."""
         import torch
 
-        device, pad = self.device, self.tokenizer.pad_token_id
-        cache = output_cache(out)
-        cache.batch_select_indices(owner.to(device))
-        steps = longest - 1
-        inp = torch.full((len(flat), steps), pad, dtype=torch.long)
-        tgt = torch.zeros((len(flat), steps), dtype=torch.long)
-        valid = torch.zeros((len(flat), steps), dtype=torch.bool)
-        for row, c in enumerate(flat):
-            n = len(c) - 1
-            if n:
-                inp[row, :n] = torch.tensor(c[:-1])
-                tgt[row, :n] = torch.tensor(c[1:])
-                valid[row, :n] = True
-        prompt_mask = mask[owner.to(device)]
-        cand_mask = valid.to(device).long()
-        cand_mask[:, 0] = 1  # keeps padded rows' queries attending somewhere (ignored below)
-        start = prompt_mask.sum(-1, keepdim=True)
-        outc = self._forward(
+        device, rows = self.device, len(counts)
+        per_row = np.cumsum([0, *counts])
+        size = max(sum(len(branches[k][0]) for k in range(a, b)) for a, b in pairwise(per_row))
+        inp = torch.full((rows, size), self.tokenizer.pad_token_id, dtype=torch.long)
+        tgt = torch.zeros((rows, size), dtype=torch.long)
+        branch = torch.full((rows, size), -1, dtype=torch.long)
+        step = torch.zeros((rows, size), dtype=torch.long)
+        for row, (a, b) in enumerate(pairwise(per_row)):
+            at = 0
+            for k in range(a, b):
+                tokens, target = branches[k]
+                n = len(tokens)
+                inp[row, at : at + n] = torch.tensor(tokens)
+                tgt[row, at : at + n] = torch.tensor(target)
+                branch[row, at : at + n] = k
+                step[row, at : at + n] = torch.arange(n)
+                at += n
+        live = branch >= 0
+        order = torch.arange(size)
+        tree = (branch[:, :, None] == branch[:, None, :]) & (order[:, None] >= order[None, :])
+        tree &= live[:, :, None]
+        tree |= torch.eye(size, dtype=torch.bool) & ~live[:, :, None]  # padding: itself only
+        stem = (torch.arange(width)[None, :] < lengths[:, None])[:, None, :] & live[:, :, None]
+        allowed = torch.cat([stem, tree], dim=-1)[:, None].to(device)
+        if self._attn == "eager":
+            floor = torch.finfo(self._dtype).min
+            allowed = torch.zeros(allowed.shape, dtype=self._dtype, device=device).masked_fill(
+                ~allowed, floor
+            )
+        kwargs = {self._cache_kw: cache, "use_cache": True} if cache is not None else {}
+        out = self._forward(
+            names,
+            input_ids=inp.to(device),
+            attention_mask=allowed,
+            position_ids=(lengths[:, None] + step).to(device),
+            **kwargs,
+        )
+        logp = torch.log_softmax(out.logits.float(), dim=-1)
+        picked = logp.gather(-1, tgt.to(device).unsqueeze(-1)).squeeze(-1)
+        picked = picked.masked_fill(~live.to(device), 0.0).double()
+        ll = torch.zeros(len(branches), dtype=torch.float64, device=device)
+        return ll.index_add_(0, branch[live].to(device), picked[live.to(device)])
+
+    def _expanded_pass(self, cache, width, lengths, branches, owner, names):
+        """Fallback for attention kernels without custom masks (e.g. flash-attention): the
+        stem's KV cache rows are gathered once per candidate, one branch per row."""
+        import torch
+
+        device = self.device
+        size = max(len(tokens) for tokens, _ in branches)
+        inp = torch.full((len(branches), size), self.tokenizer.pad_token_id, dtype=torch.long)
+        tgt = torch.zeros((len(branches), size), dtype=torch.long)
+        live = torch.zeros((len(branches), size), dtype=torch.bool)
+        for row, (tokens, target) in enumerate(branches):
+            inp[row, : len(tokens)] = torch.tensor(tokens)
+            tgt[row, : len(tokens)] = torch.tensor(target)
+            live[row, : len(tokens)] = True
+        mask = live.clone()
+        kwargs = {}
+        if cache is not None:
+            cache.batch_select_indices(owner.to(device))
+            stem = torch.arange(width)[None, :] < lengths[owner][:, None]
+            mask = torch.cat([stem, mask], dim=1)
+            kwargs = {self._cache_kw: cache, "use_cache": True}
+        out = self._forward(
             [names[int(o)] for o in owner],
             input_ids=inp.to(device),
-            attention_mask=torch.cat([prompt_mask, cand_mask], dim=1),
-            position_ids=start + torch.arange(steps, device=device),
-            use_cache=True,
-            **{self._cache_kw: cache},
+            attention_mask=mask.long().to(device),
+            position_ids=(lengths[owner][:, None] + torch.arange(size)).to(device),
+            **kwargs,
         )
-        logp = torch.log_softmax(outc.logits.float(), dim=-1)
+        logp = torch.log_softmax(out.logits.float(), dim=-1)
         picked = logp.gather(-1, tgt.to(device).unsqueeze(-1)).squeeze(-1)
-        self.stats.update(forwards=1)
-        return (picked * valid.to(device)).sum(-1).double()
+        return (picked * live.to(device)).sum(-1).double()
 
     def generate(
         self,
@@ -431,22 +348,27 @@ _ENGINES_LOCK = threading.Lock()
 
 
 def get_engine(
-    base: str, workspace=None, device: str | None = None, quantize: str | None = None, **kwargs
+    base: str,
+    workspace=None,
+    device: str | None = None,
+    quantize: str | None = None,
+    dtype: str | None = None,
+    **kwargs,
 ) -> Engine:
-    """The process-wide engine for (base, device, quantization), created on first use.
+    """The process-wide engine for (base, device, quantization, dtype), created on first use.
 
     ``base`` is resolved as in ``agents.llm.model_io.resolve_base``; ``kwargs`` (max_batch,
     max_batch_tokens) apply only when the engine is created.
     """
-    from agents.llm.model_io import pick_device, resolve_base
+    from agents.llm.model_io import compute_dtype, pick_device, resolve_base
 
     ref = resolve_base(base, workspace)
     device = pick_device(device)
-    key = (ref.ident, device, quantize)
+    key = (ref.ident, device, quantize, str(compute_dtype(device, dtype)))
     with _ENGINES_LOCK:
         engine = _ENGINES.get(key)
         if engine is None:
-            engine = _ENGINES[key] = Engine(ref, device, quantize, **kwargs)
+            engine = _ENGINES[key] = Engine(ref, device, quantize, dtype=dtype, **kwargs)
         return engine
 
 

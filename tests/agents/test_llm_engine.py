@@ -96,7 +96,8 @@ def test_each_prompt_is_computed_once(engine, mixed_states):
     engine.score(batch)
     prompt_tokens = sum(len(engine.tokenizer(r.prompt)["input_ids"]) for r in batch)
     assert engine.stats["prompt_tokens"] == prompt_tokens
-    assert engine.stats["forwards"] == 2  # one prompt pass + one candidate pass
+    assert engine.stats["forwards"] == 2 * engine.stats["chunks"]  # prompts + candidates
+    assert engine.stats["chunks"] <= 2
     assert engine.stats["candidates"] == sum(len(r.candidates) for r in batch)
 
 
@@ -281,3 +282,45 @@ def test_get_engine_resolves_workspace_names_and_reports_misses(tiny_base, tmp_p
     assert resolve_base("tiny", ws).ident == str(tiny_base.resolve())
     with pytest.raises(InputError, match="not found: looked for folder nope and workspace base"):
         get_engine("nope", ws)
+
+
+@pytest.mark.gpu
+def test_cuda_engine_runs_in_bf16_and_batches_like_cpu(tiny_base, tiny_adapters, mixed_states):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    from agents.llm.engine import Engine
+    from agents.llm.model_io import resolve_base
+
+    gpu = Engine(resolve_base(str(tiny_base)), "cuda")
+    cpu = Engine(resolve_base(str(tiny_base)), "cpu")
+    assert next(gpu.base.parameters()).dtype == torch.bfloat16
+    names = [gpu.load_adapter(tiny_adapters[0]).name, cpu.load_adapter(tiny_adapters[0]).name]
+    for eng, name in zip((gpu, cpu), names, strict=True):
+        eng.result = eng.score(requests_for(mixed_states, [name] * len(mixed_states)))
+    for g, c in zip(gpu.result, cpu.result, strict=True):
+        p_gpu = policy_from_scores(g.logliks, g.tokens, 1.0)
+        np.testing.assert_allclose(p_gpu, policy_from_scores(c.logliks, c.tokens, 1.0), atol=0.05)
+
+
+def test_tree_mask_and_gathered_cache_paths_agree(tiny_base, engine, mixed_states):
+    """The branch pass has three implementations (SDPA and eager with a tree mask, KV rows
+    gathered per candidate for other kernels): all give the same scores."""
+    from agents.llm.engine import Engine
+    from agents.llm.model_io import resolve_base
+
+    adapters = [None, engine.refs[0].name] * (len(mixed_states) // 2)
+    want = engine.score(requests_for(mixed_states, adapters))
+    eager = Engine(resolve_base(str(tiny_base)), "cpu", attn_implementation="eager")
+    assert engine._tree and eager._tree and eager._attn == "eager"
+    v1 = eager.load_adapter(engine.refs[0].path)
+    swap = {engine.refs[0].name: v1.name, None: None}
+    got_eager = eager.score(requests_for(mixed_states, [swap[a] for a in adapters]))
+    engine._tree = False
+    try:
+        got_gathered = engine.score(requests_for(mixed_states, adapters))
+    finally:
+        engine._tree = True
+    for w, e, g in zip(want, got_eager, got_gathered, strict=True):
+        np.testing.assert_allclose(e.logliks, w.logliks, atol=1e-4)
+        np.testing.assert_allclose(g.logliks, w.logliks, atol=1e-4)
