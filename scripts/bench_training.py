@@ -121,11 +121,27 @@ def main(argv: list[str] | None = None) -> int:
                         json.dumps({k: v for k, v in result.items() if k != "argv"}),
                         flush=True,
                     )
-    write_markdown(Path(args.out), rows, args, sft_data, prefs_data)
+    accuracy = []
+    for name, base in bases.items():
+        for label, adapter in (("base", None), ("+SFT", "sft"), ("+SFT+DPO", "dpo")):
+            spec = f"llm:{base}" + (f"@{work / f'{name}-nf4-t1-{adapter}'}" if adapter else "")
+            accuracy.append((name, label, dev_accuracy(spec, work / f"eval-{name}-{label}")))
+            print(name, label, accuracy[-1][2], flush=True)
+    write_markdown(Path(args.out), rows, accuracy, args, sft_data, prefs_data)
     return 0
 
 
-def write_markdown(path: Path, rows, args, sft_data: Path, prefs_data: Path) -> None:
+def dev_accuracy(spec: str, out: Path) -> dict:
+    """Optimal-move accuracy on the frozen tic_tac_toe dev set (no games)."""
+    argv = [sys.executable, "-m", "arena", "eval", "--game", "tic_tac_toe", "--agent", spec]
+    argv += ["--pairs", "0", "--out", str(out)]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed:\n{done.stderr[-2000:]}")
+    return json.loads((out / "eval.json").read_text())["devset"]
+
+
+def write_markdown(path: Path, rows, accuracy, args, sft_data: Path, prefs_data: Path) -> None:
     def count(p: Path) -> int:
         return sum(1 for _ in p.open())
 
@@ -153,6 +169,19 @@ def write_markdown(path: Path, rows, args, sft_data: Path, prefs_data: Path) -> 
             f"{r['train_s']:.1f} | {r['steps'] / r['train_s']:.2f} | {r['tokens_per_s']:.0f} | "
             f"{r['load_s']:.1f} | {r['process_s']:.1f} | {r['rss']:.0f} | "
             f"{r['first']:.3f} -> {r['final']:.3f} |"
+        )
+    lines += [
+        "",
+        "Did it learn? Optimal-move accuracy on the frozen tic_tac_toe dev set (200 positions, "
+        "95% Wilson interval; score-mode LLM agent) of the 4-bit, 1-thread runs above:",
+        "",
+        "| base | model | accuracy | 95% CI | policy mass on optimal moves |",
+        "|---|---|---:|---|---:|",
+    ]
+    for name, label, dev in accuracy:
+        lines.append(
+            f"| {name} | {label} | {dev['accuracy']:.3f} | [{dev['ci95'][0]:.3f}, "
+            f"{dev['ci95'][1]:.3f}] | {dev['policy_mass_on_optimal']:.3f} |"
         )
     example = rows[0][4]["argv"]
     lines += [
