@@ -145,9 +145,12 @@ def test_sft_step_changes_every_lora_weight_and_no_base_weight(sft_run, data, ti
     assert any(type(m).__name__ == "Linear4bit" for m in result.model.modules())
 
 
-@pytest.mark.parametrize(("loss", "beta"), [("sigmoid", 0.1), ("ipo", 0.1)])
+@pytest.mark.parametrize(
+    ("loss", "beta", "precompute"),
+    [("sigmoid", 0.1, False), ("ipo", 0.1, False), ("sigmoid", 0.1, True)],
+)
 def test_dpo_from_the_previous_adapter_grows_the_margin(
-    loss, beta, sft_run, data, tiny_base, tmp_path
+    loss, beta, precompute, sft_run, data, tiny_base, tmp_path
 ):
     config = DPORunConfig(
         data=str(data[1].paths["train"]),
@@ -156,6 +159,7 @@ def test_dpo_from_the_previous_adapter_grows_the_margin(
         out=str(tmp_path / f"v2-{loss}"),
         loss=loss,
         beta=beta,
+        precompute_ref=precompute,
         lora=LORA,
         quant=QLORA,
         train=opts(max_steps=8, batch_size=8, learning_rate=5e-3, logging_steps=1),
