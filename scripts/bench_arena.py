@@ -1,10 +1,17 @@
 """Benchmark the arena's Ray runs: games per second on 1 and 2 workers against a plain
 sequential loop in one process, for scripted and LLM players, and the overhead Ray adds.
 
-Every mode plays the same games (same run configuration, so the same seeds and openings) and
-writes every record to JSONL; the Ray modes go through the whole tournament run (driver,
-workers, shards, summary). Ray itself is started once, before the timings, and its start-up
-is reported on its own line.
+Every mode plays the same games (same run configuration: same seeds and openings) and writes
+every record to JSONL. Two timings per mode:
+
+* end to end ("cold"): the sequential loop including building its agents (loading the model);
+  the whole Ray tournament run (actors started, model loaded in each, driver, shards, summary).
+* warm: games only, with the agents built (sequential) or the actors started and their agents
+  loaded by a 2-game warm-up (Ray: ``Driver.run`` over the same jobs into fresh shards).
+
+The difference of the warm times per game is what Ray adds per game (scheduling, pickling the
+jobs and records, validating and writing them in the driver). Ray itself starts once, before
+the timings (reported on its own).
 
     .venv/bin/python scripts/bench_arena.py                 # writes BENCHMARKS_arena.md
     .venv/bin/python scripts/bench_arena.py --quick --out -  # smaller, prints the section
@@ -13,7 +20,6 @@ is reported on its own line.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import platform
 import shutil
@@ -23,13 +29,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import ray
+
 from agents import make_agent
-from arena.cluster import connect
+from arena.cluster import connect, disconnect
+from arena.driver import Driver, DriverConfig
 from arena.jsonl import JsonlWriter
 from arena.match import play_matches
 from arena.report import format_table
 from arena.runs import ExecOptions
+from arena.shards import ShardStore
 from arena.tournament import TournamentConfig, run_tournament
+from arena.workers import PoolConfig, WorkerPool
 from arena.workspace import Workspace
 from games import load_game
 
@@ -43,49 +54,65 @@ class Workload:
     batch: int
 
 
-def sequential(
-    config: TournamentConfig, batch: int, out: Path, workspace: Workspace, threads: int | None
-) -> float:
+@dataclass
+class Timing:
+    cold_s: float
+    warm_s: float
+
+
+def sequential(config: TournamentConfig, batch: int, out: Path, threads: int | None) -> Timing:
     """The baseline: one process, no Ray, the same lockstep batches, records to JSONL.
 
     ``threads`` pins torch's intra-op threads (as Ray does for a 1-CPU worker); None leaves
-    torch's default (all cores).
+    torch's default (all cores). Engines are cleared first, so the model loads every time.
     """
     import torch
 
+    try:
+        from agents.llm import clear_engines
+
+        clear_engines()
+    except ImportError:
+        pass
     default = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
     try:
-        return _sequential(config, batch, out, workspace)
+        started = time.perf_counter()
+        handle = load_game(config.game)
+        agents = {spec: make_agent(spec, handle, device="cpu") for spec in config.players}
+        built = time.perf_counter()
+        jobs = config.jobs("bench")
+        with JsonlWriter(out, mode="w") as writer:
+            for start in range(0, len(jobs), batch):
+                for record in play_matches(jobs[start : start + batch], agents):
+                    writer.write(record.to_dict())
+        done = time.perf_counter()
     finally:
         torch.set_num_threads(default)
+    return Timing(done - started, done - built)
 
 
-def _sequential(config: TournamentConfig, batch: int, out: Path, workspace: Workspace) -> float:
+def ray_cold(config: TournamentConfig, workers: int, batch: int, root: Path) -> float:
+    """The whole tournament run, actors and models started from nothing."""
     started = time.perf_counter()
-    handle = load_game(config.game)
-    agents = {
-        spec: make_agent(spec, handle, workspace=workspace, device="cpu") for spec in config.players
-    }
-    jobs = config.jobs("seq")
-    with JsonlWriter(out, mode="w") as writer:
-        for start in range(0, len(jobs), batch):
-            for record in play_matches(jobs[start : start + batch], agents):
-                writer.write(record.to_dict())
-    for agent in agents.values():
-        getattr(agent, "close", lambda: None)()
+    run_tournament(config, Workspace(root), ExecOptions(workers=workers, batch=batch), "bench")
     return time.perf_counter() - started
 
 
-def on_ray(config: TournamentConfig, workers: int, batch: int, root: Path, tag: str) -> tuple:
-    workspace = Workspace(root / tag)
-    started = time.perf_counter()
-    result = run_tournament(
-        config, workspace, ExecOptions(workers=workers, batch=batch), run_id="bench"
-    )
-    wall = time.perf_counter() - started
-    return wall, result.stats
+def ray_warm(config: TournamentConfig, workers: int, batch: int, root: Path) -> float:
+    """Only the games: every worker has played a 2-game warm-up (agents built) first."""
+    pool = WorkerPool(PoolConfig(workers=workers), workspace=str(root))
+    try:
+        warmup = config.jobs("warmup")[:2]
+        ray.get([slot.handle.play.remote(warmup) for slot in pool.slots])
+        store = ShardStore(root / "shards")
+        store.load()
+        started = time.perf_counter()
+        Driver(pool, store, DriverConfig(batch=batch)).run(config.jobs("bench"))
+        return time.perf_counter() - started
+    finally:
+        pool.close()
 
 
 def cpu_model() -> str:
@@ -110,23 +137,12 @@ def main(argv: list[str] | None = None) -> int:
     scale = 0.1 if args.quick else 1.0
     root = Path(tempfile.mkdtemp(prefix="bench-arena-"))
     workloads = [
-        Workload(
-            "light: tic_tac_toe random vs mcts:1",
-            "tic_tac_toe",
-            ("random", "mcts:1"),
-            max(10, int(1000 * scale)),
-            32,
-        ),
-        Workload(
-            "heavy: connect_four mcts:1000 vs random",
-            "connect_four",
-            ("mcts:1000", "random"),
-            max(4, int(100 * scale)),
-            8,
-        ),
-    ]
+        Workload("light: tic_tac_toe random vs mcts:1", "tic_tac_toe", ("random", "mcts:1"),
+                 max(10, int(1000 * scale)), 32),
+        Workload("heavy: connect_four mcts:1000 vs random", "connect_four",
+                 ("mcts:1000", "random"), max(4, int(100 * scale)), 8),
+    ]  # fmt: skip
     llm_note = ""
-    workspace = Workspace(root / "seq")
     if not args.no_llm:
         base = Path(args.llm_base) if args.llm_base else None
         if base is None:
@@ -134,107 +150,103 @@ def main(argv: list[str] | None = None) -> int:
 
             t0 = time.perf_counter()
             base = build_base("tiny", root / "tiny", seed=0, progress=False)
-            llm_note = f"(tiny base built in {time.perf_counter() - t0:.0f}s, not timed below)"
+            llm_note = f" (The tiny base was built in {time.perf_counter() - t0:.0f}s, untimed.)"
         workloads.append(
-            Workload(
-                "LLM: tic_tac_toe llm:tiny vs random",
-                "tic_tac_toe",
-                (f"llm:{base}", "random"),
-                max(4, int(48 * scale)),
-                32,
-            )
-        )
+            Workload("LLM: tic_tac_toe llm:tiny vs random", "tic_tac_toe",
+                     (f"llm:{base}", "random"), max(8, int(200 * scale)), 32)
+        )  # fmt: skip
 
     t0 = time.perf_counter()
     info = connect(num_cpus=2)
     ray_start = time.perf_counter() - t0
-    rows, notes = [], []
     counter = iter(range(10**6))
 
-    def best(fn, repeats: int = args.repeats):
-        """Fastest of ``repeats`` runs (the least disturbed by other jobs on the cores)."""
-        return min((fn() for _ in range(repeats)), key=lambda out: out[0])
+    def fresh() -> Path:
+        return root / f"run{next(counter)}"
 
-    def ray_run(config, workers, batch):
-        return on_ray(config, workers, batch, root, f"r{next(counter)}")
+    def best(fn) -> float | Timing:
+        """Fastest of ``--repeats`` runs (the least disturbed by other jobs on the cores)."""
+        runs = [fn() for _ in range(args.repeats)]
+        if isinstance(runs[0], Timing):
+            return Timing(min(r.cold_s for r in runs), min(r.warm_s for r in runs))
+        return min(runs)
 
-    def seq_run(config, batch, threads=None):
-        out = root / f"s{next(counter)}.jsonl"
-        return sequential(config, batch, out, workspace, threads), None
-
+    rows, notes = [], []
     try:
         tiny = TournamentConfig("tic_tac_toe", ("random", "mcts:1"), pairs=1)
-        fixed, _ = best(lambda: ray_run(tiny, 1, 32), 3)
+        fixed = best(lambda: ray_cold(tiny, 1, 32, fresh()))
         for load in workloads:
             config = TournamentConfig(load.game, load.players, pairs=load.pairs)
             games = 2 * load.pairs
             print(f"{load.name}: {games} games", file=sys.stderr)
-            seq, _ = best(lambda c=config, b=load.batch: seq_run(c, b))
-            results = {"sequential (1 process)": (seq, None)}
-            if load.name.startswith("LLM"):
-                results["sequential, 1 torch thread"] = best(
-                    lambda c=config, b=load.batch: seq_run(c, b, threads=1)
+            llm = load.name.startswith("LLM")
+            results: dict[str, tuple[Timing, bool]] = {}
+            if llm:
+                results["sequential, torch default threads"] = (
+                    best(lambda c=config, b=load.batch: sequential(c, b, fresh(), None)),
+                    False,
                 )
+            results["sequential" + (", 1 torch thread" if llm else "")] = (
+                best(lambda c=config, b=load.batch: sequential(c, b, fresh(), 1)),
+                False,
+            )
             for workers in (1, 2):
-                results[f"Ray, {workers} worker(s)"] = best(
-                    lambda c=config, w=workers, b=load.batch: ray_run(c, w, b)
+                cold = best(lambda c=config, w=workers, b=load.batch: ray_cold(c, w, b, fresh()))
+                warm = best(lambda c=config, w=workers, b=load.batch: ray_warm(c, w, b, fresh()))
+                results[f"Ray, {workers} worker{'s' if workers > 1 else ''}"] = (
+                    Timing(cold, warm),
+                    True,
                 )
-            base = min(wall for wall, stats in results.values() if stats is None)
-            for mode, (wall, stats) in results.items():
+            base = min(t.warm_s for t, on_ray in results.values() if not on_ray)
+            for mode, (t, on_ray) in results.items():
                 rows.append(
-                    [load.name, mode, games, round(wall, 2), round(games / wall, 1)]
-                    + [f"{base / wall:.2f}x"]
-                    + [f"{1000 * (wall - base) / games:+.2f}" if stats else "-"]
+                    [load.name, mode, games, round(t.cold_s, 2), round(t.warm_s, 2)]
+                    + [round(games / t.warm_s, 1), f"{base / t.warm_s:.2f}x"]
+                    + [f"{1000 * (t.warm_s - base) / games:+.2f}" if on_ray else "-"]
                 )
-            if load.name.startswith("light"):
-                # Marginal cost: the same workload at a tenth of the size, so that the fixed
-                # cost of a run (actor start-up) cancels out of the difference.
-                small = dataclasses.replace(config, pairs=max(1, load.pairs // 10))
-                n_small = 2 * small.pairs
-                seq_small, _ = best(lambda c=small, b=load.batch: seq_run(c, b))
-                ray_small, _ = best(lambda c=small, b=load.batch: ray_run(c, 1, b))
-                ray_big = results["Ray, 1 worker(s)"][0]
-                per_game = ((ray_big - ray_small) - (seq - seq_small)) / (games - n_small)
-                notes.append(
-                    f"Ray overhead per game, marginal (light workload, 1 worker, {n_small} vs "
-                    f"{games} games, fixed start-up cancelled): {1000 * per_game:+.3f} ms"
-                )
+            one = results["Ray, 1 worker"][0].warm_s
+            notes.append(
+                f"{load.name}: Ray adds {1000 * (one - base) / games:+.2f} ms per game on one "
+                f"worker (warm); 2 workers play {(one / results['Ray, 2 workers'][0].warm_s):.2f}x "
+                "as fast as 1."
+            )
     finally:
-        from arena.cluster import disconnect
-
         disconnect(info)
         shutil.rmtree(root, ignore_errors=True)
 
-    headers = ["workload", "mode", "games", "wall s", "games/s", "vs best sequential"]
-    table = format_table([*headers, "Ray cost ms/game"], rows)
+    headers = ["workload", "mode", "games", "end-to-end s", "warm s", "warm games/s"]
+    table = format_table([*headers, "warm vs sequential", "Ray ms/game"], rows)
     command = "python scripts/bench_arena.py" + (" " + " ".join(argv or sys.argv[1:])).rstrip()
     section = "\n".join(
         [
-            "## arena: Ray runs (self-play/tournament/gate throughput)",
+            "## arena: Ray runs (self-play, tournament and gate throughput)",
             "",
             f"Command: `{command}`  ",
             f"Date: {time.strftime('%Y-%m-%d %H:%M %Z')}  ",
             f"Machine: {os.cpu_count()} CPU cores ({cpu_model()}), no GPU, Python "
-            f"{platform.python_version()}; other engineers' jobs may have shared the cores "
-            "during the run (every baseline ran in the same run, so the ratios stay fair).",
+            f"{platform.python_version()}, Ray {ray.__version__}. Other engineers' jobs may have "
+            "shared the cores during the run; every baseline ran in the same run, so the ratios "
+            "stay fair.",
             "",
-            "Each workload plays the same seat-swapped games three ways: a plain loop in one "
-            "process (`play_matches` in batches, records to JSONL), and the full Ray tournament "
-            "run (driver, actors, shards, summary) with 1 and 2 workers of 1 CPU each. Ray "
-            "times include starting the worker actors (and loading the model, for the LLM); "
-            f"the embedded Ray instance itself took {ray_start:.1f}s to start, once, not "
-            f"included. A 2-game Ray run (the fixed cost per run) took {fixed:.2f}s. Each "
-            f"number is the fastest of {args.repeats} runs. {llm_note}",
+            "Each workload plays the same seat-swapped games: a plain loop in one process "
+            "(`play_matches` in the same batches, records to JSONL) and Ray with 1 and 2 workers "
+            "of 1 CPU each. *End-to-end*: the sequential loop including building its agents "
+            "(loading the model), and the whole `run_tournament` (actors, model load in each "
+            "worker, driver, shards, summary). *Warm*: the games only (agents built; for Ray, "
+            "actors started and warmed up with 2 games, then `Driver.run` into fresh shards). "
+            f"Fastest of {args.repeats} runs each. The embedded Ray instance took "
+            f"{ray_start:.1f}s to start (once, not included); a 2-game Ray run end to end took "
+            f"{fixed:.2f}s.{llm_note}",
             "",
             "```",
             table,
             "```",
             "",
             *[f"- {note}" for note in notes],
-            "- 'Ray cost ms/game': (Ray wall - best sequential wall) / games; negative: Ray "
-            "was faster.",
-            "- Ray gives each 1-CPU worker one torch thread (OMP_NUM_THREADS=1); the LLM "
-            "baseline runs both with torch's default threads and with one thread.",
+            "- 'Ray ms/game' = (Ray warm - best sequential warm) / games; negative: Ray was "
+            "faster.",
+            "- A 1-CPU Ray worker runs torch with one thread (OMP_NUM_THREADS=1); the LLM "
+            "baseline is shown with torch's default threads and with one thread.",
             "",
         ]
     )

@@ -18,7 +18,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from arena.records import match_files, read_matches
@@ -113,11 +112,20 @@ def stop(procs: list[subprocess.Popen], temp: Path) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=15)
     time.sleep(0.5)
-    for p in psutil.process_iter(["pid", "cmdline"]):
+    kill_processes_under(temp)
+
+
+def kill_processes_under(marker: Path) -> None:
+    """SIGKILL every process whose command line mentions ``marker`` (a temp dir this test
+    created, so only processes this test started match)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
         try:
-            if any(str(temp) in part for part in p.info["cmdline"] or []):
-                p.kill()
-        except psutil.Error:
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+            if str(marker) in cmdline:
+                os.kill(int(entry.name), signal.SIGKILL)
+        except OSError:
             pass
 
 

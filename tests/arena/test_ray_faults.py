@@ -14,7 +14,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from agents import make_agent
@@ -79,7 +78,8 @@ def test_killed_worker_has_its_games_rescheduled_exactly_once(tmp_path, ray_loca
         assert killed and session.pool.replacements == 1
         assert session.pool.slots[0].generation == 1
         session.finish({})
-    assert not psutil.pid_exists(killed[0]) or psutil.Process(killed[0]).status() == "zombie"
+    status = Path(f"/proc/{killed[0]}/status")
+    assert not status.exists() or "zombie" in status.read_text()
     assert stats.rescheduled_chunks >= 1
     assert stats.played == len(jobs) == 24
     assert_exactly_once(ws.matches("kill"), config, "kill")
@@ -193,9 +193,18 @@ def _kill_leftovers(proc, ray_tmp: Path) -> None:
     """Kill what this test started: its process group and any Ray process under its temp dir."""
     if proc is not None and proc.poll() is None:
         os.killpg(proc.pid, signal.SIGKILL)
-    for p in psutil.process_iter(["pid", "cmdline"]):
+    kill_processes_under(ray_tmp)
+
+
+def kill_processes_under(marker: Path) -> None:
+    """SIGKILL every process whose command line mentions ``marker`` (a temp dir this test
+    created, so only processes this test started match)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
         try:
-            if any(str(ray_tmp) in part for part in p.info["cmdline"] or []):
-                p.kill()
-        except psutil.Error:
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+            if str(marker) in cmdline:
+                os.kill(int(entry.name), signal.SIGKILL)
+        except OSError:
             pass
