@@ -19,8 +19,9 @@ Public API for the arena (Ray workers) and training
     Cross-adapter batching: ``ScoreRequest(prompt, candidates, adapter)``, where candidates
     are continuations (``games.completion_text(text)``) and ``adapter`` is None (bare base), a
     role or an internal adapter name. Results carry ``logliks`` (summed log-likelihood per
-    candidate), ``tokens`` and the adapter ``version`` that answered. One call = two forward
-    passes per micro-batch, whatever the mix of adapters and games.
+    candidate), ``tokens`` and the adapter ``version`` that answered. Each micro-batch takes
+    two or three forward passes (shared prefixes, prompts, candidates: ``agents.llm.passes``),
+    whatever the mix of adapters and games; ``engine.stats`` counts them.
 ``Engine.generate(prompts, adapters, max_new_tokens=16, stop_at_newline=True, temperature=0)``
     Batched free generation; returns ``(text, version)`` pairs.
 ``Engine.load_adapter(path, version=None) -> AdapterRef`` / ``Engine.unload_adapter(name)``

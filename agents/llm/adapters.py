@@ -12,6 +12,10 @@ adapter never leaves the engine half-changed:
   the engine's base (same folder, an identical copy, or on another machine the same name);
 - every tensor must fit the base: LoRA A is ``[r, in_features]`` and B ``[out_features, r]``
   for a module the base actually has.
+
+``AdapterSet`` (the engine's adapter half) loads accepted folders into one peft model under
+internal names that are never reused, points roles at them, and unloads retired ones when the
+calls that leased them finish.
 """
 
 from __future__ import annotations

@@ -1,18 +1,10 @@
 """The batched inference engine: one base model, many LoRA versions, many games per forward.
 
 Scoring (``Engine.score``) answers a batch of requests, each a prompt, its candidate
-continuations and the adapter to use, in two forward passes per micro-batch however many
-candidates there are:
-
-1. the *stem* pass: every prompt but its last token, once, right-padded (causal attention
-   already hides the padding, so the fast causal kernel runs), keeping the KV cache;
-2. the *branch* pass: each candidate as ``[last prompt token, c_1 .. c_{n-1}]`` predicting
-   ``c_1 .. c_n`` on its own prompt's cache. With SDPA or eager attention all branches of a
-   prompt share that prompt's row and a tree mask (each branch sees the stem and its own
-   earlier tokens), so nothing is copied per candidate; with other kernels (flash-attention)
-   the cache rows are gathered once per candidate instead. Prompts are never recomputed.
-
-Micro-batches group prompts of similar length (bounded padding) up to ``max_batch`` rows.
+continuations and the adapter to use, in micro-batches of two or three forward passes however
+many candidates there are (``agents.llm.passes``): shared prompt prefixes once, the rest of each
+prompt once, then every candidate on its prompt's KV cache. Prompts are never recomputed per
+candidate. Micro-batches keep requests with the same adapter and leading tokens together.
 Rows of one batch may use different adapters: peft's mixed-adapter inference (``adapter_names``)
 applies each row's LoRA on the shared base weights, so one base copy serves every version.
 
@@ -29,12 +21,12 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
 
 import numpy as np
 
 from agents.llm.adapters import AdapterSet
-from agents.llm.model_io import BaseRef, accepts, cache_kwarg, load_base, output_cache
+from agents.llm.model_io import BaseRef, accepts, cache_kwarg, load_base
+from agents.llm.passes import score_chunk
 from agents.llm.tokens import TokenCodec
 
 logger = logging.getLogger(__name__)
@@ -133,12 +125,16 @@ class Engine(AdapterSet):
                 self.codec.candidates(r.prompt, ids, r.candidates)
                 for r, ids in zip(requests, prompts, strict=True)
             ]
-            order = sorted(range(len(requests)), key=lambda i: len(prompts[i]))
+            # same adapter and same leading tokens side by side: shared prefixes, similar widths
+            order = sorted(
+                range(len(requests)), key=lambda i: (refs[i].name if refs[i] else "", prompts[i])
+            )
             results: list[ScoreResult | None] = [None] * len(requests)
             done = 0
             for chunk in self._chunks(order, prompts, cands):
                 with self._lock:
-                    scored = self._score_chunk(
+                    scored = score_chunk(
+                        self,
                         [prompts[i] for i in chunk],
                         [cands[i] for i in chunk],
                         [refs[i].name if refs[i] else None for i in chunk],
@@ -154,147 +150,30 @@ class Engine(AdapterSet):
         return results
 
     def _chunks(self, order, prompts, cands):
-        """Micro-batches of similar prompt length (``order`` sorts prompts by length).
+        """Micro-batches of consecutive requests in ``order``.
 
         A chunk closes at ``max_batch`` rows, at ``max_batch_tokens`` padded prompt tokens (or
-        twice that in per-candidate KV rows), or, once it has ``MIN_ROWS`` rows, when padding
+        twice that in per-candidate rows), or, once it has ``MIN_ROWS`` rows, when padding
         would exceed ``PAD_SLACK`` of its real tokens: padded positions are computed for nothing.
         """
         chunk: list[int] = []
-        real = expanded = 0
+        real = expanded = widest = 0
         for i in order:
-            width, n = len(prompts[i]), len(cands[i])  # the widest so far: order is sorted
-            rows = len(chunk) + 1
+            size, n = len(prompts[i]), len(cands[i])
+            width, rows = max(widest, size), len(chunk) + 1
             if chunk and (
                 rows > self.max_batch
                 or width * rows > self.max_batch_tokens
                 or width * (expanded + n) > 2 * self.max_batch_tokens
-                or (len(chunk) >= MIN_ROWS and width * rows > (1 + PAD_SLACK) * (real + width))
+                or (len(chunk) >= MIN_ROWS and width * rows > (1 + PAD_SLACK) * (real + size))
             ):
                 yield chunk
-                chunk, real, expanded = [], 0, 0
+                chunk, real, expanded, widest = [], 0, 0, 0
+                width = size
             chunk.append(i)
-            real += width
-            expanded += n
+            real, expanded, widest = real + size, expanded + n, width
         if chunk:
             yield chunk
-
-    def _score_chunk(self, prompts, cands, names):
-        """Summed log-likelihoods of one micro-batch: a stem pass, then a branch pass.
-
-        The *stem* is each prompt but its last token, right-padded: causal attention alone
-        keeps real tokens from seeing the padding after them, so no mask is needed and the
-        fast causal kernel runs. Each candidate is then a *branch* ``[last prompt token,
-        c_1 .. c_{n-1}]`` predicting ``c_1 .. c_n`` on the stem's KV cache.
-        """
-        import torch
-
-        device, pad = self.device, self.tokenizer.pad_token_id
-        lengths = torch.tensor([len(p) - 1 for p in prompts])
-        width = int(lengths.max())
-        cache = None
-        with torch.inference_mode():
-            if width:
-                ids = torch.full((len(prompts), width), pad, dtype=torch.long)
-                for row, p in enumerate(prompts):
-                    ids[row, : len(p) - 1] = torch.tensor(p[:-1])
-                out = self._forward(names, input_ids=ids.to(device), use_cache=True, **self._keep)
-                cache = output_cache(out)
-            pairs = zip(prompts, cands, strict=True)
-            branches = [([p[-1], *c[:-1]], c) for p, group in pairs for c in group]
-            counts = [len(group) for group in cands]
-            owner = torch.repeat_interleave(torch.arange(len(prompts)), torch.tensor(counts))
-            if self._tree:
-                ll = self._tree_pass(cache, width, lengths, branches, counts, names)
-            else:
-                ll = self._expanded_pass(cache, width, lengths, branches, owner, names)
-        self.stats.update(chunks=1, forwards=2 if width else 1, prompts=len(prompts))
-        self.stats.update(prompt_tokens=int(lengths.sum()) + len(prompts))
-        ll = ll.cpu().numpy()
-        sizes = np.asarray([len(target) for _, target in branches])
-        self.stats.update(candidates=len(branches), candidate_tokens=int(sizes.sum()))
-        bounds = np.cumsum([0, *counts])
-        return [(ll[a:b], sizes[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-
-    def _tree_pass(self, cache, width, lengths, branches, counts, names):
-        """All branches of a prompt in its own row, each attending to the stem and to its own
-        earlier tokens only (a tree attention mask): no KV cache is copied per candidate."""
-        import torch
-
-        device, rows = self.device, len(counts)
-        per_row = np.cumsum([0, *counts])
-        size = max(sum(len(branches[k][0]) for k in range(a, b)) for a, b in pairwise(per_row))
-        inp = torch.full((rows, size), self.tokenizer.pad_token_id, dtype=torch.long)
-        tgt = torch.zeros((rows, size), dtype=torch.long)
-        branch = torch.full((rows, size), -1, dtype=torch.long)
-        step = torch.zeros((rows, size), dtype=torch.long)
-        for row, (a, b) in enumerate(pairwise(per_row)):
-            at = 0
-            for k in range(a, b):
-                tokens, target = branches[k]
-                n = len(tokens)
-                inp[row, at : at + n] = torch.tensor(tokens)
-                tgt[row, at : at + n] = torch.tensor(target)
-                branch[row, at : at + n] = k
-                step[row, at : at + n] = torch.arange(n)
-                at += n
-        live = branch >= 0
-        order = torch.arange(size)
-        tree = (branch[:, :, None] == branch[:, None, :]) & (order[:, None] >= order[None, :])
-        tree &= live[:, :, None]
-        tree |= torch.eye(size, dtype=torch.bool) & ~live[:, :, None]  # padding: itself only
-        stem = (torch.arange(width)[None, :] < lengths[:, None])[:, None, :] & live[:, :, None]
-        allowed = torch.cat([stem, tree], dim=-1)[:, None].to(device)
-        if self._attn == "eager":
-            floor = torch.finfo(self._dtype).min
-            allowed = torch.zeros(allowed.shape, dtype=self._dtype, device=device).masked_fill(
-                ~allowed, floor
-            )
-        kwargs = {self._cache_kw: cache, "use_cache": True} if cache is not None else {}
-        out = self._forward(
-            names,
-            input_ids=inp.to(device),
-            attention_mask=allowed,
-            position_ids=(lengths[:, None] + step).to(device),
-            **kwargs,
-        )
-        logp = torch.log_softmax(out.logits.float(), dim=-1)
-        picked = logp.gather(-1, tgt.to(device).unsqueeze(-1)).squeeze(-1)
-        picked = picked.masked_fill(~live.to(device), 0.0).double()
-        ll = torch.zeros(len(branches), dtype=torch.float64, device=device)
-        return ll.index_add_(0, branch[live].to(device), picked[live.to(device)])
-
-    def _expanded_pass(self, cache, width, lengths, branches, owner, names):
-        """Fallback for attention kernels without custom masks (e.g. flash-attention): the
-        stem's KV cache rows are gathered once per candidate, one branch per row."""
-        import torch
-
-        device = self.device
-        size = max(len(tokens) for tokens, _ in branches)
-        inp = torch.full((len(branches), size), self.tokenizer.pad_token_id, dtype=torch.long)
-        tgt = torch.zeros((len(branches), size), dtype=torch.long)
-        live = torch.zeros((len(branches), size), dtype=torch.bool)
-        for row, (tokens, target) in enumerate(branches):
-            inp[row, : len(tokens)] = torch.tensor(tokens)
-            tgt[row, : len(tokens)] = torch.tensor(target)
-            live[row, : len(tokens)] = True
-        mask = live.clone()
-        kwargs = {}
-        if cache is not None:
-            cache.batch_select_indices(owner.to(device))
-            stem = torch.arange(width)[None, :] < lengths[owner][:, None]
-            mask = torch.cat([stem, mask], dim=1)
-            kwargs = {self._cache_kw: cache, "use_cache": True}
-        out = self._forward(
-            [names[int(o)] for o in owner],
-            input_ids=inp.to(device),
-            attention_mask=mask.long().to(device),
-            position_ids=(lengths[owner][:, None] + torch.arange(size)).to(device),
-            **kwargs,
-        )
-        logp = torch.log_softmax(out.logits.float(), dim=-1)
-        picked = logp.gather(-1, tgt.to(device).unsqueeze(-1)).squeeze(-1)
-        return (picked * live.to(device)).sum(-1).double()
 
     def generate(
         self,

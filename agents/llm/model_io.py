@@ -160,9 +160,3 @@ def cache_kwarg(model) -> str:
     """The forward argument that carries the KV cache: ``cache`` (transformers >= 5.x) or
     ``past_key_values`` (earlier releases)."""
     return "cache" if accepts(model, "cache") else "past_key_values"
-
-
-def output_cache(output):
-    """The KV cache of a forward output, under either name."""
-    cache = getattr(output, "cache", None)
-    return cache if cache is not None else output.past_key_values

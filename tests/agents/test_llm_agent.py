@@ -129,7 +129,7 @@ def test_decide_batch_across_agents_equals_each_agent_alone(tiny_base, tiny_adap
     engine = agents[0].engine
     engine.stats.clear()
     together = decide_batch(items)
-    assert engine.stats["forwards"] == 2  # three agents, one batch
+    assert engine.stats["chunks"] == 1  # three agents, one batch
     for i, (agent, obs, _) in enumerate(items):
         alone = agent.act(obs, np.random.default_rng(i))
         assert alone.action == together[i].action and alone.version == together[i].version
