@@ -51,10 +51,8 @@ class ClusterInfo:
 
 
 def _quiet() -> None:
-    # Ray's own start-up chatter goes to its log files, not the terminal; errors still surface
-    # as exceptions in the driver.
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
+    # Ray's own start-up chatter goes to its log files, not the terminal (workers' output too:
+    # ``log_to_driver=False``); errors still surface as exceptions in the driver.
     for name in ("ray", "ray._private", "ray.worker"):
         logging.getLogger(name).setLevel(logging.ERROR)
 

@@ -156,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
                      (f"llm:{base}", "random"), max(8, int(200 * scale)), 32)
         )  # fmt: skip
 
+    load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
     info = connect(num_cpus=2)
     ray_start = time.perf_counter() - t0
@@ -211,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
                 "as fast as 1."
             )
     finally:
+        load_after = os.getloadavg()[0]
         disconnect(info)
         shutil.rmtree(root, ignore_errors=True)
 
@@ -225,8 +227,10 @@ def main(argv: list[str] | None = None) -> int:
             f"Date: {time.strftime('%Y-%m-%d %H:%M %Z')}  ",
             f"Machine: {os.cpu_count()} CPU cores ({cpu_model()}), no GPU, Python "
             f"{platform.python_version()}, Ray {ray.__version__}. Other engineers' jobs may have "
-            "shared the cores during the run; every baseline ran in the same run, so the ratios "
-            "stay fair.",
+            "shared the cores during the run (1-minute load average "
+            f"{load_before:.1f} before, {load_after:.1f} after, on {os.cpu_count()} cores); every "
+            "baseline ran in the same run, so the ratios stay fair, but a second worker only "
+            "helps as far as a core is free.",
             "",
             "Each workload plays the same seat-swapped games: a plain loop in one process "
             "(`play_matches` in the same batches, records to JSONL) and Ray with 1 and 2 workers "
