@@ -38,6 +38,7 @@ from training.rollouts import (
 from training.rows import Drops, PrefRow, SplitWriter, digest
 from training.sft_data import (
     BuildResult,
+    balance_wanted,
     dataset_stats,
     normalise_agents,
     prepare_inputs,
@@ -173,7 +174,7 @@ def build_prefs(
     if runner is None and config.workers > 0 and config.method == "rollout":
         workspace = (agent_options or {}).get("workspace")
         runner = own_runner = RayRunner(config.workers, out / ".ray-scratch", workspace)
-    writer = SplitWriter(out, "prefs", config.heldout, config.seed, config.balance_seats)
+    writer = SplitWriter(out, "prefs", config.heldout, config.seed, balance_wanted(config))
     records = iter_records(files, skip_bad=config.skip_bad, quarantine_dir=out, stats=stats)
     agents = normalise_agents(config.agents)
     try:

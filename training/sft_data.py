@@ -58,6 +58,11 @@ def selected_seats(
     ]
 
 
+def balance_wanted(config) -> bool:
+    """Balance seats unless asked not to, or unless only one seat is selected."""
+    return config.balance_seats and (config.seats is None or len(set(config.seats)) == 2)
+
+
 def normalise_agents(agents: tuple[str, ...] | None) -> frozenset[str] | None:
     return None if not agents else frozenset(parse_spec(a).raw for a in agents)
 
@@ -111,7 +116,7 @@ def build_sft(config: SFTDataConfig) -> BuildResult:
     stats = ReadStats()
     seen: set[bytes] = set()
     considered = 0
-    writer = SplitWriter(out, "sft", config.heldout, config.seed, config.balance_seats)
+    writer = SplitWriter(out, "sft", config.heldout, config.seed, balance_wanted(config))
     try:
         with manifest.stage("build"):
             records = iter_records(files, skip_bad=config.skip_bad, quarantine_dir=out, stats=stats)
