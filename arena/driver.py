@@ -151,6 +151,7 @@ class Driver:
         inflight: dict[object, _Task] = {}
         durations: list[float] = []
         per_slot: Counter[int] = Counter()
+        backed_up: set[int] = set()
 
         def report() -> None:
             if progress is not None:
@@ -177,7 +178,7 @@ class Driver:
         waiting_since = time.perf_counter()
         try:
             while len(finished) < len(chunks):
-                self._dispatch(chunks, queue, finished, inflight, durations, stats)
+                self._dispatch(chunks, queue, finished, inflight, durations, stats, backed_up)
                 ready_refs = {s.ready: s.index for s in self.pool.slots if s.ready is not None}
                 refs = list(inflight) + list(ready_refs)
                 done, _ = ray.wait(refs, num_returns=1, timeout=self.config.poll_s)
@@ -235,7 +236,7 @@ class Driver:
             ]
         return stats
 
-    def _dispatch(self, chunks, queue, finished, inflight, durations, stats) -> None:
+    def _dispatch(self, chunks, queue, finished, inflight, durations, stats, backed_up) -> None:
         cfg = self.config
         now = time.perf_counter()
         for slot in self.pool.slots:
@@ -250,18 +251,21 @@ class Driver:
                 load += 1
             if queue or load or not durations or cfg.backup_after <= 0:
                 continue
-            # Tail: back up the oldest chunk that runs far longer than usual elsewhere.
+            # Tail: back up the oldest unfinished chunk that runs far longer than usual on
+            # another worker; each chunk gets at most one backup.
             limit = cfg.backup_after * statistics.median(durations)
             candidates = [
                 t
                 for t in inflight.values()
                 if t.slot != slot.index
+                and t.chunk not in finished
+                and t.chunk not in backed_up
                 and now - t.started > limit
-                and sum(1 for u in inflight.values() if u.chunk == t.chunk) == 1
             ]
             if candidates:
                 oldest = min(candidates, key=lambda t: t.started)
                 self._submit(slot, oldest.chunk, chunks, inflight, now)
+                backed_up.add(oldest.chunk)
                 stats.backup_chunks += 1
 
     def _submit(self, slot, index: int, chunks, inflight, now: float) -> None:

@@ -67,22 +67,52 @@ def test_killed_worker_has_its_games_rescheduled_exactly_once(tmp_path, ray_loca
 
     def kill_a_worker(progress) -> None:
         if progress.played and not killed:
-            victim = session.pool.slots[0].info["pid"]
-            os.kill(victim, signal.SIGKILL)
-            killed.append(victim)
+            slot = next(s for s in session.pool.slots if s.info)  # a worker that has started
+            os.kill(slot.info["pid"], signal.SIGKILL)
+            killed.append((slot.index, slot.info["pid"]))
 
     options = ExecOptions(workers=2, batch=2)
     with RunSession("tournament", "kill", {"test": 1}, ws, options) as session:
         session.open(jobs)
         stats = session.play(jobs, kill_a_worker)
         assert killed and session.pool.replacements == 1
-        assert session.pool.slots[0].generation == 1
+        index, pid = killed[0]
+        assert session.pool.slots[index].generation == 1
         session.finish({})
-    status = Path(f"/proc/{killed[0]}/status")
+    status = Path(f"/proc/{pid}/status")
     assert not status.exists() or "zombie" in status.read_text()
     assert stats.rescheduled_chunks >= 1
     assert stats.played == len(jobs) == 24
     assert_exactly_once(ws.matches("kill"), config, "kill")
+
+
+def test_a_stalled_worker_does_not_hold_the_run(tmp_path, ray_local):
+    """SIGSTOP one worker mid-run (a hung node): the other plays backup copies of its chunks."""
+    config = TournamentConfig("tic_tac_toe", ("mcts:50", "random"), pairs=10, seed=8)
+    jobs = config.jobs("stall")
+    ws = Workspace(tmp_path)
+    stalled = []
+
+    def stall_a_worker(progress) -> None:
+        if progress.played and not stalled:
+            slot = next(s for s in session.pool.slots if s.info)  # a worker that has started
+            stalled.append(slot.index)
+            os.kill(slot.info["pid"], signal.SIGSTOP)
+
+    options = ExecOptions(workers=2, batch=2)
+    with RunSession("tournament", "stall", {"test": 2}, ws, options) as session:
+        session.open(jobs)
+        try:
+            stats = session.play(jobs, stall_a_worker)
+        finally:
+            for index in stalled:
+                os.kill(session.pool.slots[index].info["pid"], signal.SIGCONT)
+        session.finish({})
+    assert stalled and stats.backup_chunks >= 1
+    assert stats.played == len(jobs) == 20
+    games = {w["slot"]: w["games"] for w in stats.workers}
+    assert games[1 - stalled[0]] >= 10  # the healthy worker played the rest
+    assert_exactly_once(ws.matches("stall"), config, "stall")
 
 
 def test_stopped_driver_resumes_and_replays_a_torn_last_line(tmp_path, ray_local):
