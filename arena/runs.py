@@ -11,6 +11,7 @@ already exists with another configuration is refused rather than mixed.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import math
@@ -150,6 +151,7 @@ class RunSession:
         self.stats = RunStats()
         self._session: dict = {}
         self._manifest: dict = {}
+        self._lock_handle = None
 
     def __enter__(self) -> RunSession:
         return self
@@ -166,6 +168,7 @@ class RunSession:
         options = self.options
         options.pool()  # validates the placement before anything starts
         options.driver()
+        self._lock()
         self._check_manifest()
         self.loaded = self.store.load({job.match_id: job for job in expected})
         cpus = max(os.cpu_count() or 1, math.ceil(options.workers * options.cpus_per_worker))
@@ -266,7 +269,29 @@ class RunSession:
         self._manifest["updated_at"] = _now()
         write_json(self.manifest_path, self._manifest)
 
+    def _lock(self) -> None:
+        """One driver per run at a time: two would both play (and write) the missing games.
+
+        An advisory ``flock`` on ``runs/<run>/.lock``, released when the process ends, so a
+        crashed driver never leaves a stale lock (on a network file system that does not
+        support ``flock``, this guard is as good as that file system's locking).
+        """
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        handle = (self.run_dir / ".lock").open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise InputError(
+                f"run '{self.run_id}' is being played by another driver right now "
+                f"({self.run_dir / '.lock'}); wait for it, or use another --run-id"
+            ) from None
+        self._lock_handle = handle
+
     def close(self) -> None:
+        if self._lock_handle is not None:
+            self._lock_handle.close()  # releases the flock
+            self._lock_handle = None
         if self.pool is not None:
             self.pool.close()
             self.pool = None

@@ -149,6 +149,19 @@ def test_stopped_driver_resumes_and_replays_a_torn_last_line(tmp_path, ray_local
     assert sum(entry["pentanomial"]) == 10 and entry["games"] == 20
 
 
+def test_a_second_driver_on_the_same_run_is_refused(tmp_path):
+    config = TournamentConfig("tic_tac_toe", ("random", "solver"), pairs=1)
+    ws = Workspace(tmp_path)
+    first = RunSession("tournament", "busy", {"a": 1}, ws, ExecOptions())
+    first._lock()
+    try:
+        with pytest.raises(InputError, match="another driver"):
+            run_tournament(config, ws, ExecOptions(workers=1), run_id="busy")
+    finally:
+        first.close()
+    assert not ws.matches("busy").exists()
+
+
 def test_shard_store_quarantines_duplicates_and_rejects_foreign_records(tmp_path):
     config = TournamentConfig("tic_tac_toe", ("random", "solver"), pairs=2)
     jobs = config.jobs("q")
