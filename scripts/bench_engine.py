@@ -138,7 +138,7 @@ def measure(engine: Engine, states: list, naive_moves: int, repeats: int) -> dic
     sizes = [b for b in (32, 64, 128, 256, 512, 1024) if b <= len(states)] or [len(states)]
     engine_run(agent, states[:32])  # warm-up (allocator, kernels)
     forward_bound(engine, sizes[0], length)
-    naive, eng, bound_tps, legal = [], [], [], 0
+    naive, eng, bound_tps, single, legal = [], [], [], [], 0
     for _ in range(repeats):
         rate, legal = naive_loop(engine, states[:naive_moves])
         naive.append(rate)
@@ -147,6 +147,7 @@ def measure(engine: Engine, states: list, naive_moves: int, repeats: int) -> dic
         computed = (engine.stats["stem_tokens"] + engine.stats["candidate_tokens"]) / len(states)
         # the bound is the best batch size's throughput: a plain forward at its fastest
         bound_tps.append(max(forward_bound(engine, b, length) for b in sizes))
+        single.append(statistics.median(forward_bound(engine, 1, length) for _ in range(5)))
     tps = statistics.median(bound_tps)
     # ratios are paired within a repeat (the same load hit both), then the median is taken
     pair_speedup = [e / n for e, n in zip(eng, naive, strict=True)]
@@ -163,7 +164,8 @@ def measure(engine: Engine, states: list, naive_moves: int, repeats: int) -> dic
         "cand_tokens": cand_tokens,
         "computed": computed,
         "chunks": engine.stats["chunks"],
-        "runs": {"naive": naive, "engine": eng, "bound_tps": bound_tps},
+        "single_tps": statistics.median(single),
+        "runs": {"naive": naive, "engine": eng, "bound_tps": bound_tps, "one_sequence_tps": single},
     }
 
 
@@ -187,6 +189,8 @@ def table(label: str, m: dict, extra: list[str] | None = None) -> list[str]:
         f"({m['prompt_tokens']:.1f} prompt + {m['cand_tokens']:.1f} candidates) = "
         f"{m['bound']:.1f} moves/s |",
         f"| engine / bound (median of per-repeat ratios) | **{share:.0%}** (target >= 60%) |",
+        f"| one-sequence forward (what the naive loop's prefill gets) | "
+        f"{m['single_tps']:,.0f} tokens/s |",
         f"| tokens the engine computed per move | {m['computed']:.1f} (shared game headers once "
         f"per group; {m['chunks']} micro-batches) |",
         *(extra or []),
