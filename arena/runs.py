@@ -2,11 +2,13 @@
 manifest, and a session that connects to Ray, loads the shards already written and plays.
 
 A run is identified by its run id. Its configuration (game, players, pairs, seed, ...) decides
-every record; the execution options (address, workers, batch) decide none, so a run can be
-resumed with other options, and the same configuration gives the same records on 1 or 10
-workers. The manifest ``runs/<run>/manifest.json`` holds the configuration, one entry per
-driver session (placement, games played, throughput) and the outputs; starting a run id that
-already exists with another configuration is refused rather than mixed.
+every record; the execution options (address, workers) decide none, so a run can be resumed
+with other options, and the same configuration gives the same records on 1 or 10 workers.
+(``batch`` only matters to LLM players, whose scores can differ in the last bits with the
+composition of their batch.) The manifest ``runs/<run>/manifest.json`` holds the
+configuration, one entry per driver session (placement, games played, throughput) and the
+outputs; starting a run id that already exists with another configuration is refused rather
+than mixed.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ MANIFEST_VERSION = 1
 
 @dataclass(frozen=True)
 class ExecOptions:
-    """How to run: where and on how many workers. Never changes a record.
+    """How to run: where and on how many workers. Never changes which games are played.
 
     Attributes:
         address: Ray cluster address (``HOST:PORT``); None: ``$RAY_ADDRESS`` or embedded.

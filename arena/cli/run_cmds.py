@@ -40,7 +40,9 @@ def _common(p: argparse.ArgumentParser) -> None:
         default=2,
         help="random plies before play in board games, shared by both games of a pair (default 2)",
     )
-    ray = p.add_argument_group("placement (none of these changes any record)")
+    ray = p.add_argument_group(
+        "placement (where the games run; the games themselves depend only on the options above)"
+    )
     ray.add_argument(
         "--address",
         default=None,
@@ -61,7 +63,9 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--batch",
         type=int,
         default=32,
-        help="most games a worker plays at once (the LLM batch; default 32)",
+        help="most games a worker plays at once: the LLM batch (default 32); keep it to "
+        "reproduce LLM records bit for bit, since scores can differ in the last bits with the "
+        "batch",
     )
 
 
@@ -140,8 +144,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--margin", type=float, default=0.05, help="required score edge (default 0.05)")
     p.add_argument("--alpha", type=float, default=0.05, help="false-accept rate (default 0.05)")
     p.add_argument("--beta", type=float, default=0.05, help="false-reject rate (default 0.05)")
-    p.add_argument("--min-pairs", type=int, default=20, help="no decision before (default 20)")
-    p.add_argument("--max-pairs", type=int, default=1000, help="cap on pairs (default 1000)")
+    p.add_argument(
+        "--min-pairs", type=int, default=20, help="no decision before this many pairs (default 20)"
+    )
+    p.add_argument(
+        "--max-pairs",
+        type=int,
+        default=1000,
+        help="cap: without a decision by then the champion stays (default 1000)",
+    )
     p.add_argument(
         "--batch-pairs", type=int, default=20, help="pairs between looks at the test (default 20)"
     )
