@@ -5,16 +5,18 @@ Agent specs (see ``agents.spec``)::
     llm:BASE                      the bare base: a folder, a workspace base name (llm:tiny ->
                                   <workspace>/base/tiny) or a hub id (org/name)
     llm:BASE@ADAPTER              base + the LoRA adapter in folder ADAPTER
-    llm:BASE@ADAPTER,temperature=0,norm=mean,mode=generate,retries=2,quantize=nf4
+    llm:BASE@ADAPTER,temperature=0,norm=mean,mode=generate,retries=2,quantize=nf4,dtype=bf16
 
 ``make_agent(spec, handle, workspace=..., device=..., engine=..., temperature=...)`` builds an
 ``LLMAgent``; keyword options are defaults that the spec's own options override.
 
 Public API for the arena (Ray workers) and training
 ---------------------------------------------------
-``get_engine(base, workspace=None, device=None, quantize=None) -> Engine``
-    The process-wide engine for (base, device, quantization): agents in one process share one
-    copy of the base, whatever adapters they use. ``clear_engines()`` forgets them all.
+``get_engine(base, workspace=None, device=None, quantize=None, dtype=None) -> Engine``
+    The process-wide engine for (base, device, quantization, dtype): agents in one process
+    share one copy of the base, whatever adapters they use. ``clear_engines()`` forgets them.
+    On CPU, give each process its share of the cores (``torch.set_num_threads``): two OpenMP
+    threads on two cores busy with other work ran a tiny-model call 40x slower (measured).
 ``Engine.score(requests: list[ScoreRequest]) -> list[ScoreResult]``
     Cross-adapter batching: ``ScoreRequest(prompt, candidates, adapter)``, where candidates
     are continuations (``games.completion_text(text)``) and ``adapter`` is None (bare base), a
