@@ -157,7 +157,9 @@ def write_markdown(path: Path, rows, accuracy, args, sft_data: Path, prefs_data:
         f"Data: {count(sft_data)} SFT rows (solver moves, tic_tac_toe) and {count(prefs_data)} "
         f"preference pairs (solver method); {args.steps} steps of batch {args.batch_size}, "
         "LoRA r=16 on all linear layers. DPO continues the SFT adapter (sigmoid loss, beta "
-        "0.1). Each run is its own process; peak RSS is that process's maximum resident set.",
+        "0.1). Each run is its own process; peak RSS is that process's maximum resident set. "
+        "Bases: the `tiny` (~0.13M parameters) and `small` (~2.5M) presets of "
+        "`training.base_model`, seed 0 (prebuilt folders may be passed with --tiny/--small).",
         "",
         "| base | stage | base weights | threads | train s | steps/s | tokens/s | load s | "
         "process s | peak RSS MiB | loss first -> final |",
