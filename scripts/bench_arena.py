@@ -13,7 +13,7 @@ The difference of the warm times per game is what Ray adds per game (scheduling,
 jobs and records, validating and writing them in the driver). Ray itself starts once, before
 the timings (reported on its own).
 
-    .venv/bin/python scripts/bench_arena.py                 # writes BENCHMARKS_arena.md
+    .venv/bin/python scripts/bench_arena.py                 # updates its section of BENCHMARKS.md
     .venv/bin/python scripts/bench_arena.py --quick --out -  # smaller, prints the section
 """
 
@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import ray
+from benchmarks_md import DEFAULT, update_section
 
 from agents import make_agent
 from arena.cluster import connect, disconnect
@@ -127,7 +128,7 @@ def cpu_model() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="BENCHMARKS_arena.md", help="markdown file, '-': stdout")
+    parser.add_argument("--out", default=str(DEFAULT), help="markdown file, '-': stdout")
     parser.add_argument("--quick", action="store_true", help="fewer games (smoke run)")
     parser.add_argument("--llm-base", default=None, help="a built base folder (default: build)")
     parser.add_argument("--no-llm", action="store_true", help="skip the LLM workload")
@@ -254,11 +255,9 @@ def main(argv: list[str] | None = None) -> int:
             "",
         ]
     )
-    if args.out == "-":
-        print(section)
-    else:
-        Path(args.out).write_text("# Benchmarks: arena (Ray runs)\n\n" + section)
-        print(section)
+    print(section)
+    if args.out != "-":
+        update_section(args.out, "arena", section)
         print(f"written to {args.out}", file=sys.stderr)
     return 0
 

@@ -15,7 +15,7 @@ load from other processes hits all of them alike:
 With a CUDA device it also runs a randomly initialised Qwen2-0.5B-shaped model in bf16 and
 reports achieved FLOP/s against the card's dense bf16 peak.
 
-    python scripts/bench_engine.py --base arena-data/base/small --out BENCHMARKS_engine.md
+    python scripts/bench_engine.py --base arena-data/base/small --out BENCHMARKS.md
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from benchmarks_md import DEFAULT, update_section
 
 from agents.llm import LLMAgent, LLMOptions, extract_answer
 from agents.llm.engine import Engine
@@ -278,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dtypes", default="fp32,bf16", help="CPU precisions to measure")
     parser.add_argument("--gpu-states", type=int, default=1024)
     parser.add_argument("--gpu-note", default="", help="text added when the GPU run is skipped")
-    parser.add_argument("--out", default="BENCHMARKS_engine.md")
+    parser.add_argument("--out", default=str(DEFAULT), help="markdown file (its section)")
     args = parser.parse_args(argv)
     import torch
 
@@ -300,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         *gpu_section(args),
     ]
     text = "\n".join(lines) + "\n"
-    Path(args.out).write_text(text)
+    update_section(args.out, "engine", text)
     print(text)
     return 0
 

@@ -12,7 +12,7 @@ bootstrap.
 
 Usage::
 
-    python scripts/bench_ratings.py --output BENCHMARKS_ratings.md
+    python scripts/bench_ratings.py --output BENCHMARKS.md
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks_md import update_section  # noqa: E402
 
 from ratings import GateConfig, bradley_terry  # noqa: E402
 from ratings.simulation import (  # noqa: E402
@@ -187,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(out) + "\n"
     print(text, end="")
     if args.output is not None:
-        args.output.write_text(text)
+        update_section(args.output, "ratings", text)
     return 0
 
 

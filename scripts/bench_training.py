@@ -4,7 +4,7 @@ Every run is a fresh ``python -m arena train ...`` process, so its peak RSS (fro
 manifest, ``ru_maxrss``) is its own. QLoRA (4-bit nf4 base) is compared with the
 full-precision base (``--no-quant``) in the same session, on the same data and budget, and
 one-thread runs with two-thread runs, so ratios stay fair even when other jobs share the
-CPU. Writes a markdown section to ``BENCHMARKS_training.md``.
+CPU. Writes a markdown section to its section of ``BENCHMARKS.md``.
 
     python scripts/bench_training.py --steps 30
 """
@@ -19,6 +19,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from benchmarks_md import DEFAULT, update_section
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -90,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", default="arena-data/bench-training", help="scratch folder")
     parser.add_argument("--tiny", default=None, help="tiny base folder (built if missing)")
     parser.add_argument("--small", default=None, help="small base folder (built if missing)")
-    parser.add_argument("--out", default=str(ROOT / "BENCHMARKS_training.md"))
+    parser.add_argument("--out", default=str(DEFAULT))
     args = parser.parse_args(argv)
     work = Path(args.work).resolve()
     bases = {
@@ -193,7 +195,7 @@ def write_markdown(path: Path, rows, accuracy, args, sft_data: Path, prefs_data:
         "GPU: the QLoRA run on CUDA was skipped: no GPU device was lent to this session.",
         "",
     ]
-    path.write_text("\n".join(lines))
+    update_section(path, "training", "\n".join(lines))
     print(f"wrote {path}")
 
 
