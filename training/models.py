@@ -203,11 +203,23 @@ def load_adapter(model, adapter: str | Path, trainable: bool):
 def save_adapter(model, out: Path) -> list[Path]:
     """Write only the trained ("default") adapter; TRL's frozen "ref" copy is not saved."""
     model.save_pretrained(str(out), selected_adapters=["default"], safe_serialization=True)
+    _sort_target_modules(out / "adapter_config.json")
     files = [out / name for name in ADAPTER_FILES]
     missing = [p.name for p in files if not p.exists()]
     if missing:
         raise RuntimeError(f"saving the adapter did not write {missing} in {out}")
     return files
+
+
+def _sort_target_modules(config_path: Path) -> None:
+    """peft writes ``target_modules`` from a set, in hash order, which varies between processes;
+    sorting it makes the file (and its hash in the manifest) reproducible."""
+    if not config_path.exists():
+        return
+    config = json.loads(config_path.read_text())
+    if isinstance(config.get("target_modules"), list):
+        config["target_modules"] = sorted(config["target_modules"])
+        config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def completion_logprobs(model, tokenizer, prompts: list[str], completions: list[str], batch=16):

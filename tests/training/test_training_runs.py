@@ -211,6 +211,10 @@ def test_reproduce_a_tiny_training_run(data, tiny_base, tmp_path):
     train_sft(config)
     report = reproduce(tmp_path / "run" / "manifest.json", tmp_path / "again")
     assert report.ok, report.rows()
+    # regression: peft writes target_modules from a set, in an order that changes between
+    # processes, so `arena reproduce` (a new process) reported adapter_config.json as differing
+    modules = json.loads((tmp_path / "run" / "adapter_config.json").read_text())["target_modules"]
+    assert modules == sorted(modules) and len(modules) > 1
     names = {c.name for c in report.checks}
     assert {"final_loss", "steps", "dataset rows", "dataset tokens"} <= names
     data_report = reproduce(data[0].paths["train"].parent / "sft.manifest.json", tmp_path / "d")
