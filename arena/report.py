@@ -1,8 +1,10 @@
-"""Plain-text tables for the terminal (results, leaderboards)."""
+"""Plain-text tables for the terminal (results, leaderboards) and per-pairing report entries."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+
+from arena.schedule import PairingSummary
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -31,3 +33,37 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> st
     out = [line(list(headers)), line(["-" * w for w in widths])]
     out.extend(line(r) for r in text)
     return "\n".join(out)
+
+
+def pairing_entry(summary: PairingSummary) -> dict:
+    """A pairing's counts plus score/Elo intervals from ``ratings`` (pentanomial variance)."""
+    from ratings import elo_estimate
+
+    entry = summary.to_dict()
+    entry["score"] = summary.score if summary.games else None
+    if sum(summary.pentanomial):
+        est = elo_estimate(summary.pentanomial)
+        entry.update(score_ci=list(est.score_ci), elo=est.elo, elo_ci=list(est.ci), los=est.los)
+    return entry
+
+
+def pairing_table(entries: Iterable[dict]) -> str:
+    rows = []
+    for e in entries:
+        ci = e.get("score_ci")
+        rows.append(
+            [e["player"], e["opponent"], e["games"], e["wins"], e["draws"], e["losses"]]
+            + [e["score"] if e["score"] is not None else "-"]
+            + [f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "-", _elo_text(e.get("elo"))]
+            + ["/".join(map(str, e["pentanomial"]))]
+        )
+    headers = ["agent", "opponent", "games", "W", "D", "L", "score", "95% CI", "Elo"]
+    return format_table([*headers, "pairs 0/½/1/1½/2"], rows)
+
+
+def _elo_text(elo: float | None) -> str:
+    if elo is None:
+        return "-"
+    if elo in (float("inf"), float("-inf")):
+        return "+inf" if elo > 0 else "-inf"
+    return f"{elo:+.0f}"

@@ -20,9 +20,10 @@ from agents import parse_spec
 from arena.driver import Progress, RunStats
 from arena.match import DEFAULT_MOVE_CAP, MatchJob
 from arena.records import MatchRecord
+from arena.report import pairing_entry, pairing_table
 from arena.runs import ExecOptions, RunSession, default_run_id, write_json
 from arena.schedule import pair_jobs, summarize
-from arena.tournament import light, pairing_entry, pairing_table
+from arena.tournament import light
 from arena.workspace import Workspace
 from games import InputError, load_game
 

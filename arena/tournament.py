@@ -9,16 +9,16 @@ leaderboard when there are three players or more, and ``report.md``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agents import parse_spec
 from arena.driver import Progress, RunStats
 from arena.match import DEFAULT_MOVE_CAP, MatchJob
 from arena.records import MatchRecord
-from arena.report import format_table
+from arena.report import format_table, pairing_entry, pairing_table
 from arena.runs import ExecOptions, RunSession, default_run_id, write_json
-from arena.schedule import PairingSummary, pair_jobs, summarize
+from arena.schedule import pair_jobs, summarize
 from arena.workspace import Workspace
 from games import InputError, load_game
 
@@ -110,40 +110,6 @@ class TournamentResult:
 def light(record: MatchRecord) -> MatchRecord:
     """The record without the moves ``summarize`` does not need (keeps memory flat)."""
     return dataclasses.replace(record, moves=[m for m in record.moves if m.action is None])
-
-
-def pairing_entry(summary: PairingSummary) -> dict:
-    """A pairing's counts plus score/Elo intervals from ``ratings`` (pentanomial variance)."""
-    from ratings import elo_estimate
-
-    entry = summary.to_dict()
-    entry["score"] = summary.score if summary.games else None
-    if sum(summary.pentanomial):
-        est = elo_estimate(summary.pentanomial)
-        entry.update(score_ci=list(est.score_ci), elo=est.elo, elo_ci=list(est.ci), los=est.los)
-    return entry
-
-
-def pairing_table(entries: Iterable[dict]) -> str:
-    rows = []
-    for e in entries:
-        ci = e.get("score_ci")
-        rows.append(
-            [e["player"], e["opponent"], e["games"], e["wins"], e["draws"], e["losses"]]
-            + [e["score"] if e["score"] is not None else "-"]
-            + [f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "-", _elo_text(e.get("elo"))]
-            + ["/".join(map(str, e["pentanomial"]))]
-        )
-    headers = ["agent", "opponent", "games", "W", "D", "L", "score", "95% CI", "Elo"]
-    return format_table([*headers, "pairs 0/½/1/1½/2"], rows)
-
-
-def _elo_text(elo: float | None) -> str:
-    if elo is None:
-        return "-"
-    if elo in (float("inf"), float("-inf")):
-        return "+inf" if elo > 0 else "-inf"
-    return f"{elo:+.0f}"
 
 
 def run_tournament(

@@ -11,8 +11,8 @@ from tqdm import tqdm
 from agents import make_agent, parse_spec
 from arena.jsonl import JsonlWriter
 from arena.match import MatchJob, play_matches
-from arena.report import format_table
-from arena.schedule import PairingSummary, pair_jobs, summarize
+from arena.report import pairing_entry, pairing_table
+from arena.schedule import pair_jobs, summarize
 from arena.workspace import Workspace
 from games import CURATED_GAMES, InputError, load_game, observe, playable_games, sample_opening
 
@@ -89,27 +89,6 @@ def play_jobs(jobs: list[MatchJob], agents: dict, out: Path, batch: int, desc: s
     return records
 
 
-def summary_rows(summaries: list[PairingSummary]) -> list[list[object]]:
-    rows = []
-    for s in summaries:
-        rows.append(
-            [
-                s.player,
-                s.opponent,
-                s.games,
-                s.wins,
-                s.draws,
-                s.losses,
-                s.score,
-                "/".join(map(str, s.pentanomial)),
-            ]
-        )
-    return rows
-
-
-SUMMARY_HEADERS = ["agent", "opponent", "games", "W", "D", "L", "score", "pairs 0/½/1/1½/2"]
-
-
 def cmd_match(args: argparse.Namespace) -> int:
     if args.games < 1:
         raise InputError("--games must be at least 1")
@@ -137,7 +116,7 @@ def cmd_match(args: argparse.Namespace) -> int:
     records = play_jobs(jobs, agents, out, args.batch, desc=f"{specs[0]} vs {specs[1]}")
     seconds = time.perf_counter() - started
     summary = summarize(records, specs[0], specs[1])
-    print(format_table(SUMMARY_HEADERS, summary_rows([summary])))
+    print(pairing_table([pairing_entry(summary)]))
     illegal = sum(m.illegal for r in records for m in r.moves)
     unparseable = sum(m.unparseable for r in records for m in r.moves)
     print(
