@@ -49,8 +49,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None, help="LLM agents: cpu or cuda (default: auto)")
     p.set_defaults(func=cmd_match)
 
-    p = sub.add_parser("demo", help="the main job on the embedded default (see README)")
+    p = sub.add_parser(
+        "demo",
+        help="the main job on the embedded default (see README)",
+        description="Build the tiny local base model once (workspace base/tiny), then play a "
+        "round robin of it against scripted agents on tic_tac_toe on a local Ray instance and "
+        "print results with confidence intervals and a Bradley-Terry leaderboard.",
+    )
     p.add_argument("--pairs", type=int, default=6, help="pairs per pairing (default 6)")
+    p.add_argument("--no-llm", action="store_true", help="scripted agents only (no base model)")
     p.set_defaults(func=cmd_demo)
 
 
@@ -127,20 +134,30 @@ def cmd_match(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """A round robin of scripted agents on tic_tac_toe, through the Ray tournament run on the
-    embedded local cluster (grows into the nightly cycle)."""
+    """The locally built base model against scripted agents on tic_tac_toe, through the Ray
+    tournament on the embedded local cluster (grows into the nightly cycle)."""
     from arena.cli.run_cmds import ProgressLine
     from arena.runs import ExecOptions
     from arena.tournament import TournamentConfig, run_tournament
 
     if args.pairs < 1:
         raise InputError("--pairs must be at least 1")
-    config = TournamentConfig("tic_tac_toe", ("random", "mcts:25", "solver"), pairs=args.pairs)
+    workspace = Workspace.resolve(args.workspace)
+    players = ["random", "mcts:25", "solver"]
+    if not args.no_llm:
+        base = workspace.base("tiny")
+        if not (base / "config.json").exists():
+            from training.base_model import build_base
+
+            print(f"building the tiny base model in {base} (once; about a minute) ...")
+            build_base("tiny", base, seed=0)
+        players.append("llm:tiny")
+    config = TournamentConfig("tic_tac_toe", tuple(players), pairs=args.pairs)
     progress = ProgressLine("demo round robin")
     try:
         result = run_tournament(
             config,
-            Workspace.resolve(args.workspace),
+            workspace,
             ExecOptions(workers=2),
             run_id=time.strftime("demo-%Y%m%d-%H%M%S"),
             progress=progress,

@@ -129,3 +129,18 @@ def test_match_records_are_valid_json_lines(tmp_path):
     )
     for line in out.read_text().splitlines():
         assert json.loads(line)["schema_version"] == 1
+
+
+@pytest.mark.slow
+def test_demo_plays_the_local_base_against_scripted_agents_on_ray(tmp_path, tiny_base):
+    import shutil
+
+    shutil.copytree(tiny_base, tmp_path / "base" / "tiny")  # the demo reuses a built base
+    result = run_cli("--workspace", str(tmp_path), "demo", "--pairs", "1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "building the tiny base" not in result.stdout
+    for player in ("random", "mcts:25", "solver", "llm:tiny"):
+        assert player in result.stdout
+    assert "12 games on" in result.stdout  # 6 pairings x 1 pair x 2 games
+    shards = list((tmp_path / "matches").glob("demo-*/shard-*.jsonl"))
+    assert sum(len(list(read_matches(s))) for s in shards) == 12
