@@ -13,6 +13,7 @@ from games.observation import (
     legal_texts,
     observe,
     parse_action,
+    random_observations,
 )
 from games.openings import Opening, apply_opening, sample_chance, sample_opening
 
@@ -31,6 +32,7 @@ __all__ = [
     "observe",
     "parse_action",
     "playable_games",
+    "random_observations",
     "sample_chance",
     "sample_opening",
 ]

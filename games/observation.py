@@ -123,3 +123,25 @@ def parse_action(obs: Observation, text: str) -> int | ParseFailure:
     return ParseFailure(
         "unparseable", text, f"'{text.strip()[:40]}' names no move; legal: {', '.join(obs.texts)}"
     )
+
+
+def random_observations(spec: str, count: int, seed: int) -> list[Observation]:
+    """``count`` observations from uniformly random playouts of ``spec`` (tests, benchmarks).
+
+    Chance nodes are sampled with their probabilities; every decision node met is rendered.
+    """
+    import numpy as np
+
+    from games.openings import sample_chance
+
+    handle, rng, out = load_game(spec), np.random.default_rng(seed), []
+    while len(out) < count:
+        state = handle.game.new_initial_state()
+        while not state.is_terminal() and len(out) < count:
+            if state.is_chance_node():
+                state.apply_action(sample_chance(state, rng))
+                continue
+            obs = observe(handle, state.clone())
+            out.append(obs)
+            state.apply_action(obs.actions[rng.integers(len(obs.actions))])
+    return out

@@ -8,7 +8,13 @@ import pytest
 from agents import make_agent, parse_spec
 from agents.llm import LLMOptions, clear_engines, decide_batch, policy_from_scores
 from arena.match import MatchJob, play_matches
-from games import CURATED_GAMES, InputError, Opening, load_game, observe, sample_chance
+from games import (
+    CURATED_GAMES,
+    InputError,
+    Opening,
+    load_game,
+    random_observations,
+)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -18,26 +24,12 @@ def fresh_engines():
     clear_engines()
 
 
-def random_states(game: str, count: int, seed: int):
-    handle, rng, out = load_game(game), np.random.default_rng(seed), []
-    while len(out) < count:
-        state = handle.game.new_initial_state()
-        while not state.is_terminal() and len(out) < count:
-            if state.is_chance_node():
-                state.apply_action(sample_chance(state, rng))
-                continue
-            obs = observe(handle, state)
-            out.append(obs)
-            state.apply_action(obs.actions[rng.integers(len(obs.actions))])
-    return out
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("game", CURATED_GAMES)
 def test_score_mode_never_plays_an_illegal_move(game, tiny_base, tiny_adapters):
     """Over 1000 random states per game (4000 in all), with an adapter, sampling at T=1."""
     agent = make_agent(f"llm:{tiny_base}@{tiny_adapters[0]}", load_game(game))
-    observations = random_states(game, 1000, seed=17)
+    observations = random_observations(game, 1000, seed=17)
     rngs = [np.random.default_rng(i) for i in range(len(observations))]
     decisions = agent.act_batch(observations, rngs)
     chosen = set()
@@ -65,7 +57,7 @@ def test_policy_from_scores_temperature_and_normalisation():
 
 def test_temperature_zero_is_deterministic_argmax(tiny_base):
     agent = make_agent(f"llm:{tiny_base},temperature=0", load_game("connect_four"))
-    observations = random_states("connect_four", 20, seed=2)
+    observations = random_observations("connect_four", 20, seed=2)
     a = agent.act_batch(observations, [np.random.default_rng(i) for i in range(20)])
     b = agent.act_batch(observations, [np.random.default_rng(99 + i) for i in range(20)])
     assert [d.action for d in a] == [d.action for d in b]
@@ -124,7 +116,7 @@ def test_decide_batch_across_agents_equals_each_agent_alone(tiny_base, tiny_adap
     handle = load_game("tic_tac_toe")
     agents = [make_agent(f"llm:{tiny_base}@{path}", handle) for path in tiny_adapters]
     agents.append(make_agent(f"llm:{tiny_base}", handle))
-    observations = random_states("tic_tac_toe", 9, seed=4)
+    observations = random_observations("tic_tac_toe", 9, seed=4)
     items = [(agents[i % 3], obs, np.random.default_rng(i)) for i, obs in enumerate(observations)]
     engine = agents[0].engine
     engine.stats.clear()
@@ -148,7 +140,7 @@ def test_nf4_base_plays_legal_moves_with_an_adapter(tiny_base, tiny_adapters):
     assert agent.engine is not full.engine
     q_proj = agent.engine.base.model.layers[0].self_attn.q_proj
     assert isinstance(getattr(q_proj, "base_layer", q_proj), bnb.nn.Linear4bit)
-    observations = random_states("leduc_poker", 30, seed=8)
+    observations = random_observations("leduc_poker", 30, seed=8)
     rngs = [np.random.default_rng(i) for i in range(30)]
     decisions = agent.act_batch(observations, rngs)
     reference = full.act_batch(observations, [np.random.default_rng(i) for i in range(30)])

@@ -10,22 +10,13 @@ import numpy as np
 import pytest
 
 from agents.llm import ScoreRequest, get_engine, policy_from_scores
-from games import CURATED_GAMES, InputError, completion_text, load_game, observe, sample_chance
-
-
-def random_states(game: str, count: int, seed: int):
-    """``count`` observations from uniformly random play of ``game``."""
-    handle, rng, out = load_game(game), np.random.default_rng(seed), []
-    while len(out) < count:
-        state = handle.game.new_initial_state()
-        while not state.is_terminal() and len(out) < count:
-            if state.is_chance_node():
-                state.apply_action(sample_chance(state, rng))
-                continue
-            obs = observe(handle, state)
-            out.append(obs)
-            state.apply_action(obs.actions[rng.integers(len(obs.actions))])
-    return out
+from games import (
+    CURATED_GAMES,
+    InputError,
+    completion_text,
+    load_game,
+    random_observations,
+)
 
 
 def requests_for(observations, adapters):
@@ -48,7 +39,7 @@ def engine(tiny_base, tiny_adapters):
 
 @pytest.fixture(scope="module")
 def mixed_states():
-    return [o for g in CURATED_GAMES for o in random_states(g, 6, seed=5)]
+    return [o for g in CURATED_GAMES for o in random_observations(g, 6, seed=5)]
 
 
 def test_scores_equal_a_full_forward_per_candidate(engine, mixed_states):

@@ -10,7 +10,7 @@ from games import (
     completion_text,
     load_game,
     observe,
-    sample_chance,
+    random_observations,
     sample_opening,
 )
 
@@ -25,27 +25,9 @@ ROUND_TRIP_GAMES = [
 ]
 
 
-def random_decision_states(spec: str, count: int, seed: int = 0):
-    """Yield ``count`` decision states from random playouts of ``spec``."""
-    handle = load_game(spec)
-    rng = np.random.default_rng(seed)
-    produced = 0
-    while produced < count:
-        state = handle.game.new_initial_state()
-        while not state.is_terminal() and produced < count:
-            if state.is_chance_node():
-                state.apply_action(sample_chance(state, rng))
-                continue
-            yield handle, state
-            produced += 1
-            legal = state.legal_actions()
-            state.apply_action(legal[rng.integers(len(legal))])
-
-
 @pytest.mark.parametrize("spec,count", ROUND_TRIP_GAMES)
 def test_every_legal_action_round_trips_through_its_text(spec, count):
-    for handle, state in random_decision_states(spec, count):
-        obs = observe(handle, state)
+    for obs in random_observations(spec, count, seed=0):
         assert len(set(obs.texts)) == len(obs.texts), obs.prompt
         assert obs.prompt.endswith("Move:")
         assert "Legal moves: " + ", ".join(obs.texts) in obs.prompt
@@ -89,11 +71,10 @@ def test_tic_tac_toe_prompt_is_exact():
 @pytest.mark.parametrize("spec", ["kuhn_poker", "leduc_poker"])
 def test_poker_prompts_never_show_the_opponents_card(spec):
     view_names = {"kuhn_poker": ["Jack", "Queen", "King"]}
-    for handle, state in random_decision_states(spec, 600, seed=3):
-        player = state.current_player()
+    for obs in random_observations(spec, 600, seed=3):
+        state, player, prompt = obs.state, obs.player, obs.prompt
         history = state.history()
         own, other = history[player], history[1 - player]
-        prompt = observe(handle, state).prompt
         if spec == "kuhn_poker":
             names = view_names[spec]
             assert f"Your card: {names[own]}." in prompt

@@ -4,25 +4,15 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
-from games import CURATED_GAMES, InputError, completion_text, load_game, observe, sample_chance
+from games import (
+    CURATED_GAMES,
+    InputError,
+    completion_text,
+    random_observations,
+)
 from training.base_model import MANIFEST, build_base, read_manifest, resolve_preset
-
-
-def _states(game: str, count: int, seed: int):
-    handle, rng, out = load_game(game), np.random.default_rng(seed), []
-    while len(out) < count:
-        state = handle.game.new_initial_state()
-        while not state.is_terminal() and len(out) < count:
-            if state.is_chance_node():
-                state.apply_action(sample_chance(state, rng))
-                continue
-            obs = observe(handle, state)
-            out.append(obs)
-            state.apply_action(obs.actions[rng.integers(len(obs.actions))])
-    return out
 
 
 def test_tiny_base_loads_through_auto_classes(tiny_base):
@@ -45,7 +35,7 @@ def test_tokenizer_keeps_the_prefix_property(tiny_base):
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_base)
     for game in CURATED_GAMES:
-        for obs in _states(game, 20, seed=3):
+        for obs in random_observations(game, 20, seed=3):
             for text in obs.texts:
                 completion = completion_text(text)
                 joint = tokenizer(obs.prompt + completion)["input_ids"]
@@ -62,7 +52,7 @@ def test_tiny_base_has_learned_the_format_and_rules(tiny_base):
     model = AutoModelForCausalLM.from_pretrained(tiny_base).eval()
     legal = total = 0
     for game in CURATED_GAMES:
-        observations = _states(game, 12, seed=11)
+        observations = random_observations(game, 12, seed=11)
         batch = tokenizer([o.prompt for o in observations], return_tensors="pt", padding=True)
         with torch.no_grad():
             out = model.generate(**batch, max_new_tokens=6, do_sample=False)
