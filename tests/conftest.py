@@ -9,6 +9,7 @@ CI leaves the variable unset, so the base is always built fresh from the current
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,23 @@ def tiny_adapters(tiny_base: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     """Two different LoRA adapters (folders ``v1`` and ``v2``) on ``tiny_base``."""
     root = tmp_path_factory.mktemp("adapters")
     return tuple(make_lora_adapter(tiny_base, root / f"v{i}", seed=i) for i in (1, 2))
+
+
+def _kill_processes_under(marker: Path) -> None:
+    """SIGKILL every process whose command line mentions ``marker`` (a temp dir the test
+    created, so only processes that test started match)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+            if str(marker) in cmdline:
+                os.kill(int(entry.name), signal.SIGKILL)
+        except OSError:
+            pass
+
+
+@pytest.fixture
+def kill_processes_under():
+    """``kill_processes_under(marker)``: clean up the Ray processes a test started itself."""
+    return _kill_processes_under

@@ -153,8 +153,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             build_base("tiny", base, seed=0)
         players.append("llm:tiny")
     config = TournamentConfig("tic_tac_toe", tuple(players), pairs=args.pairs)
-    progress = ProgressLine("demo round robin")
-    try:
+    with ProgressLine("demo round robin") as progress:
         result = run_tournament(
             config,
             workspace,
@@ -162,8 +161,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
             run_id=time.strftime("demo-%Y%m%d-%H%M%S"),
             progress=progress,
         )
-    finally:
-        progress.close()
     print(result.table())
     print("\n" + (result.leaderboard_table() or ""))
     stats = result.stats

@@ -196,6 +196,12 @@ class ProgressLine:
         if self.bar is not None:
             self.bar.close()
 
+    def __enter__(self) -> ProgressLine:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
 
 def _footer(stats: RunStats, options: ExecOptions, paths: dict[str, str]) -> str:
     lines = [
@@ -220,13 +226,10 @@ def cmd_tournament(args: argparse.Namespace) -> int:
         opening_plies=args.opening_plies,
     )
     options = _options(args)
-    progress = ProgressLine("tournament")
-    try:
+    with ProgressLine("tournament") as progress:
         result = run_tournament(
             config, Workspace.resolve(args.workspace), options, args.run_id, progress
         )
-    finally:
-        progress.close()
     print(result.table())
     board = result.leaderboard_table()
     if board:
@@ -248,13 +251,10 @@ def cmd_selfplay(args: argparse.Namespace) -> int:
         opening_plies=args.opening_plies,
     )
     options = _options(args)
-    progress = ProgressLine("selfplay")
-    try:
+    with ProgressLine("selfplay") as progress:
         result = run_selfplay(
             config, Workspace.resolve(args.workspace), options, args.run_id, progress
         )
-    finally:
-        progress.close()
     print(result.table())
     print("\n" + _footer(result.stats, options, result.paths))
     return 0
@@ -277,11 +277,8 @@ def cmd_gate(args: argparse.Namespace) -> int:
         opening_plies=args.opening_plies,
     )
     options = _options(args)
-    progress = ProgressLine("gate")
-    try:
+    with ProgressLine("gate") as progress:
         result = run_gate(config, Workspace.resolve(args.workspace), options, args.run_id, progress)
-    finally:
-        progress.close()
     print(result.markdown())
     print(_footer(result.stats, options, result.paths))
     return 0

@@ -100,7 +100,7 @@ def wait_for_nodes(address: str, count: int, env: dict, timeout: float = 60) -> 
     assert done.returncode == 0, done.stderr[-2000:]
 
 
-def stop(procs: list[subprocess.Popen], temp: Path) -> None:
+def stop(procs: list[subprocess.Popen], temp: Path, kill_processes_under) -> None:
     """SIGTERM our process groups, SIGKILL what is left, then any process under our temp dir."""
     for proc in reversed(procs):  # the second node first, then the head
         if proc.poll() is None:
@@ -115,22 +115,8 @@ def stop(procs: list[subprocess.Popen], temp: Path) -> None:
     kill_processes_under(temp)
 
 
-def kill_processes_under(marker: Path) -> None:
-    """SIGKILL every process whose command line mentions ``marker`` (a temp dir this test
-    created, so only processes this test started match)."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
-            if str(marker) in cmdline:
-                os.kill(int(entry.name), signal.SIGKILL)
-        except OSError:
-            pass
-
-
 @pytest.fixture
-def ray_cluster(tmp_path):
+def ray_cluster(tmp_path, kill_processes_under):
     temp = Path(tempfile.mkdtemp(prefix="rc", dir="/tmp"))  # short: Unix socket paths
     # Token authentication, as Ray enables by default for new clusters: every process of the
     # test (both nodes and the arena driver) gets the token from the environment.
@@ -164,7 +150,7 @@ def ray_cluster(tmp_path):
         wait_for_nodes(f"127.0.0.1:{head_port}", 2, env)
         yield f"127.0.0.1:{head_port}", env
     finally:
-        stop(procs, temp)
+        stop(procs, temp, kill_processes_under)
         log.close()
         shutil.rmtree(temp, ignore_errors=True)
 

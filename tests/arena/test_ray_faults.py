@@ -188,7 +188,7 @@ def test_shard_store_quarantines_duplicates_and_rejects_foreign_records(tmp_path
 
 
 @pytest.mark.slow
-def test_killed_driver_process_resumes_from_its_shards(tmp_path):
+def test_killed_driver_process_resumes_from_its_shards(tmp_path, kill_processes_under):
     """SIGKILL the whole `arena tournament` process group mid-run, then run it again."""
     ray_tmp = Path(tempfile.mkdtemp(prefix="rk", dir="/tmp"))  # short: Ray's socket paths
     env = {**os.environ, "RAY_TMPDIR": str(ray_tmp)}
@@ -211,14 +211,14 @@ def test_killed_driver_process_resumes_from_its_shards(tmp_path):
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
-        _kill_leftovers(proc, ray_tmp)
+        _kill_leftovers(proc, ray_tmp, kill_processes_under)
     before = sum(1 for _ in match_files(folder) for _ in open(_))
     assert 8 <= before < 60
 
     try:
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     finally:
-        _kill_leftovers(None, ray_tmp)
+        _kill_leftovers(None, ray_tmp, kill_processes_under)
         shutil.rmtree(ray_tmp, ignore_errors=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "already recorded" in done.stdout
@@ -232,22 +232,8 @@ def test_killed_driver_process_resumes_from_its_shards(tmp_path):
     assert manifest["sessions"][0]["finished_at"]  # written before the kill, while running
 
 
-def _kill_leftovers(proc, ray_tmp: Path) -> None:
+def _kill_leftovers(proc, ray_tmp: Path, kill_processes_under) -> None:
     """Kill what this test started: its process group and any Ray process under its temp dir."""
     if proc is not None and proc.poll() is None:
         os.killpg(proc.pid, signal.SIGKILL)
     kill_processes_under(ray_tmp)
-
-
-def kill_processes_under(marker: Path) -> None:
-    """SIGKILL every process whose command line mentions ``marker`` (a temp dir this test
-    created, so only processes this test started match)."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
-            if str(marker) in cmdline:
-                os.kill(int(entry.name), signal.SIGKILL)
-        except OSError:
-            pass
