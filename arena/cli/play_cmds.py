@@ -6,6 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from agents import make_agent, parse_spec
@@ -62,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_games(args: argparse.Namespace) -> int:
-    rng = __import__("numpy").random.default_rng(0)
+    rng = np.random.default_rng(0)
     for name in CURATED_GAMES:
         handle = load_game(name)
         state = handle.game.new_initial_state()
