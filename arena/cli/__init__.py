@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "arena.cli.run_cmds",
     "arena.cli.train_cmds",
     "arena.cli.base_cmds",
+    "arena.cli.people_cmds",
 )
 
 
