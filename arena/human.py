@@ -23,6 +23,14 @@ from games.views import view_for
 HUMAN_SPEC = "human"
 
 
+class NotYourTurn(InputError):
+    """A move out of turn (the web API answers 409)."""
+
+
+class GameOver(InputError):
+    """A move in a finished game (the web API answers 409)."""
+
+
 @dataclass(frozen=True)
 class HumanMove:
     """The outcome of parsing what a person typed or clicked."""
@@ -46,6 +54,7 @@ class HumanGame:
         seed: int,
         match_id: str,
         run_id: str | None = None,
+        agent_version: str | None = None,
     ):
         if human_seat not in (0, 1):
             raise InputError(f"seat must be 0 (first) or 1 (second), got {human_seat}")
@@ -59,7 +68,7 @@ class HumanGame:
         self.chance_rng = np.random.default_rng([self.seed, 7])
         self.agent_rng = np.random.default_rng([self.seed, 1 - human_seat])
         self.moves: list[MoveRecord] = []
-        self.agent_version: str | None = None
+        self.agent_version = agent_version
         self.think = [0.0, 0.0]
         self.started = time.time()
         self._clock = time.perf_counter()
@@ -123,9 +132,9 @@ class HumanGame:
                 legal move (the message lists the legal ones).
         """
         if self.done:
-            raise InputError("the game is over; start a new one")
+            raise GameOver("the game is over; start a new one")
         if self.to_move != self.human_seat:
-            raise InputError("it is not your turn")
+            raise NotYourTurn("it is not your turn")
         obs = self.observation()
         text = str(entry).strip()
         if isinstance(entry, int) or text.isdigit():
