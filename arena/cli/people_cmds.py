@@ -42,6 +42,47 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None, help="LLM agents: cpu or cuda (default: auto)")
     p.set_defaults(func=cmd_play)
 
+    p = sub.add_parser(
+        "serve",
+        help="web play, leaderboard and JSON API (127.0.0.1 by default)",
+        description="Serve the play page, the leaderboard with its plots, a page per adapter "
+        "version and the JSON API (OpenAPI document at /openapi.json, browsable at /docs). The "
+        "server follows the registry: a promotion or rollback is loaded without a restart; "
+        "games in progress keep the version they started with. Finished games are saved as "
+        "match records under the workspace's matches/human/.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument(
+        "--base",
+        default=None,
+        help="LLM base for LLM opponents (default: the registry's, else small or tiny)",
+    )
+    p.add_argument("--games", nargs="+", default=None, help="games offered (default: curated)")
+    p.add_argument("--device", default=None, help="LLM device: cpu or cuda (default: auto)")
+    p.add_argument(
+        "--temperature", type=float, default=1.0, help="LLM sampling temperature (0: argmax)"
+    )
+    p.add_argument(
+        "--poll", type=float, default=2.0, help="seconds between registry checks (default 2)"
+    )
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
+        "leaderboard",
+        help="Bradley-Terry ratings with confidence intervals",
+        description="Ratings of every player of a game from the workspace's match logs "
+        "(Bradley-Terry on the Elo scale, bootstrap 95%% intervals, ranks that respect them), "
+        "as on the server's leaderboard page.",
+    )
+    p.add_argument("--game", required=True, help="e.g. tic_tac_toe")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument("--bootstrap", type=int, default=200, help="bootstrap rounds (default 200)")
+    p.add_argument(
+        "--history-png", default=None, help="also write the rating-history plot to this PNG"
+    )
+    p.set_defaults(func=cmd_leaderboard)
+
 
 def cmd_play(args: argparse.Namespace) -> int:
     from arena.terminal import PlayConfig, run_session
@@ -66,4 +107,52 @@ def cmd_play(args: argparse.Namespace) -> int:
     )
     saved = run_session(config, agent, input, print)
     print(f"{saved} game(s) saved to {out}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from arena.server.app import ServerConfig, create_app
+    from games import CURATED_GAMES
+
+    if not 0 < args.port < 65536:
+        raise InputError(f"--port must be 1-65535, got {args.port}")
+    if args.poll < 0 or args.temperature < 0:
+        raise InputError("--poll and --temperature must be >= 0")
+    config = ServerConfig(
+        workspace=Workspace.resolve(args.workspace),
+        base=args.base,
+        games=tuple(args.games or CURATED_GAMES),
+        device=args.device,
+        temperature=args.temperature,
+        poll_s=args.poll,
+    )
+    app = create_app(config)
+    state = app.state.arena
+    print(
+        f"arena serve: http://{args.host}:{args.port}/ (workspace {config.workspace.root}; "
+        f"LLM base: {state.base or 'none'}; games: {', '.join(state.games)})"
+    )
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: listening on {args.host}: reachable from other machines, no login")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from arena.leaderboard import build_leaderboard
+
+    if args.bootstrap < 0:
+        raise InputError("--bootstrap must be >= 0")
+    handle = load_game(args.game)
+    board = build_leaderboard(
+        Workspace.resolve(args.workspace), handle.spec, bootstrap=args.bootstrap
+    )
+    print(board.format(args.format), end="" if args.format == "csv" else "\n")
+    if args.history_png:
+        from arena.plots import rating_history_png
+
+        path = rating_history_png(board.history, args.history_png, f"{handle.spec} ratings")
+        print(f"rating history plot: {path}")
     return 0

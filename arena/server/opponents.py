@@ -15,6 +15,7 @@ import threading
 from dataclasses import dataclass
 
 from agents import make_agent
+from arena.registry import base_key
 from arena.registry_view import RegistryView, VersionInfo
 from arena.workspace import Workspace, check_name
 from games import InputError, load_game
@@ -70,7 +71,8 @@ class AgentPool:
     Args:
         workspace: where bases and adapters live.
         registry: the registry view (versions and champions).
-        base: the LLM base to serve (a workspace base name); None: no LLM opponents.
+        base: the LLM base to serve (a workspace base name or folder; its registry key is the
+            last path component); None: no LLM opponents.
         device: LLM device (None: auto).
         temperature: the LLM agents' sampling temperature (their policy is shown either way).
     """
@@ -84,6 +86,7 @@ class AgentPool:
         temperature: float = 1.0,
     ):
         self.workspace, self.registry, self.base = workspace, registry, base
+        self.base_key = base_key(base) if base else None
         self.device, self.temperature = device, temperature
         self._lock = threading.RLock()
         self._entries: dict[tuple, _Entry] = {}
@@ -115,8 +118,8 @@ class AgentPool:
                     f"the current champion ({champion})",
                 )
             )
-        out.append(Opponent("base", f"llm:{self.base}", "llm", None, "the bare base model"))
-        for info in self.registry.versions(game, self.base):
+        out.append(Opponent("base", f"llm:{self.base_key}", "llm", None, "the bare base model"))
+        for info in self.registry.versions(game, self.base_key):
             out.append(
                 Opponent(
                     info.version,
@@ -129,7 +132,7 @@ class AgentPool:
         return out
 
     def _llm_spec(self, version: str) -> str:
-        return f"llm:{self.base}@{version}"
+        return f"llm:{self.base_key}@{version}"
 
     # ------------------------------------------------------------------------------ leases
 
@@ -144,7 +147,7 @@ class AgentPool:
         if self.base is None:
             raise NotFound(f"unknown opponent '{name}': this server has no LLM base")
         if name == "base":
-            spec = f"llm:{self.base}"
+            spec = f"llm:{self.base_key}"
             return self._lease((game, spec), lambda: self._make_llm(game, None), spec, None)
         with self._lock:
             if name == "champion":
@@ -152,14 +155,14 @@ class AgentPool:
                     self._refresh_one(game)
                 key = self._champions.get(game)
                 if key is None:
-                    raise NotFound(f"no champion for {game} on base {self.base} yet")
+                    raise NotFound(f"no champion for {game} on base {self.base_key} yet")
                 entry = self._entries[key]
                 entry.users += 1
                 return Lease(key, entry.agent, self._llm_spec(name), key[1], True, None)
             check_name("version", name)
-            info = self.registry.version(game, name)
-            if info is None or info.base != self.base:
-                raise NotFound(f"unknown version '{name}' for {game} on base {self.base}")
+            info = self.registry.version(game, name, self.base_key)
+            if info is None:
+                raise NotFound(f"unknown version '{name}' for {game} on base {self.base_key}")
             return self._lease(
                 (game, info.version),
                 lambda: self._make_llm(game, info),
@@ -204,23 +207,23 @@ class AgentPool:
             logger.info("released %s %s", key, entry.spec)
 
     def _make_llm(self, game: str, info: VersionInfo | None):
-        handle = load_game(game)
-        if info is None or info.path is None:
-            spec = f"llm:{self.base}"
-        else:
-            spec = f"llm:{self.base}@{info.path}"
-        return make_agent(
-            spec,
-            handle,
-            workspace=self.workspace,
-            device=self.device,
-            temperature=self.temperature,
-        )
+        """An LLM agent of one version. The adapter serves under a role named after the
+        registry version (and is labelled with it), so decisions carry that version."""
+        from agents.llm import LLMAgent, LLMOptions, get_engine
+
+        options = LLMOptions.parse({"temperature": self.temperature})
+        engine = get_engine(self.base, self.workspace, self.device, None, options.dtype)
+        role = None
+        if info is not None and info.path is not None:
+            role = f"registry:{game}:{info.base}:{info.version}"
+            engine.attach_role(role, info.path, version=info.version)
+        spec = f"llm:{self.base_key}" if info is None else self._llm_spec(info.version)
+        return LLMAgent(spec, engine, role, options)
 
     # ---------------------------------------------------------------------------- champion
 
     def _refresh_one(self, game: str) -> None:
-        info = self.registry.champion(game, self.base)
+        info = self.registry.champion(game, self.base_key)
         key = (game, info.version) if info else None
         if self._champions.get(game, ...) != key:
             self._set_champion(game, info)
