@@ -66,6 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--poll", type=float, default=2.0, help="seconds between registry checks (default 2)"
     )
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser(
@@ -120,6 +121,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise InputError(f"--port must be 1-65535, got {args.port}")
     if args.poll < 0 or args.temperature < 0:
         raise InputError("--poll and --temperature must be >= 0")
+    if args.threads is not None and args.threads < 1:
+        raise InputError("--threads must be at least 1")
     config = ServerConfig(
         workspace=Workspace.resolve(args.workspace),
         base=args.base,
@@ -127,6 +130,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         device=args.device,
         temperature=args.temperature,
         poll_s=args.poll,
+        threads=args.threads,
     )
     app = create_app(config)
     state = app.state.arena

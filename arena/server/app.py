@@ -49,6 +49,7 @@ class ServerConfig:
         max_games: games in progress at most.
         max_body: the largest request body accepted, in bytes.
         leaderboard_ttl_s: how long a computed leaderboard is reused.
+        threads: torch CPU threads for the LLM engine (None: torch's default, all cores).
     """
 
     workspace: Workspace
@@ -60,6 +61,7 @@ class ServerConfig:
     max_games: int = 512
     max_body: int = 16 * 1024
     leaderboard_ttl_s: float = 10.0
+    threads: int | None = None
 
 
 def pick_base(config: ServerConfig, registry: RegistryView) -> str | None:
@@ -143,6 +145,10 @@ class ArenaApp:
     # ------------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
+        if self.config.threads and self.base is not None:
+            import torch
+
+            torch.set_num_threads(self.config.threads)
         if self.config.poll_s > 0:
             self._poller = threading.Thread(target=self._poll, name="registry-poll", daemon=True)
             self._poller.start()

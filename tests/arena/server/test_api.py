@@ -187,7 +187,9 @@ def test_registry_versions_champion_pages_and_rollback(
 ):
     workspace = Workspace(tmp_path / "ws")
     key = server_kit.make_registry(workspace, tiny_base, tiny_adapters)
-    app = create_app(ServerConfig(workspace, base=str(tiny_base), poll_s=0, games=("tic_tac_toe",)))
+    app = create_app(
+        ServerConfig(workspace, base=str(tiny_base), poll_s=0, games=("tic_tac_toe",), threads=1)
+    )
     with TestClient(app) as client:
         opponents = client.get("/api/opponents", params={"game": "tic_tac_toe"}).json()
         by_name = {o["name"]: o for o in opponents}
