@@ -21,6 +21,7 @@ from arena.jsonl import JsonlWriter
 from games import InputError
 
 QUIT_WORDS = ("q", "quit", "exit")
+OUTCOME_WORDS = {"win": "won", "loss": "lost", "draw": "drew"}
 
 
 @dataclass(frozen=True)
@@ -115,8 +116,8 @@ def run_session(
             say("")
             for line in game.describe() + game.reveal():
                 say(line)
-            returns = game.returns()
-            say(f"Game over: you {game.outcome()} (returns {returns[seat]:+g} for you).")
+            mine = game.returns()[seat]
+            say(f"Game over: you {OUTCOME_WORDS[game.outcome()]} (returns {mine:+g} for you).")
             writer.write(game.record().to_dict())
             saved += 1
             say(f"saved to {config.out}")

@@ -278,4 +278,25 @@ def create_app(config: ServerConfig) -> FastAPI:
         return _error(error.status_code, str(error.detail))
 
     app.add_middleware(BodyLimit, limit=config.max_body)
+
+    def openapi() -> dict:
+        """The OpenAPI document with today's choices: the games offered and opponent names
+        as enums (rebuilt per request, so a new registry version appears at once)."""
+        from fastapi.openapi.utils import get_openapi
+
+        doc = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        names = sorted({o.name for g in state.games for o in state.pool.opponents(g)})
+        body = doc["components"]["schemas"]["NewMatch"]["properties"]
+        body["game"]["enum"] = list(state.games)
+        body["opponent"]["enum"] = names
+        for item in doc["paths"].values():
+            for operation in item.values():
+                for param in operation.get("parameters", []):
+                    if param["name"] == "game":
+                        param["schema"]["enum"] = list(state.games)
+        return doc
+
+    app.openapi = openapi
     return app

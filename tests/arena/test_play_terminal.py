@@ -46,7 +46,7 @@ def test_play_whole_game_in_a_pty_reasks_illegal_entries_and_saves_the_record(tm
         child.expect(f"you play {first}")
         played = first
         moves += 1
-    assert asked_again and outcome in ("win", "loss", "draw")
+    assert asked_again and outcome in ("won", "lost", "drew")
     child.expect_exact("again? [y]es, [s]wap seats, [n]o> ")
     child.sendline("n")
     child.expect(pexpect.EOF)
@@ -57,7 +57,7 @@ def test_play_whole_game_in_a_pty_reasks_illegal_entries_and_saves_the_record(tm
     human_moves = [m for m in record.moves if m.player == 0]
     assert len(human_moves) == moves and all(m.policy is None for m in human_moves)
     assert all(m.policy is not None for m in record.moves if m.player == 1)
-    score = {"win": 1.0, "draw": 0.5, "loss": 0.0}[outcome]
+    score = {"won": 1.0, "drew": 0.5, "lost": 0.0}[outcome]
     assert record.score(0) == score
 
 

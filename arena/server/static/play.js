@@ -73,7 +73,7 @@ function render(state) {
   $("table").hidden = false;
   const who = state.opponent + (state.opponent_version ? " (" + state.opponent_version + ")" : "");
   $("status").textContent = state.done
-    ? "Game over: you " + state.outcome + " (returns " + state.returns.join(" / ") + ")" + (state.saved ? "; saved." : ".")
+    ? "Game over: you " + { win: "won", loss: "lost", draw: "drew" }[state.outcome] + " (returns " + state.returns.join(" / ") + ")" + (state.saved ? "; saved." : ".")
     : (state.your_turn ? "Your move" : "Waiting") + " against " + who + "; you are player " + state.human_seat + ".";
   $("status").dataset.done = state.done;
   drawBoard(state);
@@ -87,7 +87,8 @@ function render(state) {
   }
   $("lines").textContent = state.lines.concat(state.reveal).join("\n");
   const policy = $("policy");
-  policy.innerHTML = "";
+  // keep the agent's last policy on screen when the person's move ended the game
+  if (state.agent_moves.length || !state.history.length) policy.innerHTML = "";
   for (const m of state.agent_moves) {
     policy.appendChild(el("p", null, who + " played " + m.text + (m.policy ? "; its probabilities:" : "")));
     if (!m.policy) continue;

@@ -13,7 +13,9 @@ import pytest
 from arena.workspace import Workspace
 
 
-def write_scripted_logs(workspace: Workspace, game: str = "tic_tac_toe", pairs: int = 3) -> int:
+def write_scripted_logs(
+    workspace: Workspace, game: str = "tic_tac_toe", pairs: int = 3, run: str = "t", seed: int = 0
+) -> int:
     """Three scripted players, every pairing, ``pairs`` seat-swapped pairs: real match logs."""
     from agents import make_agent
     from arena.jsonl import JsonlWriter
@@ -27,8 +29,8 @@ def write_scripted_logs(workspace: Workspace, game: str = "tic_tac_toe", pairs: 
     count = 0
     for i, a in enumerate(players):
         for j, b in enumerate(players[i + 1 :], start=i + 1):
-            jobs = pair_jobs(game, a, b, range(pairs), i, run_id="t", tag=f"{i}v{j}")
-            out = workspace.matches("t") / f"{a.split(':')[0]}-{b.split(':')[0]}.jsonl"
+            jobs = pair_jobs(game, a, b, range(pairs), seed + i, run_id=run, tag=f"{i}v{j}")
+            out = workspace.matches(run) / f"{a.split(':')[0]}-{b.split(':')[0]}.jsonl"
             with JsonlWriter(out, mode="w") as writer:
                 for record in play_matches(jobs, agents):
                     writer.write(record.to_dict())
@@ -36,10 +38,25 @@ def write_scripted_logs(workspace: Workspace, game: str = "tic_tac_toe", pairs: 
     return count
 
 
+def snapshot(workspace: Workspace, game: str, night: str, base: str = "tiny") -> None:
+    """Store the current leaderboard as a night's rating snapshot (what a night does)."""
+    from arena.leaderboard import build_leaderboard
+    from arena.registry import Registry
+
+    board = build_leaderboard(workspace, game, bootstrap=50)
+    rows = [{**r, "ci_low": r["ci"][0], "ci_high": r["ci"][1]} for r in board.ratings]
+    with Registry.open(workspace.registry) as reg:
+        reg.snapshot_ratings(night, game, base, rows)
+
+
 @pytest.fixture
 def scripted_workspace(tmp_path: Path) -> Workspace:
+    """Match logs of three scripted players (18 games) and two nights of rating snapshots."""
     workspace = Workspace(tmp_path / "ws")
-    write_scripted_logs(workspace)
+    write_scripted_logs(workspace, pairs=1, run="t1")
+    snapshot(workspace, "tic_tac_toe", "night-1")
+    write_scripted_logs(workspace, pairs=2, run="t2", seed=10)
+    snapshot(workspace, "tic_tac_toe", "night-2")
     return workspace
 
 
