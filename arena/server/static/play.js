@@ -2,6 +2,7 @@
 "use strict";
 const $ = (id) => document.getElementById(id);
 let current = null;
+window.arenaRenders = 0; // how many states have been drawn (tests wait on it)
 
 async function api(method, url, body) {
   const response = await fetch(url, {
@@ -108,6 +109,7 @@ function render(state) {
   }
   $("history").innerHTML = "";
   for (const h of state.history) $("history").appendChild(el("li", null, h.by + ": " + h.text));
+  window.arenaRenders += 1;
 }
 
 $("game").onchange = () => loadOpponents().catch(showError);

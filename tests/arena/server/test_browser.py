@@ -86,17 +86,20 @@ def start(page, url: str, game: str, opponent: str) -> None:
     with page.expect_response(lambda r: "/api/opponents" in r.url and game in r.url):
         page.select_option("#game", game)
     page.select_option("#opponent", opponent)
-    with page.expect_response(lambda r: r.url.endswith("/api/matches")):
-        page.click("#start")
+    drawn = page.evaluate("window.arenaRenders")
+    page.click("#start")
+    page.wait_for_function(f"window.arenaRenders > {drawn}")
 
 
 def play_until_done(page, selector: str, limit: int = 30) -> str:
     for _ in range(limit):
         if page.get_attribute("#status", "data-done") == "true":
             return page.inner_text("#status")
+        drawn = page.evaluate("window.arenaRenders")
         with page.expect_response(lambda r: "/moves" in r.url) as response:
             page.locator(selector).first.click()
         assert response.value.ok, response.value.text()
+        page.wait_for_function(f"window.arenaRenders > {drawn}")  # the answer is drawn
     raise AssertionError("the game did not finish")
 
 
