@@ -19,6 +19,7 @@ function showError(error) { $("error").textContent = error ? String(error.messag
 
 async function loadOpponents() {
   const list = await api("GET", "/api/opponents?game=" + encodeURIComponent($("game").value));
+  const chosen = $("opponent").value;
   $("opponent").innerHTML = "";
   for (const o of list) {
     const option = document.createElement("option");
@@ -26,6 +27,8 @@ async function loadOpponents() {
     option.textContent = o.name + " - " + o.description;
     $("opponent").appendChild(option);
   }
+  if (list.some((o) => o.name === chosen)) $("opponent").value = chosen; // keep the choice
+  $("opponent").dataset.game = $("game").value;
 }
 
 async function move(text) {

@@ -83,8 +83,9 @@ def screenshot(page, tmp_path: Path, name: str) -> Path:
 
 def start(page, url: str, game: str, opponent: str) -> None:
     page.goto(url + "/")
-    with page.expect_response(lambda r: "/api/opponents" in r.url and game in r.url):
-        page.select_option("#game", game)
+    page.select_option("#game", game)
+    page.wait_for_function(f"document.getElementById('opponent').dataset.game === '{game}'")
+    page.wait_for_load_state("networkidle")
     page.select_option("#opponent", opponent)
     drawn = page.evaluate("window.arenaRenders")
     page.click("#start")
@@ -108,12 +109,14 @@ def test_play_tic_tac_toe_and_kuhn_poker_by_clicking(browser_page, tmp_path, scr
     page, url = browser_page
     start(page, url, "tic_tac_toe", "solver")
     assert page.locator(".cell").count() == 9
+    assert "against solver" in page.inner_text("#status")
     status = play_until_done(page, ".cell.playable")
     assert "Game over: you" in status and "saved" in status
     assert page.locator("#history li").count() >= 5
     assert page.locator("#policy table tr").count() >= 1  # the agent's probabilities
     screenshot(page, tmp_path, "play.png")
     start(page, url, "kuhn_poker", "random")
+    assert "against random" in page.inner_text("#status")
     assert "your card" in page.inner_text("#board")
     status = play_until_done(page, "#moves button")
     assert "Game over" in status and "their card" in page.inner_text("#board")
