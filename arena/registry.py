@@ -195,11 +195,12 @@ class Registry:
             self._conn = sqlite3.connect(
                 str(self.path), timeout=30, isolation_level=None, check_same_thread=False
             )
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA busy_timeout=30000")
         try:
+            self._conn.execute("PRAGMA busy_timeout=30000")
+            if not readonly:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=FULL")
             if readonly:
                 if check_readable(self._conn, str(self.path)) != SCHEMA_VERSION:
                     raise InputError(
@@ -648,3 +649,29 @@ def _sha256(path: Path) -> str:
     import hashlib
 
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+_READERS: dict[Path, Registry] = {}
+_READERS_LOCK = threading.Lock()
+
+
+def reader(path: str | Path) -> Registry:
+    """A cached read-only registry per file in this process (agents following ``@champion``
+    query it before every decision: one indexed SELECT, no reconnect)."""
+    key = Path(path).expanduser().resolve()
+    with _READERS_LOCK:
+        reg = _READERS.get(key)
+        if reg is None:
+            reg = _READERS[key] = Registry(key, readonly=True)
+        return reg
+
+
+def resolve_for_agents(base: str, ref: str, game: str, workspace=None):
+    """The resolver installed into ``agents.spec`` (see ``arena/__init__.py``):
+    ``llm:BASE@v3`` / ``llm:BASE@champion`` -> the adapter folder (None for v0, the bare base)."""
+    from agents.spec import ResolvedAdapter
+    from arena.workspace import Workspace
+
+    root = workspace.root if isinstance(workspace, Workspace) else workspace
+    row = reader(Workspace.resolve(root).registry).resolve(game, base_key(base), ref)
+    return ResolvedAdapter(Path(row.path) if row.path else None, row.version)
