@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import re
 import signal
 import zlib
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from arena.nightly_config import PREVIOUS, NightlyConfig
-from arena.registry import BASE_VERSION, Registry, VersionRow, base_key
+from arena.registry import BASE_VERSION, Registry, VersionRow, base_key, folder_name
 from arena.runs import ExecOptions
 from arena.workspace import Workspace
 from games import InputError, load_game
@@ -33,9 +32,7 @@ FAULT_ENV = "ARENA_FAULT_STAGE"  # "train" raises after the stage's work; "train
 CORRUPT_ENV = "ARENA_FAULT_CORRUPT"  # "1": truncate the trained weights before registration
 
 
-def slug(text: str) -> str:
-    """A game spec as a folder or run-id fragment: ``a(b=5)`` -> ``a_b_5``."""
-    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")[:64]
+slug = folder_name  # a game spec as a folder or run-id fragment
 
 
 def inject_fault(stage: str) -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -55,6 +56,11 @@ def base_key(base: str) -> str:
     if not key:
         raise InputError(f"base '{base}' has no name")
     return key
+
+
+def folder_name(game: str) -> str:
+    """A game spec as a folder name: ``connect_four(rows=5)`` -> ``connect_four_rows_5``."""
+    return re.sub(r"[^A-Za-z0-9]+", "_", game).strip("_")[:64]
 
 
 class _Row:
@@ -417,7 +423,7 @@ class Registry:
                 (game, base),
             ).fetchone()[0]
             version = f"v{number}"
-            final = self.adapters_root / game / base / version
+            final = self.adapters_root / folder_name(game) / base / version
             if final.exists():  # left by a process killed between rename and commit
                 final.rename(final.with_name(f".orphan-{version}-{int(time.time())}"))
             final.parent.mkdir(parents=True, exist_ok=True)

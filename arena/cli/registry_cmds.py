@@ -96,7 +96,7 @@ def cmd_registry(args: argparse.Namespace) -> int:
         ]  # fmt: skip
         print(format_table(["version", "status", "parent", "night", "created", "path"], rows))
         rows = [
-            [e["created_at"], e["kind"], f"{e['from_version'] or '-'} -> {e['to_version']}",
+            [e["created_at"], e["kind"], _versions(e),
              e["actor"], e["reason"]]
             for e in entry["events"]
         ]  # fmt: skip
@@ -109,6 +109,12 @@ def cmd_registry(args: argparse.Namespace) -> int:
             print(leaderboard_table(entry["ratings"]))
         print()
     return 0
+
+
+def _versions(event: dict) -> str:
+    if event["kind"] == "reject":
+        return f"{event['to_version']} (champion {event['from_version']} stays)"
+    return f"{event['from_version'] or '-'} -> {event['to_version']}"
 
 
 def _actor() -> str:
