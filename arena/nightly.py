@@ -238,8 +238,9 @@ def _run_game(gn: GameNight, result: NightResult) -> None:
         gn.registry.stage_started(gn.night, gn.game, stage)
         started = time.perf_counter()
         try:
+            inject_fault(stage, "before")
             out = json_safe(STAGE_FUNCS[stage](gn))
-            inject_fault(stage)
+            inject_fault(stage, "after")
         except BaseException as error:
             gn.registry.stage_failed(gn.night, gn.game, stage, f"{type(error).__name__}: {error}")
             raise

@@ -28,22 +28,24 @@ logger = logging.getLogger(__name__)
 STAGES = (
     "plan", "selfplay", "datasets", "train", "eval", "gate", "decide", "regression", "tournament",
 )  # fmt: skip
-FAULT_ENV = "ARENA_FAULT_STAGE"  # "train" raises after the stage's work; "train:kill" SIGKILLs
-CORRUPT_ENV = "ARENA_FAULT_CORRUPT"  # "1": truncate the trained weights before registration
+# "train" (or "train:after") raises after the stage's work, before it is recorded as done;
+# "train:before" raises before any work; "train:kill" SIGKILLs the process after the work.
+FAULT_ENV = "ARENA_FAULT_STAGE"
 
 
 slug = folder_name  # a game spec as a folder or run-id fragment
 
 
-def inject_fault(stage: str) -> None:
-    """Crash here when ``$ARENA_FAULT_STAGE`` names this stage (tests of resumption)."""
+def inject_fault(stage: str, when: str) -> None:
+    """Crash here when ``$ARENA_FAULT_STAGE`` names this stage and moment (tests of resumption):
+    ``when`` is ``before`` or ``after`` the stage's work."""
     wanted = os.environ.get(FAULT_ENV, "")
     name, _, how = wanted.partition(":")
-    if name != stage:
+    if name != stage or (how or "after") not in (when, "kill" if when == "after" else ""):
         return
     if how == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
-    raise RuntimeError(f"injected fault after stage '{stage}' ({FAULT_ENV}={wanted})")
+    raise RuntimeError(f"injected fault {when} stage '{stage}' ({FAULT_ENV}={wanted})")
 
 
 @dataclass
@@ -244,9 +246,30 @@ def verify_adapter(folder: Path, base_path: Path) -> None:
     engine.unload_adapter(ref.name)
 
 
+def _manifest_summary(folder: Path) -> dict:
+    """What a registered adapter's training manifest says (a resumed night reports it)."""
+    import json
+
+    m = json.loads((folder / "manifest.json").read_text())
+    metrics = m.get("metrics", {})
+    return {
+        "kind": m.get("kind"), "out": str(folder), "steps": m.get("steps"),
+        "seconds": round(m.get("stages", {}).get("train", 0.0), 2),
+        "rows": m.get("dataset", {}).get("rows"), "tokens": m.get("dataset", {}).get("tokens"),
+        "first_loss": metrics.get("first_loss"), "final_loss": metrics.get("final_loss"),
+        "eval_loss": metrics.get("eval_loss"),
+    }  # fmt: skip
+
+
 def stage_train(gn: GameNight) -> dict:
     plan, data = gn.results["plan"], gn.results["datasets"]
     champion = gn.version(plan["champion"])
+    run_id = f"{gn.run_prefix}-train"
+    done = gn.registry.find_run(gn.game, gn.key, run_id)
+    if done is not None:  # trained and registered before a crash: never train twice
+        gn.say(f"  {done.version} was registered by this night already")
+        return {"runs": [_manifest_summary(Path(done.path))], "version": done.version,
+                "path": done.path}  # fmt: skip
     staging = gn.workspace.root / "adapters" / slug(gn.game) / gn.key / ".staging" / gn.night
     runs, adapter = [], champion.path
     if "sft" in data:
@@ -276,12 +299,9 @@ def stage_train(gn: GameNight) -> dict:
     if adapter is None or adapter == champion.path:
         return {"runs": runs, "version": None, "rejected": "nothing was trained"}
     folder = Path(adapter)
-    if os.environ.get(CORRUPT_ENV):
-        weights = folder / "adapter_model.safetensors"
-        weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     try:
         row = gn.registry.register(
-            gn.game, gn.key, folder, parent=plan["champion"], run_id=f"{gn.run_prefix}-train",
+            gn.game, gn.key, folder, parent=plan["champion"], run_id=run_id,
             night=gn.night, verify=lambda f: verify_adapter(f, gn.base_path),
         )  # fmt: skip
     except InputError as error:

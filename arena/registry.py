@@ -297,6 +297,14 @@ class Registry:
             )
         return row
 
+    def find_run(self, game: str, base: str, run_id: str) -> VersionRow | None:
+        """The version a training run registered, if it did (resumed nights skip training)."""
+        return self._one(
+            VersionRow,
+            "SELECT * FROM versions WHERE game=? AND base=? AND run_id=?",
+            (game, base, run_id),
+        )
+
     def champion(self, game: str, base: str) -> VersionRow | None:
         """The champion of (game, base); None before the first night initialised it."""
         row = self._one(
@@ -405,11 +413,7 @@ class Registry:
         version it already got (a resumed night never makes two versions of one run).
         ``verify(folder)`` raises InputError for an adapter that must not be registered.
         """
-        done = self._one(
-            VersionRow,
-            "SELECT * FROM versions WHERE game=? AND base=? AND run_id=?",
-            (game, base, run_id),
-        )
+        done = self.find_run(game, base, run_id)
         if done is not None:
             return done
         folder = Path(folder)

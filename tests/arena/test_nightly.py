@@ -20,7 +20,7 @@ from arena.cli import main
 from arena.nightly import NightLock
 from arena.nightly_checks import regression_verdict
 from arena.nightly_config import parse_config
-from arena.nightly_stages import CORRUPT_ENV, FAULT_ENV, STAGES
+from arena.nightly_stages import FAULT_ENV, STAGES
 from arena.registry import Registry, base_key
 from arena.workspace import Workspace
 
@@ -116,15 +116,26 @@ def test_two_nights_a_crash_after_every_stage_and_a_sigkill(
     assert (ws / "nights/n1/report.md").read_text().startswith("# Night n1")
     if reg.champion(GAME, key).version == "v0":  # so that night 2 trains with DPO
         assert main(["--workspace", str(ws), "promote", "v1", "--reason", "test"]) == 0
-    # a finished night is not run again
-    assert run(ws, config, "n1") in (0, 3)
+    assert run(ws, config, "n1") in (0, 3)  # a finished night is not run again
     assert "night n1 already finished" in capsys.readouterr().out
 
-    # night 2: crash after each stage's work in turn; each rerun redoes only the crashed stage
+    # night 2: a crash after each stage's work in turn (the decide stage: a real SIGKILL in
+    # another process, right after the verdict was committed); each rerun redoes only the
+    # stage that crashed
+    cmd = [sys.executable, "-m", "arena", "--workspace", str(ws), "nightly"]
+    cmd += ["--config", str(config), "--night", "n2"]
     for stage in STAGES:
-        monkeypatch.setenv(FAULT_ENV, stage)
-        assert run(ws, config, "n2") == 1, stage
-        assert reg.stage("n2", GAME, stage).status == "failed"
+        if stage == "decide":
+            env = {**os.environ, FAULT_ENV: "decide:kill", "RAY_ADDRESS": ray_instance}
+            killed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+            assert killed.returncode == -9, killed.stderr[-2000:]
+            assert "resuming night n2" in killed.stdout
+            assert reg.stage("n2", GAME, "decide").status == "running"  # killed mid-stage
+            assert len([e for e in reg.events(GAME, key) if e.night == "n2"]) == 1
+        else:
+            monkeypatch.setenv(FAULT_ENV, stage)
+            assert run(ws, config, "n2") == 1, stage
+            assert reg.stage("n2", GAME, stage).status == "failed"
         champion = reg.champion(GAME, key)
         assert champion.path is None or Path(champion.path, "adapter_model.safetensors").is_file()
     monkeypatch.delenv(FAULT_ENV)
@@ -134,74 +145,75 @@ def test_two_nights_a_crash_after_every_stage_and_a_sigkill(
     assert {s: (r.status, r.attempts) for s, r in stages.items()} == dict.fromkeys(
         STAGES, ("done", 2)
     )
-    assert (
-        stages["datasets"].result.get("prefs")
-        and stages["train"].result["runs"][0]["kind"] == "dpo"
-    )
+    assert stages["datasets"].result.get("prefs")
+    assert stages["train"].result["runs"][-1]["kind"] == "dpo"
     assert [v.version for v in reg.versions(GAME, key) if v.night == "n2"] == ["v2"]
     assert len(reg.gate_decisions(night="n2")) == 1
     verdicts = [e for e in reg.events(GAME, key) if e.night == "n2" and e.kind != "rollback"]
-    assert len(verdicts) == 1
+    assert len(verdicts) == 1  # nothing decided or promoted twice
     selfplay = json.loads((ws / "runs/n2-tic_tac_toe-selfplay/manifest.json").read_text())
     assert selfplay["sessions"][-1]["resumed_records"] == stages["selfplay"].result["games"]
+    assert reg.night("n2").status == "finished"
+    reg.close()
 
-    # night 3: a real SIGKILL right after the verdict was committed, in another process
-    env = {**os.environ, FAULT_ENV: "decide:kill", "RAY_ADDRESS": ray_instance}
-    cmd = [sys.executable, "-m", "arena", "--workspace", str(ws), "nightly"]
-    cmd += ["--config", str(config), "--night", "n3"]
-    killed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-    assert killed.returncode == -9, killed.stderr[-2000:]
-    assert reg.stage("n3", GAME, "decide").status == "running"
-    assert len([e for e in reg.events(GAME, key) if e.night == "n3"]) == 1
-    env.pop(FAULT_ENV)
-    resumed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-    assert resumed.returncode in (0, 3), resumed.stderr[-2000:]
-    assert "resuming night n3" in resumed.stdout
-    assert reg.stage("n3", GAME, "decide").attempts == 2
-    assert len([e for e in reg.events(GAME, key) if e.night == "n3" and e.kind != "rollback"]) == 1
-    assert [v.version for v in reg.versions(GAME, key) if v.night == "n3"] == ["v3"]
+
+def test_a_corrupted_candidate_is_refused_and_the_champion_keeps_serving(
+    tmp_path, tiny_base, lora_factory
+):
+    from arena.nightly_stages import verify_adapter
+    from games import InputError
+
+    reg = Registry.open(tmp_path / "registry.sqlite")
+    key = base_key(str(tiny_base))
+    reg.init_base(GAME, key, actor="test")
+    good = lora_factory(tiny_base, tmp_path / "good", seed=1)
+    reg.register(GAME, key, good, "v0", "r1", verify=lambda f: verify_adapter(f, tiny_base))
+    reg.promote(GAME, key, "v1", reason="test", actor="test")
+    for damage in ("truncate", "remove"):
+        bad = lora_factory(tiny_base, tmp_path / damage, seed=2)
+        weights = bad / "adapter_model.safetensors"
+        if damage == "truncate":
+            weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+        else:
+            weights.unlink()
+        with pytest.raises(InputError, match="adapter_model.safetensors|weights do not load"):
+            reg.register(
+                GAME, key, bad, "v1", damage, verify=lambda f: verify_adapter(f, tiny_base)
+            )
+        assert bad.is_dir()  # left where it was, never moved into the registry
+    assert [v.version for v in reg.versions(GAME, key)] == ["v0", "v1"]
+    champion = reg.champion(GAME, key)
+    assert champion.version == "v1"
+    verify_adapter(Path(champion.path), tiny_base)  # still loads
     reg.close()
 
 
 @pytest.mark.slow
-def test_a_corrupted_candidate_is_rejected_and_the_champion_keeps_serving(
-    tmp_path, tiny_base, ray_instance, monkeypatch, capsys, lora_factory, night_config
+def test_a_candidate_identical_to_the_champion_is_not_promoted(
+    tmp_path, tiny_base, ray_instance, lora_factory
 ):
-    from arena.nightly_stages import verify_adapter
-
-    ws = tmp_path / "ws"
-    config = tmp_path / "nightly.toml"
-    config.write_text(night_config(tiny_base))
-    key = base_key(str(tiny_base))
-    monkeypatch.setenv(CORRUPT_ENV, "1")
-    assert run(ws, config, "c1") == 3
-    out = capsys.readouterr().out
-    assert "candidate refused" in out and "weights do not load" in out
-    reg = Registry.open(ws / "registry.sqlite", readonly=True)
-    assert [v.version for v in reg.versions(GAME, key)] == ["v0"]  # never registered
-    assert reg.champion(GAME, key).version == "v0"
-    assert reg.stage("c1", GAME, "gate").result == {"skipped": "no candidate"}
-
-    # a candidate identical to the champion is not promoted
     from arena.gating import GateRunConfig, run_gate
     from arena.runs import ExecOptions
 
-    folder = lora_factory(tiny_base, tmp_path / "same", seed=4)
-    writer = Registry.open(ws / "registry.sqlite")
-    writer.register(GAME, key, folder, parent="v0", run_id="a")
-    writer.promote(GAME, key, "v1", reason="test", actor="test")
+    ws = Workspace.resolve(tmp_path / "ws")
+    key = base_key(str(tiny_base))
+    reg = Registry.open(ws.registry)
+    reg.init_base(GAME, key, actor="test")
+    reg.register(GAME, key, lora_factory(tiny_base, tmp_path / "a", seed=4), "v0", "a")
+    reg.promote(GAME, key, "v1", reason="test", actor="test")
     copy = tmp_path / "copy"
     copy.mkdir()
-    for f in (ws / f"adapters/{GAME}/{key}/v1").iterdir():
+    for f in Path(reg.get(GAME, key, "v1").path).iterdir():
         (copy / f.name).write_bytes(f.read_bytes())
-    row = writer.register(GAME, key, copy, parent="v1", run_id="b")
-    verify_adapter(Path(row.path), tiny_base)
+    reg.register(GAME, key, copy, parent="v1", run_id="b")
     spec = f"llm:{tiny_base}@{{}},temperature=0"
     gate = run_gate(
         GateRunConfig(GAME, spec.format("v2"), spec.format("v1"), min_pairs=4, max_pairs=8),
-        Workspace.resolve(ws), ExecOptions(workers=1), "same-gate",
+        ws, ExecOptions(workers=1), "same-gate",
     )  # fmt: skip
     assert gate.decision == "reject"
-    writer.record_gate(GAME, key, "v2", "v1", "reject", gate.gate.result.reason, {}, "test")
-    assert writer.champion(GAME, key).version == "v1"
-    writer.close()
+    gate_row, event = reg.record_gate(
+        GAME, key, "v2", "v1", "reject", gate.gate.result.reason, gate.to_dict(), "test"
+    )
+    assert event.kind == "reject" and reg.champion(GAME, key).version == "v1"
+    reg.close()
