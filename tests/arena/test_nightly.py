@@ -157,6 +157,7 @@ def test_two_nights_a_crash_after_every_stage_and_a_sigkill(
     reg.close()
 
 
+@pytest.mark.slow
 def test_a_corrupted_candidate_is_refused_and_the_champion_keeps_serving(
     tmp_path, tiny_base, lora_factory
 ):
