@@ -176,9 +176,15 @@ def run_night(
             result.resumed = True
             result.paths = write_report(result, reg, workspace, config)
             return result
+        resolved = json_safe({k: v for k, v in config.to_dict().items() if k != "source"})
         if row is not None:
+            if {k: v for k, v in row.config.items() if k != "source"} != resolved:
+                raise InputError(
+                    f"night {night} was started with another configuration; resume it with "
+                    "the same config, or start another --night"
+                )
             say(f"resuming night {night} (started {row.started_at})")
-        reg.begin_night(night, json_safe(config.to_dict()))
+        reg.begin_night(night, {**resolved, "source": config.source})
         result = NightResult(night, "failed", resumed=row is not None)
         cluster = None
         try:

@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import os
 import signal
+import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -216,7 +217,12 @@ def _remote_train(gn: GameNight, kind: str, config) -> dict:
 
     n = gn.config.night
     task = ray.remote(num_cpus=n.train_cpus, num_gpus=n.train_gpus, max_retries=0)(_train_task)
-    return ray.get(task.remote(kind, to_dict(config)))
+    ref = task.remote(kind, to_dict(config))
+    started = time.monotonic()
+    steps = config.train.max_steps if config.train.max_steps > 0 else "all"
+    while not ray.wait([ref], timeout=20)[0]:  # the task's own log stays on its node
+        gn.say(f"  [train] {kind} running for {time.monotonic() - started:.0f}s ({steps} steps)")
+    return ray.get(ref)
 
 
 def _with_threads(gn: GameNight, train) -> object:
