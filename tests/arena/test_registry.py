@@ -155,3 +155,30 @@ def test_agents_resolve_versions_and_follow_the_champion(tmp_path, tiny_base, lo
         make_agent(f"llm:{tiny_base}@v7", handle, workspace=ws)
     follower.close()
     fixed.close()
+
+
+def test_registry_promote_and_rollback_commands(tmp_path, capsys):
+    from arena.cli import main
+
+    ws = tmp_path / "ws"
+    with Registry.open(ws / "registry.sqlite") as reg:
+        reg.init_base(GAME, BASE, actor="test")
+        reg.register(GAME, BASE, staged(tmp_path, "a"), parent="v0", run_id="r1")
+    args = ["--workspace", str(ws)]
+    assert main([*args, "promote", "v1", "--reason", "looks better"]) == 0
+    assert "v0 -> v1 (promoted: looks better)" in capsys.readouterr().out
+    assert main([*args, "rollback", "--reason", "complaints"]) == 0
+    assert "v1 -> v0 (rolled back: complaints)" in capsys.readouterr().out
+    assert main([*args, "registry", "--format", "json"]) == 0
+    (entry,) = json.loads(capsys.readouterr().out)
+    assert entry["champion"] == "v0"
+    assert [e["kind"] for e in entry["events"]] == ["init", "promote", "rollback"]
+    assert entry["events"][-1]["actor"].startswith("cli")
+    assert main([*args, "registry"]) == 0
+    table = capsys.readouterr().out
+    assert "champion v0" in table and "complaints" in table and "rejected" in table
+    assert main([*args, "promote", "v7", "--reason", "x"]) == 2
+    assert "no version 'v7'" in capsys.readouterr().err
+    assert main([*args, "rollback", "--reason", "x"]) == 2  # v1 was demoted: nothing to restore
+    assert main(["--workspace", str(tmp_path / "empty"), "registry"]) == 2
+    assert "no registry at" in capsys.readouterr().err
