@@ -27,25 +27,35 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
 from pathlib import Path
 
+from arena.registry_nights import NightsMixin
+from arena.registry_rows import (
+    ChampionRow,
+    EventRow,
+    GateDecisionRow,
+    NightRow,
+    RatingRow,
+    StageRow,
+    VersionRow,
+    now,
+)
 from arena.registry_schema import SCHEMA_VERSION, check_readable, migrate
 from games import InputError
 
+__all__ = [
+    "BASE_VERSION", "STATUSES", "ChampionRow", "EventRow", "GateDecisionRow", "NightRow",
+    "RatingRow", "Registry", "StageRow", "VersionRow", "base_key", "folder_name", "now", "reader",
+    "resolve_for_agents",
+]  # fmt: skip
 STATUSES = ("candidate", "champion", "rejected", "retired")
 BASE_VERSION = "v0"
-
-
-def now() -> str:
-    """UTC timestamp, ISO 8601 with milliseconds."""
-    t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
 
 
 def base_key(base: str) -> str:
@@ -57,124 +67,12 @@ def base_key(base: str) -> str:
     return key
 
 
-class _Row:
-    @classmethod
-    def from_row(cls, row: sqlite3.Row):
-        values = {}
-        for f in fields(cls):
-            value = row[f.name]
-            if f.name in ("report", "config", "result") and isinstance(value, str):
-                value = json.loads(value)
-            values[f.name] = value
-        return cls(**values)
-
-    def to_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+def folder_name(game: str) -> str:
+    """A game spec as a folder name: ``connect_four(rows=5)`` -> ``connect_four_rows_5``."""
+    return re.sub(r"[^A-Za-z0-9]+", "_", game).strip("_")[:64]
 
 
-@dataclass(frozen=True)
-class VersionRow(_Row):
-    """An adapter version (``path`` None: ``v0``, the bare base)."""
-
-    game: str
-    base: str
-    version: str
-    number: int
-    parent: str | None
-    status: str
-    path: str | None
-    run_id: str | None
-    manifest_sha256: str | None
-    night: str | None
-    created_at: str
-
-
-@dataclass(frozen=True)
-class ChampionRow(_Row):
-    game: str
-    base: str
-    version: str
-    since: str
-    event_id: int | None
-
-
-@dataclass(frozen=True)
-class GateDecisionRow(_Row):
-    """A gate decision with its full report (``report``: the gate run's JSON)."""
-
-    id: int
-    game: str
-    base: str
-    candidate: str
-    champion: str
-    decision: str
-    reason: str
-    report: dict
-    night: str | None
-    created_at: str
-
-
-@dataclass(frozen=True)
-class EventRow(_Row):
-    """A change of the champion or a verdict: ``init``, ``promote``, ``reject``, ``rollback``."""
-
-    id: int
-    game: str
-    base: str
-    kind: str
-    from_version: str | None
-    to_version: str
-    reason: str
-    actor: str
-    night: str | None
-    gate_id: int | None
-    created_at: str
-
-
-@dataclass(frozen=True)
-class RatingRow(_Row):
-    """One player's Bradley-Terry rating (Elo scale, 95% interval) in a night's snapshot."""
-
-    id: int
-    night: str
-    game: str
-    base: str
-    player: str
-    version: str | None
-    rank: int
-    rating: float
-    ci_low: float
-    ci_high: float
-    games: int
-    score: float
-    created_at: str
-
-
-@dataclass(frozen=True)
-class NightRow(_Row):
-    night: str
-    config: dict
-    status: str
-    outcome: str | None
-    started_at: str
-    finished_at: str | None
-
-
-@dataclass(frozen=True)
-class StageRow(_Row):
-    night: str
-    game: str
-    stage: str
-    status: str
-    attempts: int
-    started_at: str
-    finished_at: str | None
-    seconds: float | None
-    result: dict | None
-    error: str | None
-
-
-class Registry:
+class Registry(NightsMixin):
     """The registry file. ``Registry.open(path)`` creates or migrates it (writers);
     ``Registry.open(path, readonly=True)`` refuses to change anything (readers)."""
 
@@ -195,11 +93,12 @@ class Registry:
             self._conn = sqlite3.connect(
                 str(self.path), timeout=30, isolation_level=None, check_same_thread=False
             )
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA busy_timeout=30000")
         try:
+            self._conn.execute("PRAGMA busy_timeout=30000")
+            if not readonly:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=FULL")
             if readonly:
                 if check_readable(self._conn, str(self.path)) != SCHEMA_VERSION:
                     raise InputError(
@@ -290,6 +189,14 @@ class Registry:
             )
         return row
 
+    def find_run(self, game: str, base: str, run_id: str) -> VersionRow | None:
+        """The version a training run registered, if it did (resumed nights skip training)."""
+        return self._one(
+            VersionRow,
+            "SELECT * FROM versions WHERE game=? AND base=? AND run_id=?",
+            (game, base, run_id),
+        )
+
     def champion(self, game: str, base: str) -> VersionRow | None:
         """The champion of (game, base); None before the first night initialised it."""
         row = self._one(
@@ -338,24 +245,6 @@ class Registry:
             (game, base, game, base),
         )
 
-    def nights(self) -> list[NightRow]:
-        return self._all(NightRow, "SELECT * FROM nights ORDER BY started_at, night")
-
-    def night(self, night: str) -> NightRow | None:
-        return self._one(NightRow, "SELECT * FROM nights WHERE night=?", (night,))
-
-    def stages(self, night: str) -> list[StageRow]:
-        return self._all(
-            StageRow, "SELECT * FROM stages WHERE night=? ORDER BY started_at", (night,)
-        )
-
-    def stage(self, night: str, game: str, stage: str) -> StageRow | None:
-        return self._one(
-            StageRow,
-            "SELECT * FROM stages WHERE night=? AND game=? AND stage=?",
-            (night, game, stage),
-        )
-
     # --------------------------------------------------------------------------- versions
 
     def init_base(self, game: str, base: str, actor: str, night: str | None = None) -> VersionRow:
@@ -398,11 +287,7 @@ class Registry:
         version it already got (a resumed night never makes two versions of one run).
         ``verify(folder)`` raises InputError for an adapter that must not be registered.
         """
-        done = self._one(
-            VersionRow,
-            "SELECT * FROM versions WHERE game=? AND base=? AND run_id=?",
-            (game, base, run_id),
-        )
+        done = self.find_run(game, base, run_id)
         if done is not None:
             return done
         folder = Path(folder)
@@ -416,7 +301,7 @@ class Registry:
                 (game, base),
             ).fetchone()[0]
             version = f"v{number}"
-            final = self.adapters_root / game / base / version
+            final = self.adapters_root / folder_name(game) / base / version
             if final.exists():  # left by a process killed between rename and commit
                 final.rename(final.with_name(f".orphan-{version}-{int(time.time())}"))
             final.parent.mkdir(parents=True, exist_ok=True)
@@ -596,55 +481,34 @@ class Registry:
                 )  # fmt: skip
             return c.total_changes - before
 
-    # ------------------------------------------------------------------- nights, stages
-
-    def begin_night(self, night: str, config: dict) -> NightRow:
-        """Start (or resume) ``night``; a resumed night keeps its first config."""
-        with self._tx() as c:
-            c.execute(
-                "INSERT OR IGNORE INTO nights VALUES (?,?,'running',NULL,?,NULL)",
-                (night, json.dumps(config, sort_keys=True), now()),
-            )
-            c.execute(
-                "UPDATE nights SET status='running', finished_at=NULL WHERE night=?", (night,)
-            )
-        return self.night(night)
-
-    def finish_night(self, night: str, status: str, outcome: str | None) -> None:
-        with self._tx() as c:
-            c.execute(
-                "UPDATE nights SET status=?, outcome=?, finished_at=? WHERE night=?",
-                (status, outcome, now(), night),
-            )
-
-    def stage_started(self, night: str, game: str, stage: str) -> StageRow:
-        with self._tx() as c:
-            c.execute(
-                "INSERT INTO stages (night, game, stage, status, attempts, started_at) "
-                "VALUES (?,?,?,'running',1,?) ON CONFLICT (night, game, stage) DO UPDATE SET "
-                "status='running', attempts=attempts+1, error=NULL",
-                (night, game, stage, now()),
-            )
-        return self.stage(night, game, stage)
-
-    def stage_done(self, night: str, game: str, stage: str, seconds: float, result: dict) -> None:
-        with self._tx() as c:
-            c.execute(
-                "UPDATE stages SET status='done', finished_at=?, seconds=?, result=? "
-                "WHERE night=? AND game=? AND stage=?",
-                (now(), seconds, json.dumps(result, allow_nan=False), night, game, stage),
-            )
-
-    def stage_failed(self, night: str, game: str, stage: str, error: str) -> None:
-        with self._tx() as c:
-            c.execute(
-                "UPDATE stages SET status='failed', finished_at=?, error=? "
-                "WHERE night=? AND game=? AND stage=?",
-                (now(), error, night, game, stage),
-            )
-
 
 def _sha256(path: Path) -> str:
     import hashlib
 
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+_READERS: dict[Path, Registry] = {}
+_READERS_LOCK = threading.Lock()
+
+
+def reader(path: str | Path) -> Registry:
+    """A cached read-only registry per file in this process (agents following ``@champion``
+    query it before every decision: one indexed SELECT, no reconnect)."""
+    key = Path(path).expanduser().resolve()
+    with _READERS_LOCK:
+        reg = _READERS.get(key)
+        if reg is None:
+            reg = _READERS[key] = Registry(key, readonly=True)
+        return reg
+
+
+def resolve_for_agents(base: str, ref: str, game: str, workspace=None):
+    """The resolver installed into ``agents.spec`` (see ``arena/__init__.py``):
+    ``llm:BASE@v3`` / ``llm:BASE@champion`` -> the adapter folder (None for v0, the bare base)."""
+    from agents.spec import ResolvedAdapter
+    from arena.workspace import Workspace
+
+    root = workspace.root if isinstance(workspace, Workspace) else workspace
+    row = reader(Workspace.resolve(root).registry).resolve(game, base_key(base), ref)
+    return ResolvedAdapter(Path(row.path) if row.path else None, row.version)

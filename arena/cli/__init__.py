@@ -21,6 +21,8 @@ COMMAND_MODULES = (
     "arena.cli.train_cmds",
     "arena.cli.base_cmds",
     "arena.cli.people_cmds",
+    "arena.cli.registry_cmds",
+    "arena.cli.nightly_cmds",
 )
 
 

@@ -210,15 +210,16 @@ class AgentPool:
         """An LLM agent of one version. The adapter serves under a role named after the
         registry version (and is labelled with it), so decisions carry that version."""
         from agents.llm import LLMAgent, LLMOptions, get_engine
+        from agents.spec import ResolvedAdapter
 
         options = LLMOptions.parse({"temperature": self.temperature})
         engine = get_engine(self.base, self.workspace, self.device, None, options.dtype)
-        role = None
-        if info is not None and info.path is not None:
-            role = f"registry:{game}:{info.base}:{info.version}"
-            engine.attach_role(role, info.path, version=info.version)
-        spec = f"llm:{self.base_key}" if info is None else self._llm_spec(info.version)
-        return LLMAgent(spec, engine, role, options)
+        if info is None:
+            return LLMAgent(f"llm:{self.base_key}", engine, None, options)
+        agent = LLMAgent(self._llm_spec(info.version), engine, None, options)
+        target = ResolvedAdapter(info.path, info.version)  # path None: the bare base (v0)
+        agent.point_at(target, f"registry:{game}:{info.base}:{info.version}")
+        return agent
 
     # ---------------------------------------------------------------------------- champion
 
