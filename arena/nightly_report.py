@@ -5,6 +5,7 @@ and the environment in the manifest."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from arena.report import format_table
@@ -65,7 +66,28 @@ def leaderboard_table(rows: list[dict]) -> str:
     return format_table(["rank", "player", "Elo", "95% CI", "games", "score"], body)
 
 
-def markdown(result, registry) -> str:
+def history_plots(registry, folder: Path) -> dict[str, list[str]]:
+    """One rating-history PNG per (game, base) with snapshots, beside the report; returns the
+    file names per game (the report embeds them)."""
+    from arena.plots import rating_history_png
+    from arena.registry_view import RatingPoint
+
+    plots: dict[str, list[str]] = {}
+    for game, base in registry.keys():
+        rows = registry.ratings(game, base)
+        if not rows:
+            continue
+        points = [
+            RatingPoint(r.night, r.player, r.rating, r.ci_low, r.ci_high, r.games, r.base)
+            for r in rows
+        ]
+        name = "ratings-" + re.sub(r"[^A-Za-z0-9_.-]", "_", f"{game}-{base}") + ".png"
+        rating_history_png(points, folder / name, f"{game} (base {base}): ratings by night")
+        plots.setdefault(game, []).append(name)
+    return plots
+
+
+def markdown(result, registry, plots: dict[str, list[str]] | None = None) -> str:
     lines = [f"# Night {result.night}: **{result.outcome.upper()}**", ""]
     if result.error:
         lines += [f"Failed: `{result.error}` (rerun the same command to continue).", ""]
@@ -81,6 +103,8 @@ def markdown(result, registry) -> str:
         board = (stages.get("tournament") or {}).get("leaderboard")
         if board:
             lines += ["", "```", leaderboard_table(board), "```"]
+        for name in (plots or {}).get(game, []):
+            lines += ["", f"![rating history, 95% bands]({name})"]
         lines.append("")
     return "\n".join(lines) + "\n"
 
@@ -102,8 +126,9 @@ def write_report(result, registry, workspace, config) -> dict[str, str]:
         "manifest": str(folder / "manifest.json"),
     }
     write_json(Path(paths["report_json"]), json_safe(report))
+    plots = history_plots(registry, folder)
     tmp = folder / "report.md.tmp"
-    tmp.write_text(markdown(result, registry))
+    tmp.write_text(markdown(result, registry, plots))
     tmp.replace(paths["report_md"])
     row = registry.night(result.night)
     write_json(

@@ -1,4 +1,4 @@
-"""Fixtures for the web server tests: workspaces with match logs or a registry, a live server."""
+"""Fixtures of the server and leaderboard tests: workspaces with logs or a registry, a server."""
 
 from __future__ import annotations
 
