@@ -213,3 +213,48 @@ def test_registry_versions_champion_pages_and_rollback(
         assert "rolled back" in page and "/versions/tic_tac_toe/v0" in page
         assert client.get("/versions/tic_tac_toe/v2").status_code == 200
         assert client.get("/api/versions/tic_tac_toe/v9").status_code == 404
+
+
+def test_arena_serve_command_binds_loopback_and_answers(scripted_workspace):
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    args = ["--workspace", str(scripted_workspace.root), "serve", "--port", str(port)]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "arena", *args, "--poll", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, server.stdout.read()
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2).json()
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "arena serve did not start"
+                time.sleep(0.3)
+        assert health["status"] == "ok"
+        listening = [
+            line.split()[1]
+            for line in open("/proc/net/tcp").read().splitlines()[1:]
+            if line.split()[1].endswith(f":{port:04X}") and line.split()[3] == "0A"
+        ]
+        assert listening == [f"0100007F:{port:04X}"]  # 127.0.0.1 only
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
+    assert "arena serve: http://127.0.0.1" in server.stdout.read()
+    assert subprocess.run(
+        [sys.executable, "-m", "arena", "serve", "--port", "0"], capture_output=True, text=True
+    ).stderr.startswith("arena: error: --port must be 1-65535")
