@@ -177,8 +177,8 @@ def new_match(request: Request, body: NewMatch) -> MatchState:
 
 @router.get("/matches/{game_id}")
 def get_match(request: Request, game_id: str = GAME_ID) -> MatchState:
-    """The game as the person sees it."""
-    return match_state(request.app.state.arena.store.get(game_id))
+    """The game as the person sees it (the agent's pending reply, if any, made first)."""
+    return match_state(request.app.state.arena.store.view(game_id))
 
 
 @router.post("/matches/{game_id}/moves")

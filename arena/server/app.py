@@ -26,7 +26,7 @@ from arena.leaderboard import Leaderboard, build_leaderboard
 from arena.registry_view import RegistryView, stage_results
 from arena.server.batcher import DecisionBatcher
 from arena.server.opponents import AgentPool, NotFound
-from arena.server.sessions import Busy, GameStore
+from arena.server.sessions import AgentTimeout, Busy, Full, GameStore
 from arena.workspace import Workspace, check_name
 from games import CURATED_GAMES, InputError, load_game
 
@@ -255,7 +255,15 @@ def create_app(config: ServerConfig) -> FastAPI:
 
     @app.exception_handler(Busy)
     async def busy(request: Request, error: Busy):
-        return _error(429 if "too many" in str(error) else 409, str(error))
+        return _error(409, str(error))
+
+    @app.exception_handler(Full)
+    async def full(request: Request, error: Full):
+        return _error(429, str(error))
+
+    @app.exception_handler(AgentTimeout)
+    async def slow_agent(request: Request, error: AgentTimeout):
+        return _error(503, str(error))
 
     @app.exception_handler(InputError)
     async def bad_input(request: Request, error: InputError):

@@ -3,8 +3,9 @@
 Each game holds a lease on its opponent's agent (``opponents.AgentPool``), so it keeps the
 adapter version it started with whatever the champion does meanwhile. Games live in memory,
 bounded in number; a game untouched for ``ttl_s`` is dropped (unfinished games are not records:
-a match record is a finished game). Finished games are appended to
-``<workspace>/matches/human/web-<date>.jsonl`` with the same writer as every match log.
+a match record is a finished game); finished ones stay viewable for ten minutes. Finished
+games are appended to ``<workspace>/matches/human/web-<date>.jsonl`` with the same writer as
+every match log.
 """
 
 from __future__ import annotations
@@ -23,10 +24,19 @@ from arena.server.opponents import AgentPool, Lease, NotFound
 from games import InputError
 
 AGENT_TIMEOUT_S = 300.0
+FINISHED_TTL_S = 600.0  # a finished game stays viewable this long (it is saved already)
 
 
 class Busy(InputError):
-    """Another request is moving this game right now, or the server is full (HTTP 409/429)."""
+    """Another request is moving this game right now (HTTP 409)."""
+
+
+class Full(InputError):
+    """Too many games in progress (HTTP 429)."""
+
+
+class AgentTimeout(Exception):
+    """The agent did not answer within ``AGENT_TIMEOUT_S`` (HTTP 503)."""
 
 
 @dataclass
@@ -66,7 +76,7 @@ class GameStore:
         self.expire()
         with self._lock:
             if len(self._games) >= self.max_games:
-                raise Busy(f"too many games in progress ({self.max_games}); try again later")
+                raise Full(f"too many games in progress ({self.max_games}); try again later")
         lease = self.pool.checkout(game, opponent)
         try:
             gid = uuid.uuid4().hex
@@ -97,6 +107,16 @@ class GameStore:
         web.touched = time.monotonic()
         return web
 
+    def view(self, gid: str) -> WebGame:
+        """The game, after the agent's reply if an earlier request timed out waiting for it."""
+        web = self.get(gid)
+        if web.game.agent_to_move and web.lock.acquire(blocking=False):
+            try:
+                self._agent_turns(web)
+            finally:
+                web.lock.release()
+        return web
+
     def move(self, gid: str, entry: str) -> WebGame:
         web = self.get(gid)
         if not web.lock.acquire(blocking=False):
@@ -115,9 +135,14 @@ class GameStore:
             obs = game.observation()
             start = time.perf_counter()
             if lease.llm:
-                decision = self.batcher.submit(lease.agent, obs, game.agent_rng).result(
-                    timeout=AGENT_TIMEOUT_S
-                )
+                future = self.batcher.submit(lease.agent, obs, game.agent_rng)
+                try:
+                    decision = future.result(timeout=AGENT_TIMEOUT_S)
+                except TimeoutError:
+                    raise AgentTimeout(
+                        f"{lease.spec} did not answer within {AGENT_TIMEOUT_S:.0f} s; "
+                        "the game is unchanged, try the request again"
+                    ) from None
             else:
                 with lease.lock:
                     decision = lease.agent.act(obs, game.agent_rng)
@@ -140,10 +165,15 @@ class GameStore:
         self.pool.release(web.lease)
 
     def expire(self) -> int:
-        """Drop games untouched for ``ttl_s``; returns how many."""
+        """Drop games untouched for ``ttl_s`` (finished ones after ``FINISHED_TTL_S``)."""
         now = time.monotonic()
         with self._lock:
-            old = [g for g in self._games.values() if now - g.touched > self.ttl_s]
+            old = [
+                g
+                for g in self._games.values()
+                if now - g.touched
+                > (min(self.ttl_s, FINISHED_TTL_S) if g.game.done else self.ttl_s)
+            ]
             for web in old:
                 del self._games[web.id]
         for web in old:

@@ -151,9 +151,9 @@ def test_moves_illegal_out_of_turn_finished_and_unknown_ids(client):
     assert web.game.agent_to_move
     early = client.post(url, json={"move": "1"})
     assert early.status_code == 409 and "not your turn" in early.json()["error"]
-    with web.lock:
-        client.app.state.arena.store._agent_turns(web)
-    final = play_out(client, client.get(f"/api/matches/{state['id']}").json())
+    resumed = client.get(f"/api/matches/{state['id']}").json()  # a view makes the reply
+    assert resumed["your_turn"] and len(resumed["history"]) == len(first["history"]) + 2
+    final = play_out(client, resumed)
     over = client.post(url, json={"move": "1"})
     assert over.status_code == 409 and "game is over" in over.json()["error"]
     assert final["done"]
@@ -258,3 +258,12 @@ def test_arena_serve_command_binds_loopback_and_answers(scripted_workspace):
     assert subprocess.run(
         [sys.executable, "-m", "arena", "serve", "--port", "0"], capture_output=True, text=True
     ).stderr.startswith("arena: error: --port must be 1-65535")
+
+
+def test_too_many_games_is_429(scripted_workspace):
+    app = create_app(ServerConfig(scripted_workspace, poll_s=0, max_games=1))
+    with TestClient(app) as client:
+        body = {"game": "kuhn_poker", "opponent": "random"}
+        assert client.post("/api/matches", json=body).status_code == 201
+        full = client.post("/api/matches", json=body)
+        assert full.status_code == 429 and "too many games" in full.json()["error"]
