@@ -103,7 +103,7 @@ class GameStore:
     def get(self, gid: str) -> WebGame:
         web = self._games.get(gid)
         if web is None:
-            raise NotFound(f"no game '{gid}' (finished games stay for an hour; start a new one)")
+            raise NotFound(f"no game '{gid}' (finished games stay ten minutes; start a new one)")
         web.touched = time.monotonic()
         return web
 
