@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 
 from agents import parse_spec
 from arena.driver import Progress, RunStats
-from arena.match import DEFAULT_MOVE_CAP, MatchJob
 from arena.runs import ExecOptions, RunSession, default_run_id, write_json
-from arena.schedule import pair_jobs
-from arena.workspace import Workspace
 from games import InputError, load_game
+from games.match import DEFAULT_MOVE_CAP, MatchJob
+from games.schedule import pair_jobs
+from games.workspace import Workspace
 
 
 @dataclass(frozen=True)

@@ -28,11 +28,12 @@ from pathlib import Path
 
 from arena.cluster import ClusterInfo, connect, disconnect
 from arena.driver import Driver, DriverConfig, Progress, RunStats
-from arena.match import MatchJob
 from arena.shards import LoadReport, ShardStore
 from arena.workers import PoolConfig, WorkerPool
-from arena.workspace import Workspace, check_name
 from games import InputError
+from games.files import json_safe, write_json
+from games.match import MatchJob
+from games.workspace import Workspace, check_name
 
 logger = logging.getLogger(__name__)
 MANIFEST_VERSION = 1
@@ -65,25 +66,6 @@ class ExecOptions:
 
 def default_run_id(kind: str) -> str:
     return time.strftime(f"{kind}-%Y%m%d-%H%M%S")
-
-
-def json_safe(value):
-    """JSON without NaN/Infinity tokens: +-inf become ``"inf"``/``"-inf"``, NaN becomes null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    return value
-
-
-def write_json(path: Path, obj) -> None:
-    """Atomic write (temp file + rename), so a reader never sees half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(path.name + ".tmp")
-    temp.write_text(json.dumps(json_safe(obj), indent=1, allow_nan=False) + "\n")
-    os.replace(temp, path)
 
 
 def environment() -> dict:

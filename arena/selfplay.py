@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 
 from agents import parse_spec
 from arena.driver import Progress, RunStats
-from arena.match import DEFAULT_MOVE_CAP, MatchJob
-from arena.records import MatchRecord
 from arena.report import pairing_entry, pairing_table
 from arena.runs import ExecOptions, RunSession, default_run_id, write_json
-from arena.schedule import pair_jobs, summarize
 from arena.tournament import light
-from arena.workspace import Workspace
 from games import InputError, load_game
+from games.match import DEFAULT_MOVE_CAP, MatchJob
+from games.records import MatchRecord
+from games.schedule import pair_jobs, summarize
+from games.workspace import Workspace
 
 SELF = "self"
 

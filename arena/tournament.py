@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 
 from agents import parse_spec
 from arena.driver import Progress, RunStats
-from arena.match import DEFAULT_MOVE_CAP, MatchJob
-from arena.records import MatchRecord
 from arena.report import format_table, pairing_entry, pairing_table
 from arena.runs import ExecOptions, RunSession, default_run_id, write_json
-from arena.schedule import pair_jobs, summarize
-from arena.workspace import Workspace
 from games import InputError, load_game
+from games.match import DEFAULT_MOVE_CAP, MatchJob
+from games.records import MatchRecord
+from games.schedule import pair_jobs, summarize
+from games.workspace import Workspace
 
 FORMATS = ("round-robin", "gauntlet")
 

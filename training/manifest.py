@@ -21,8 +21,9 @@ from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from arena.jsonl import require
 from games import InputError
+from games.files import atomic_write
+from games.jsonl import require
 
 MANIFEST_VERSION = 1
 LIBRARIES = (
@@ -157,12 +158,7 @@ class Manifest:
     def write(self, path: str | Path) -> Path:
         self.metrics.setdefault("peak_rss_mib", peak_rss_mib())
         self.hardware = {**self.hardware, **hardware()}  # torch threads/GPU as the run ended
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1, sort_keys=False) + "\n")
-        tmp.replace(path)
-        return path
+        return atomic_write(path, json.dumps(self.to_dict(), indent=1, sort_keys=False) + "\n")
 
     @staticmethod
     def from_dict(obj: dict) -> Manifest:

@@ -47,7 +47,7 @@ def resolve_base(base: str, workspace=None) -> BaseRef:
     Raises:
         InputError: nothing matches; the message names every place that was looked at.
     """
-    from arena.workspace import _NAME, Workspace
+    from games.workspace import Workspace, is_valid_name
 
     base = base.strip()
     path = Path(base).expanduser()
@@ -55,14 +55,14 @@ def resolve_base(base: str, workspace=None) -> BaseRef:
         return BaseRef(base, str(path.resolve()), True)
     looked = [f"folder {path}"]
     ws = workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace)
-    if _NAME.match(base):
+    if is_valid_name(base):
         candidate = ws.base(base)
         if candidate.is_dir():
             return BaseRef(base, str(candidate.resolve()), True)
         looked.append(f"workspace base {candidate}")
     if base.count("/") == 1 and not base.startswith((".", "/", "~")):
         return BaseRef(base, base, False)
-    hint = "; build one with `arena base build --preset tiny`" if _NAME.match(base) else ""
+    hint = "; build one with `arena base build --preset tiny`" if is_valid_name(base) else ""
     raise InputError(f"base model '{base}' not found: looked for {' and '.join(looked)}{hint}")
 
 

@@ -10,12 +10,13 @@ import numpy as np
 from tqdm import tqdm
 
 from agents import make_agent, parse_spec
-from arena.jsonl import JsonlWriter
-from arena.match import MatchJob, play_matches
 from arena.report import pairing_entry, pairing_table
-from arena.schedule import pair_jobs, summarize
-from arena.workspace import Workspace
 from games import CURATED_GAMES, InputError, load_game, observe, playable_games, sample_opening
+from games.jsonl import JsonlWriter
+from games.match import MatchJob
+from games.runner import LocalRunner
+from games.schedule import pair_jobs, summarize
+from games.workspace import Workspace
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -84,17 +85,16 @@ def cmd_games(args: argparse.Namespace) -> int:
 
 def play_jobs(jobs: list[MatchJob], agents: dict, out: Path, batch: int, desc: str) -> list:
     """Play ``jobs`` in batches, appending each record to ``out``; returns the records."""
-    records = []
     with (
         JsonlWriter(out, mode="w") as writer,
         tqdm(total=len(jobs), desc=desc, unit="game", leave=False) as bar,
     ):
-        for start in range(0, len(jobs), batch):
-            for record in play_matches(jobs[start : start + batch], agents):
-                writer.write(record.to_dict())
-                records.append(record)
-                bar.update(1)
-    return records
+
+        def sink(record) -> None:
+            writer.write(record.to_dict())
+            bar.update(1)
+
+        return LocalRunner(agents, batch)(jobs, sink)
 
 
 def cmd_match(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ import time
 
 from arena.driver import Progress, RunStats
 from arena.runs import ExecOptions
-from arena.workspace import Workspace
+from games.workspace import Workspace
 
 EPILOG = """\
 Ray: without --address (and without $RAY_ADDRESS) a private Ray instance starts on this

@@ -222,7 +222,7 @@ def test_reproduce_a_tiny_training_run(data, tiny_base, tmp_path):
 
 
 def test_reproduce_reports_a_changed_input(tmp_path):
-    from arena.jsonl import JsonlWriter
+    from games.jsonl import JsonlWriter
 
     log = tmp_path / "log.jsonl"
     build = SFTDataConfig(

@@ -23,6 +23,11 @@ DEFAULT_WORKSPACE = "arena-data"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
+def is_valid_name(name: str) -> bool:
+    """Whether ``name`` may be a folder name here (see ``check_name``)."""
+    return bool(_NAME.match(name))
+
+
 def check_name(kind: str, name: str) -> str:
     """Run ids, versions and base names become folder names: keep them to a safe alphabet."""
     if not _NAME.match(name):

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from arena.match import DEFAULT_MOVE_CAP, MatchJob, derive_seed
-from arena.records import MatchRecord
 from games import load_game, sample_opening
+from games.match import DEFAULT_MOVE_CAP, MatchJob, derive_seed
+from games.records import MatchRecord
 
 
 def pair_jobs(
