@@ -19,24 +19,22 @@ import logging
 import math
 import os
 import platform
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 from arena.cluster import ClusterInfo, connect, disconnect
 from arena.driver import Driver, DriverConfig, Progress, RunStats
 from arena.shards import LoadReport, ShardStore
 from arena.workers import PoolConfig, WorkerPool
 from games import InputError
-from games.files import json_safe, write_json
+from games.files import json_safe
 from games.match import MatchJob
 from games.workspace import Workspace, check_name
+from training.manifest import environment as manifest_environment
+from training.manifest import write_manifest
 
 logger = logging.getLogger(__name__)
-MANIFEST_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -69,36 +67,10 @@ def default_run_id(kind: str) -> str:
 
 
 def environment() -> dict:
-    """Library versions, git commit and host, for the manifest."""
-    import numpy
+    """``training.manifest.environment`` (versions, git, hardware) plus Ray's version and host."""
     import ray
 
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = ""
-    try:
-        import pyspiel
-
-        spiel = getattr(pyspiel, "__version__", None) or "unknown"
-    except ImportError:  # pragma: no cover - open_spiel is a dependency
-        spiel = None
-    return {
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "host": platform.node(),
-        "cpus": os.cpu_count(),
-        "ray": ray.__version__,
-        "numpy": numpy.__version__,
-        "open_spiel": spiel,
-        "git_commit": commit or None,
-    }
+    return {**manifest_environment(), "ray": ray.__version__, "host": platform.node()}
 
 
 class RunSession:
@@ -224,7 +196,6 @@ class RunSession:
             )
         else:
             self._manifest = {
-                "schema_version": MANIFEST_VERSION,
                 "kind": self.kind,
                 "run_id": self.run_id,
                 "config": self.config,
@@ -251,7 +222,7 @@ class RunSession:
         )
         self._manifest["status"] = status
         self._manifest["updated_at"] = _now()
-        write_json(self.manifest_path, self._manifest)
+        write_manifest(self.manifest_path, self._manifest)
 
     def _lock(self) -> None:
         """One driver per run at a time: two would both play (and write) the missing games.

@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from agents import parse_spec
 from arena.driver import Progress, RunStats
 from arena.report import pairing_entry, pairing_table
-from arena.runs import ExecOptions, RunSession, default_run_id, write_json
+from arena.runs import ExecOptions, RunSession, default_run_id
 from arena.tournament import light
 from games import InputError, load_game
+from games.files import write_json
 from games.match import DEFAULT_MOVE_CAP, MatchJob
 from games.records import MatchRecord
 from games.schedule import pair_jobs, summarize

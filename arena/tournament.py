@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from agents import parse_spec
 from arena.driver import Progress, RunStats
 from arena.report import format_table, pairing_entry, pairing_table
-from arena.runs import ExecOptions, RunSession, default_run_id, write_json
+from arena.runs import ExecOptions, RunSession, default_run_id
 from games import InputError, load_game
+from games.files import write_json
 from games.match import DEFAULT_MOVE_CAP, MatchJob
 from games.records import MatchRecord
 from games.schedule import pair_jobs, summarize

@@ -161,9 +161,19 @@ def cmd_data_prefs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _local_base(base: str, workspace: Workspace) -> str:
+    """Training needs the base as a local folder (a path or a workspace base name)."""
+    from agents.llm.model_io import resolve_base
+
+    ref = resolve_base(base, workspace)
+    if not ref.local:
+        raise InputError(f"no local base '{base}' to train on; `arena base build` makes one")
+    return ref.ident
+
+
 def _train_common(args, workspace: Workspace) -> dict:
+    from agents.llm.model_io import pick_device
     from training.config import LoraOptions, QuantOptions, TrainOptions
-    from training.models import resolve_base, resolve_device
     from training.rows import dataset_game
 
     game = load_game(args.game).name if args.game else dataset_game(args.data)
@@ -192,14 +202,14 @@ def _train_common(args, workspace: Workspace) -> dict:
     return {
         "data": args.data,
         "eval_data": args.eval_data,
-        "base": resolve_base(args.base, workspace),
+        "base": _local_base(args.base, workspace),
         "out": str(out),
         "game": game,
         "lora": LoraOptions(r=args.lora_r, alpha=args.lora_alpha, dropout=args.lora_dropout),
         # 4-bit weights are dequantised to the compute dtype: bf16 on CUDA, fp32 on CPU
         "quant": QuantOptions(
             enabled=not args.no_quant,
-            compute_dtype="bfloat16" if resolve_device(args.device) != "cpu" else "float32",
+            compute_dtype="bfloat16" if pick_device(args.device) != "cpu" else "float32",
         ),
         "train": train,
     }
