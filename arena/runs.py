@@ -28,6 +28,7 @@ from arena.driver import Driver, DriverConfig, Progress, RunStats
 from arena.shards import LoadReport, ShardStore
 from arena.workers import PoolConfig, WorkerPool
 from games import InputError
+from games.defaults import DEFAULT_BATCH
 from games.files import json_safe
 from games.match import MatchJob
 from games.workspace import Workspace, check_name
@@ -53,7 +54,7 @@ class ExecOptions:
     workers: int = 2
     cpus_per_worker: float = 1.0
     gpus_per_worker: float = 0.0
-    batch: int = 32
+    batch: int = DEFAULT_BATCH
 
     def pool(self) -> PoolConfig:
         return PoolConfig(self.workers, self.cpus_per_worker, self.gpus_per_worker)

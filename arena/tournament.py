@@ -17,6 +17,7 @@ from arena.driver import Progress, RunStats
 from arena.report import format_table, pairing_entry, pairing_table
 from arena.runs import ExecOptions, RunSession, default_run_id
 from games import InputError, load_game
+from games.defaults import DEFAULT_OPENING_PLIES
 from games.files import write_json
 from games.match import DEFAULT_MOVE_CAP, MatchJob
 from games.records import MatchRecord
@@ -46,7 +47,7 @@ class TournamentConfig:
     pairs: int = 10
     format: str = "round-robin"
     seed: int = 0
-    opening_plies: int = 2
+    opening_plies: int = DEFAULT_OPENING_PLIES
     move_cap: int = DEFAULT_MOVE_CAP
 
     def __post_init__(self) -> None:

@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
+from games.defaults import DEFAULT_BATCH
 from games.match import MatchJob, play_matches
 from games.player import Agent
 from games.records import MatchRecord
 
 Sink = Callable[[MatchRecord], None]
-DEFAULT_BATCH = 64
 
 
 class Runner(Protocol):

@@ -14,20 +14,14 @@ import contextlib
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import fields
 from pathlib import Path
 
 from games import InputError
+from games.defaults import field_default
 from games.workspace import Workspace
 from training.config import PlaySpec, PrefsDataConfig, SFTDataConfig
 
-
-def default(config: type, name: str):
-    """The default of field ``name`` of dataclass ``config`` (the one place it is defined)."""
-    for f in fields(config):
-        if f.name == name:
-            return f.default
-    raise KeyError(f"{config.__name__} has no field '{name}'")
+default = field_default  # the default of a config field: defined once, in training.config
 
 
 def _common_data_args(p: argparse.ArgumentParser, config: type) -> None:

@@ -12,6 +12,7 @@ from tqdm import tqdm
 from agents import make_agent, parse_spec
 from arena.report import pairing_entry, pairing_table
 from games import CURATED_GAMES, InputError, load_game, observe, playable_games, sample_opening
+from games.defaults import DEFAULT_BATCH, DEFAULT_OPENING_PLIES
 from games.jsonl import JsonlWriter
 from games.match import MatchJob
 from games.runner import LocalRunner
@@ -41,12 +42,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--games", type=int, default=10, help="number of games (default 10)")
     p.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
     p.add_argument("--out", default=None, help="output JSONL (default: workspace matches/<run>/)")
-    p.add_argument("--batch", type=int, default=32, help="games played concurrently (default 32)")
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=DEFAULT_BATCH,
+        help="games played concurrently (default %(default)s)",
+    )
     p.add_argument(
         "--opening-plies",
         type=int,
-        default=2,
-        help="random plies before play in board games (default 2)",
+        default=DEFAULT_OPENING_PLIES,
+        help="random plies before play in board games (default %(default)s)",
     )
     p.add_argument("--device", default=None, help="LLM agents: cpu or cuda (default: auto)")
     p.set_defaults(func=cmd_match)
@@ -136,7 +142,7 @@ def cmd_match(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """The locally built base model against scripted agents on tic_tac_toe, through the Ray
-    tournament on the embedded local cluster (grows into the nightly cycle)."""
+    tournament on the embedded local cluster."""
     from arena.cli.run_cmds import ProgressLine
     from arena.runs import ExecOptions
     from arena.tournament import TournamentConfig, run_tournament
