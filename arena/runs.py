@@ -16,15 +16,14 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
-import math
-import os
 import platform
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
-from arena.cluster import ClusterInfo, connect, disconnect
-from arena.driver import Driver, DriverConfig, Progress, RunStats
+from arena.cluster import ClusterInfo
+from arena.driver import DriverConfig, Progress, RunStats
+from arena.runner import RayRunner
 from arena.shards import LoadReport, ShardStore
 from arena.workers import PoolConfig, WorkerPool
 from games import InputError
@@ -101,14 +100,20 @@ class RunSession:
         self.run_dir = workspace.runs(run_id)
         self.store = ShardStore(workspace.matches(run_id))
         self.manifest_path = self.run_dir / "manifest.json"
-        self.cluster: ClusterInfo | None = None
-        self.pool: WorkerPool | None = None
-        self.driver: Driver | None = None
+        self.runner: RayRunner | None = None
         self.loaded = LoadReport()
         self.stats = RunStats()
         self._session: dict = {}
         self._manifest: dict = {}
         self._lock_handle = None
+
+    @property
+    def pool(self) -> WorkerPool | None:
+        return self.runner.pool if self.runner is not None else None
+
+    @property
+    def cluster(self) -> ClusterInfo | None:
+        return self.runner.cluster if self.runner is not None else None
 
     def __enter__(self) -> RunSession:
         return self
@@ -128,15 +133,12 @@ class RunSession:
         self._lock()
         self._check_manifest()
         self.loaded = self.store.load({job.match_id: job for job in expected})
-        cpus = max(os.cpu_count() or 1, math.ceil(options.workers * options.cpus_per_worker))
-        self.cluster = connect(options.address, num_cpus=cpus)
-        if options.gpus_per_worker > self.cluster.gpus:
-            raise InputError(
-                f"--gpus-per-worker {options.gpus_per_worker:g} but the Ray cluster has "
-                f"{self.cluster.gpus:g} GPU(s)"
-            )
-        self.pool = WorkerPool(options.pool(), workspace=str(self.workspace.root))
-        self.driver = Driver(self.pool, self.store, options.driver())
+        self.runner = RayRunner(
+            address=options.address,
+            workspace=self.workspace.root,
+            batch=options.batch,
+            pool=options.pool(),
+        )
         self._session = {
             "started_at": _now(),
             "cluster": self.cluster.describe(),
@@ -152,9 +154,9 @@ class RunSession:
         self, jobs: Sequence[MatchJob], progress: Callable[[Progress], None] | None = None
     ) -> RunStats:
         """Play the jobs not recorded yet; statistics accumulate over calls."""
-        if self.driver is None:
+        if self.runner is None:
             raise RuntimeError("RunSession.open() first")
-        stats = self.driver.run(jobs, progress)
+        stats = self.runner.play_into(self.store, jobs, progress)
         total = self.stats
         total.scheduled += stats.scheduled
         total.resumed += stats.resumed
@@ -248,13 +250,12 @@ class RunSession:
         if self._lock_handle is not None:
             self._lock_handle.close()  # releases the flock
             self._lock_handle = None
-        if self.pool is not None:
-            self.pool.close()
-            self.pool = None
-        self.store.close()
-        if self.cluster is not None:
-            disconnect(self.cluster)
-            self.cluster = None
+        runner, self.runner = self.runner, None
+        try:
+            if runner is not None:
+                runner.close()
+        finally:
+            self.store.close()
 
 
 def _now() -> str:
