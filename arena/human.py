@@ -1,6 +1,6 @@
 """One game between a person and an agent, advanced one decision at a time.
 
-The batch match loop (``arena.match``) asks every seat for a decision in lockstep; a person
+The batch match loop (``games.match``) asks every seat for a decision in lockstep; a person
 answers when they like (a terminal prompt, a click in the browser), so ``HumanGame`` keeps the
 live state between calls instead. It writes the same records as the match loop: the person's
 seat has the spec ``human``, and every decision (the person's and the agent's) becomes a
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from agents.base import Decision
-from arena.records import MatchRecord, MoveRecord, SeatRecord
 from games import InputError, Observation, Opening, load_game, observe, sample_chance
+from games.records import MatchRecord, MoveRecord, SeatRecord
 from games.views import view_for
 
 HUMAN_SPEC = "human"

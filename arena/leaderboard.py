@@ -25,10 +25,10 @@ import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from arena.records import SeatRecord, read_matches
 from arena.registry_view import GateEvent, RatingPoint, RegistryView
-from arena.workspace import Workspace
 from games import InputError
+from games.records import SeatRecord, read_matches
+from games.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 FORMATS = ("table", "json", "csv")

@@ -22,8 +22,8 @@ from pathlib import Path
 from arena.nightly_config import PREVIOUS, NightlyConfig
 from arena.registry import BASE_VERSION, Registry, VersionRow, base_key, folder_name
 from arena.runs import ExecOptions
-from arena.workspace import Workspace
 from games import InputError, load_game
+from games.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 STAGES = (

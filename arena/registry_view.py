@@ -15,8 +15,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from arena.workspace import Workspace
 from games import InputError
+from games.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from arena.human import HumanGame
-from arena.jsonl import JsonlWriter
 from games import InputError
+from games.jsonl import JsonlWriter
 
 QUIT_WORDS = ("q", "quit", "exit")
 OUTCOME_WORDS = {"win": "won", "loss": "lost", "draw": "drew"}

@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 from agents import make_agent, parse_spec
-from arena.workspace import Workspace
 from games import InputError, load_game
+from games.workspace import Workspace
 
 SEATS = {"first": 0, "second": 1}
 

@@ -27,8 +27,8 @@ from arena.registry_view import RegistryView, stage_results
 from arena.server.batcher import DecisionBatcher
 from arena.server.opponents import AgentPool, NotFound
 from arena.server.sessions import AgentTimeout, Busy, Full, GameStore
-from arena.workspace import Workspace, check_name
 from games import CURATED_GAMES, InputError, load_game
+from games.workspace import Workspace, check_name
 
 logger = logging.getLogger(__name__)
 HERE = Path(__file__).parent

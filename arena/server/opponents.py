@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from agents import make_agent
 from arena.registry import base_key
 from arena.registry_view import RegistryView, VersionInfo
-from arena.workspace import Workspace, check_name
 from games import InputError, load_game
+from games.workspace import Workspace, check_name
 
 logger = logging.getLogger(__name__)
 

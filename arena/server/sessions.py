@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from arena.human import HumanGame
-from arena.jsonl import JsonlWriter
-from arena.records import MoveRecord
 from arena.server.batcher import DecisionBatcher
 from arena.server.opponents import AgentPool, Lease, NotFound
 from games import InputError
+from games.jsonl import JsonlWriter
+from games.records import MoveRecord
 
 AGENT_TIMEOUT_S = 300.0
 FINISHED_TTL_S = 600.0  # a finished game stays viewable this long (it is saved already)

@@ -7,8 +7,8 @@ import pexpect
 import pytest
 
 from arena.human import HumanGame
-from arena.records import read_matches
 from games import InputError
+from games.records import read_matches
 
 LEGAL = re.compile(r"Legal moves: (.*)\r?\n")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from arena.workspace import Workspace
+from games.workspace import Workspace
 
 
 def write_scripted_logs(
@@ -18,10 +18,10 @@ def write_scripted_logs(
 ) -> int:
     """Three scripted players, every pairing, ``pairs`` seat-swapped pairs: real match logs."""
     from agents import make_agent
-    from arena.jsonl import JsonlWriter
-    from arena.match import play_matches
-    from arena.schedule import pair_jobs
     from games import load_game
+    from games.jsonl import JsonlWriter
+    from games.match import play_matches
+    from games.schedule import pair_jobs
 
     handle = load_game(game)
     players = ["random", "mcts:10", "solver"]

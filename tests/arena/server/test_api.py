@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from arena.records import read_matches
 from arena.server.app import ServerConfig, create_app
-from arena.workspace import Workspace
+from games.records import read_matches
+from games.workspace import Workspace
 
 
 def files_under(root):

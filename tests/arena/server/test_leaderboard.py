@@ -12,10 +12,10 @@ from arena.cli import main
 from arena.leaderboard import build_leaderboard, player_label
 from arena.nightly_report import history_plots
 from arena.plots import history_figure, matrix_figure, ratings_figure, to_svg
-from arena.records import SeatRecord
 from arena.registry import Registry
 from arena.registry_view import RatingPoint
-from arena.workspace import Workspace
+from games.records import SeatRecord
+from games.workspace import Workspace
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -12,9 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from arena.records import read_matches
 from arena.server.app import ServerConfig, create_app
-from arena.workspace import Workspace
+from games.records import read_matches
+from games.workspace import Workspace
 
 GAMES = 64
 TIMEOUT = httpx.Timeout(120.0)
