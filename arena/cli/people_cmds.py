@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -158,5 +159,5 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         from arena.plots import rating_history_png
 
         path = rating_history_png(board.history, args.history_png, f"{handle.spec} ratings")
-        print(f"rating history plot: {path}")
+        print(f"rating history plot: {path}", file=sys.stderr)
     return 0
