@@ -64,7 +64,8 @@ def play_one(
     while not game.done:
         if game.agent_to_move:
             move = game.step_agent(agent)
-            say(f"{game.agent_spec} plays {move.text}")
+            label = f"{game.agent_spec} ({move.version})" if move.version else game.agent_spec
+            say(f"{label} plays {move.text}")
             if policy and move.policy is not None:
                 say(f"  policy: {format_policy(move)}")
             continue
