@@ -17,7 +17,8 @@ from games.records import read_matches
 from games.workspace import Workspace
 
 GAMES = 64
-TIMEOUT = httpx.Timeout(120.0)
+TIMEOUT = httpx.Timeout(120.0)  # per request
+PHASE_S = 300  # per phase (start half, start half, play all out): a hang fails, not stalls
 
 
 @pytest.mark.slow
@@ -50,14 +51,14 @@ def test_64_concurrent_games_with_a_champion_swap(tmp_path, tiny_base, tiny_adap
         return state, versions
 
     with server_kit.live_server(app) as url, ThreadPoolExecutor(GAMES) as pool:
-        first = list(pool.map(start, [url] * (GAMES // 2)))
+        first = list(pool.map(start, [url] * (GAMES // 2), timeout=PHASE_S))
         server_kit.promote(workspace, "tic_tac_toe", key, "v2")
         deadline = time.monotonic() + 30
         while httpx.get(f"{url}/api/health").json()["champions"]["tic_tac_toe"] != "v2":
             assert time.monotonic() < deadline, "the server did not follow the promotion"
             time.sleep(0.1)
-        second = list(pool.map(start, [url] * (GAMES // 2)))
-        results = list(pool.map(lambda s: finish(url, s), first + second))
+        second = list(pool.map(start, [url] * (GAMES // 2), timeout=PHASE_S))
+        results = list(pool.map(lambda s: finish(url, s), first + second, timeout=PHASE_S))
         health = httpx.get(f"{url}/api/health").json()
     assert failures == []
     for index, (state, versions) in enumerate(results):
