@@ -188,9 +188,18 @@ def _info(row) -> VersionInfo:
     )
 
 
-def stage_results(view: RegistryView, night: str | None, game: str) -> dict[str, dict]:
-    """The recorded results of a night's stages for ``game`` (dev-set scores among them)."""
-    reg = view._open() if night else None
+def dev_scores(view: RegistryView, game: str, version: str) -> list[dict]:
+    """Every dev-set score of ``version`` the nights recorded (their ``eval`` stage scores the
+    candidate and the champion), oldest night first."""
+    reg = view._open()
     if reg is None:
-        return {}
-    return {s.stage: s.result or {} for s in reg.stages(night) if s.game == game}
+        return []
+    out = []
+    for night in reg.nights():
+        for stage in reg.stages(night.night):
+            if stage.game != game or stage.stage != "eval" or not stage.result:
+                continue
+            for role, entry in stage.result.items():
+                if isinstance(entry, dict) and entry.get("version") == version:
+                    out.append({"night": night.night, "as": role, **entry})
+    return out

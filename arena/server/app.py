@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from arena.human import GameOver, NotYourTurn
 from arena.leaderboard import Leaderboard, build_leaderboard
-from arena.registry_view import RegistryView, stage_results
+from arena.registry_view import RegistryView, dev_scores
 from arena.server.batcher import DecisionBatcher
 from arena.server.opponents import AgentPool, NotFound
 from arena.server.sessions import AgentTimeout, Busy, Full, GameStore
@@ -123,8 +123,8 @@ class ArenaApp:
         if not infos:
             raise NotFound(f"no version '{version}' of {game} in the registry")
         out = []
+        scores = dev_scores(self.registry, game, version)
         for info in infos:
-            stages = stage_results(self.registry, info.night, game)
             out.append(
                 {
                     "game": info.game,
@@ -137,7 +137,7 @@ class ArenaApp:
                     "run_id": info.run_id,
                     "path": str(info.path) if info.path else None,
                     "manifest": info.manifest,
-                    "dev_scores": {k: v for k, v in stages.items() if "eval" in k},
+                    "dev_scores": scores,
                 }
             )
         return {"game": game, "version": version, "bases": out}

@@ -187,6 +187,16 @@ def test_registry_versions_champion_pages_and_rollback(
 ):
     workspace = Workspace(tmp_path / "ws")
     key = server_kit.make_registry(workspace, tiny_base, tiny_adapters)
+    from arena.registry import Registry
+
+    with Registry.open(workspace.registry) as reg:  # what a night's eval stage records
+        reg.begin_night("n1", {})
+        reg.stage_started("n1", "tic_tac_toe", "eval")
+        scores = {
+            "candidate": {"version": "v2", "metric": "accuracy", "value": 0.61, "opponents": []},
+            "champion": {"version": "v1", "metric": "accuracy", "value": 0.55, "opponents": []},
+        }
+        reg.stage_done("n1", "tic_tac_toe", "eval", 1.0, scores)
     app = create_app(
         ServerConfig(workspace, base=str(tiny_base), poll_s=0, games=("tic_tac_toe",), threads=1)
     )
@@ -209,9 +219,12 @@ def test_registry_versions_champion_pages_and_rollback(
         assert all(m["version"] == "v1" for m in final["agent_moves"])
         info = client.get("/api/versions/tic_tac_toe/v2").json()
         assert info["bases"][0]["status"] == "candidate" and info["bases"][0]["parent"] == "v1"
+        (dev,) = info["bases"][0]["dev_scores"]
+        assert dev["night"] == "n1" and dev["as"] == "candidate" and dev["value"] == 0.61
         page = client.get("/leaderboard/tic_tac_toe").text
         assert "rolled back" in page and "/versions/tic_tac_toe/v0" in page
-        assert client.get("/versions/tic_tac_toe/v2").status_code == 200
+        version_page = client.get("/versions/tic_tac_toe/v2")
+        assert version_page.status_code == 200 and "0.610" in version_page.text
         assert client.get("/api/versions/tic_tac_toe/v9").status_code == 404
 
 
