@@ -41,9 +41,10 @@ from arena.nightly_stages import (
     stage_train,
 )
 from arena.registry import Registry
-from arena.runs import ExecOptions, json_safe
-from arena.workspace import Workspace, check_name
+from arena.runs import ExecOptions
 from games import InputError, load_game
+from games.files import json_safe
+from games.workspace import Workspace, check_name
 
 logger = logging.getLogger(__name__)
 EXIT_CODES = {"promoted": 0, "rejected": 3, "failed": 1}

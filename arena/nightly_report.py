@@ -8,7 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from arena.report import format_table
-from arena.runs import environment, json_safe, write_json
+from arena.runs import environment
+from games.files import json_safe, write_json
 
 
 def stage_summary(stage: str, r: dict | None) -> str:

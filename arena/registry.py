@@ -507,7 +507,7 @@ def resolve_for_agents(base: str, ref: str, game: str, workspace=None):
     """The resolver installed into ``agents.spec`` (see ``arena/__init__.py``):
     ``llm:BASE@v3`` / ``llm:BASE@champion`` -> the adapter folder (None for v0, the bare base)."""
     from agents.spec import ResolvedAdapter
-    from arena.workspace import Workspace
+    from games.workspace import Workspace
 
     root = workspace.root if isinstance(workspace, Workspace) else workspace
     row = reader(Workspace.resolve(root).registry).resolve(game, base_key(base), ref)

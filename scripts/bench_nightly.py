@@ -38,7 +38,7 @@ def main() -> int:
     from arena.nightly import run_night
     from arena.nightly_config import load_config
     from arena.registry import Registry
-    from arena.workspace import Workspace
+    from games.workspace import Workspace
 
     config = load_config(args.config)
     if args.base:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from arena.workspace import Workspace
+from games.workspace import Workspace
 
 
 def register(sub: argparse._SubParsersAction) -> None:

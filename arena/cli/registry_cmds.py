@@ -8,8 +8,8 @@ import getpass
 import json
 
 from arena.report import format_table
-from arena.workspace import Workspace
 from games import InputError
+from games.workspace import Workspace
 
 
 def register(sub: argparse._SubParsersAction) -> None:

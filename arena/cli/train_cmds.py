@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-from arena.report import format_table
-from arena.workspace import Workspace
+from arena.report import format_eval_report, format_table
 from games import InputError, load_game
+from games.workspace import Workspace
+from training.data_args import add_prefs_data_args, add_sft_data_args
 
 
 class FORMATS(argparse.ArgumentDefaultsHelpFormatter):
@@ -113,65 +113,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_devsets)
 
 
-def run_script(func, args: argparse.Namespace) -> int:
-    """Run a subcommand from a script's own parser, with the CLI's one-line errors."""
-    try:
-        return int(func(args) or 0)
-    except (InputError, FileNotFoundError, PermissionError, IsADirectoryError) as error:
-        print(f"{Path(sys.argv[0]).name}: error: {error}", file=sys.stderr)
-        return 2
-
-
-def _common_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("logs", nargs="*", help="match-log JSONL files or folders of shards")
-    p.add_argument("--out", default=None, help="output folder (default: workspace datasets/RUN)")
-    p.add_argument("--run", default=None, help="run id for the default output folder")
-    p.add_argument("--agents", nargs="+", default=None, help="only moves of seats with these specs")
-    p.add_argument("--seats", nargs="+", type=int, choices=(0, 1), default=None, help="only seats")
-    p.add_argument(
-        "--dedup",
-        choices=("none", "exact", "prompt"),
-        default="exact",
-        help="exact: drop repeated (prompt, completion); prompt: first row per prompt",
-    )
-    p.add_argument("--no-balance", action="store_true", help="do not balance rows across seats")
-    p.add_argument("--heldout", type=float, default=0.1, help="held-out fraction of groups")
-    p.add_argument("--seed", type=int, default=0, help="split and subsample seed")
-    p.add_argument("--skip-bad", action="store_true", help="quarantine malformed lines, go on")
-    p.add_argument("--play", default=None, metavar="GAME", help="play matches first (no logs)")
-    p.add_argument(
-        "--play-agents", nargs=2, default=("solver", "random"), metavar="SPEC", help="with --play"
-    )
-    p.add_argument("--play-games", type=int, default=100, help="games to play with --play")
-    p.add_argument("--play-seed", type=int, default=0, help="seed of the played matches")
-    p.add_argument("--workspace", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-
-
-def add_sft_data_args(p: argparse.ArgumentParser) -> None:
-    _common_data_args(p)
-    p.add_argument(
-        "--outcome",
-        choices=("any", "won", "not_lost"),
-        default="any",
-        help="keep moves from any game, won games, or games the mover did not lose",
-    )
-
-
-def add_prefs_data_args(p: argparse.ArgumentParser) -> None:
-    _common_data_args(p)
-    p.add_argument(
-        "--method", choices=("rollout", "solver", "outcome"), default="rollout", help="see above"
-    )
-    p.add_argument("--rollout-agent", default="random", help="plays on for the mover")
-    p.add_argument("--rollout-opponent", default=None, help="plays the other seat (default: same)")
-    p.add_argument("--rollouts", type=int, default=16, help="rollouts per legal action")
-    p.add_argument("--threshold", type=float, default=0.1, help="min gap, fraction of range")
-    p.add_argument("--confidence", type=float, default=None, help="min P(gap > threshold)")
-    p.add_argument("--pairs-per-position", type=int, default=1, help="largest gaps first")
-    p.add_argument("--max-positions", type=int, default=None, help="cap on distinct positions")
-    p.add_argument("--workers", type=int, default=0, help="Ray workers for rollouts (0: here)")
-
-
 def _train_args(p: argparse.ArgumentParser, lr: float) -> None:
     p.add_argument("--data", required=True, help="training JSONL (sft.jsonl / prefs.jsonl)")
     p.add_argument("--eval-data", default=None, help="held-out JSONL for an eval loss")
@@ -205,72 +146,34 @@ def _train_args(p: argparse.ArgumentParser, lr: float) -> None:
     p.add_argument("--workspace", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
-def _data_out(args, kind: str) -> Path:
-    if args.out:
-        return Path(args.out)
-    run = args.run or time.strftime(f"{kind}-%Y%m%d-%H%M%S")
-    return Workspace.resolve(getattr(args, "workspace", None)).datasets(run)
-
-
-def _play(args):
-    from training.config import PlaySpec
-
-    if not args.play:
-        if not args.logs:
-            raise InputError("give match logs, or --play GAME to play matches first")
-        return None
-    return PlaySpec(args.play, tuple(args.play_agents), args.play_games, args.play_seed)
-
-
-def _data_common(args, kind: str) -> dict:
-    return {
-        "inputs": tuple(args.logs),
-        "out": str(_data_out(args, kind)),
-        "agents": tuple(args.agents) if args.agents else None,
-        "seats": tuple(args.seats) if args.seats else None,
-        "dedup": args.dedup,
-        "balance_seats": not args.no_balance,
-        "heldout": args.heldout,
-        "seed": args.seed,
-        "skip_bad": args.skip_bad,
-        "play": _play(args),
-    }
-
-
 def cmd_data_sft(args: argparse.Namespace) -> int:
-    from training.config import SFTDataConfig
-    from training.sft_data import build_sft
+    from training.data_args import build_sft_from_args
 
-    result = build_sft(SFTDataConfig(**_data_common(args, "sft"), outcome=args.outcome))
-    print(result.summary())
+    print(build_sft_from_args(args))
     return 0
 
 
 def cmd_data_prefs(args: argparse.Namespace) -> int:
-    from training.config import PrefsDataConfig
-    from training.pref_data import build_prefs
+    from arena.runner import runner_for
+    from training.data_args import build_prefs_from_args
 
-    config = PrefsDataConfig(
-        **_data_common(args, "prefs"),
-        method=args.method,
-        rollout_agent=args.rollout_agent,
-        rollout_opponent=args.rollout_opponent,
-        rollouts=args.rollouts,
-        threshold=args.threshold,
-        confidence=args.confidence,
-        pairs_per_position=args.pairs_per_position,
-        max_positions=args.max_positions,
-        workers=args.workers,
-    )
-    workspace = Workspace.resolve(getattr(args, "workspace", None))
-    result = build_prefs(config, agent_options={"workspace": workspace})
-    print(result.summary())
+    print(build_prefs_from_args(args, runner_for))
     return 0
 
 
+def _local_base(base: str, workspace: Workspace) -> str:
+    """Training needs the base as a local folder (a path or a workspace base name)."""
+    from agents.llm.model_io import resolve_base
+
+    ref = resolve_base(base, workspace)
+    if not ref.local:
+        raise InputError(f"no local base '{base}' to train on; `arena base build` makes one")
+    return ref.ident
+
+
 def _train_common(args, workspace: Workspace) -> dict:
+    from agents.llm.model_io import pick_device
     from training.config import LoraOptions, QuantOptions, TrainOptions
-    from training.models import resolve_base, resolve_device
     from training.rows import dataset_game
 
     game = load_game(args.game).name if args.game else dataset_game(args.data)
@@ -299,14 +202,14 @@ def _train_common(args, workspace: Workspace) -> dict:
     return {
         "data": args.data,
         "eval_data": args.eval_data,
-        "base": resolve_base(args.base, workspace),
+        "base": _local_base(args.base, workspace),
         "out": str(out),
         "game": game,
         "lora": LoraOptions(r=args.lora_r, alpha=args.lora_alpha, dropout=args.lora_dropout),
         # 4-bit weights are dequantised to the compute dtype: bf16 on CUDA, fp32 on CPU
         "quant": QuantOptions(
             enabled=not args.no_quant,
-            compute_dtype="bfloat16" if resolve_device(args.device) != "cpu" else "float32",
+            compute_dtype="bfloat16" if pick_device(args.device) != "cpu" else "float32",
         ),
         "train": train,
     }
@@ -344,7 +247,7 @@ def cmd_train_dpo(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from training.config import EvalConfig
-    from training.evaluate import format_report, run_eval
+    from training.evaluate import run_eval
 
     handle = load_game(args.game)
     workspace = Workspace.resolve(getattr(args, "workspace", None))
@@ -360,7 +263,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         device=args.device,
     )
     report, path = run_eval(config, workspace=workspace)
-    print(format_report(report))
+    print(format_eval_report(report))
     print(f"report: {path}")
     return 0
 

@@ -22,7 +22,7 @@ from arena.nightly_checks import regression_verdict
 from arena.nightly_config import parse_config
 from arena.nightly_stages import FAULT_ENV, STAGES
 from arena.registry import Registry, base_key
-from arena.workspace import Workspace
+from games.workspace import Workspace
 
 GAME = "tic_tac_toe"
 

@@ -126,7 +126,7 @@ def test_agents_resolve_versions_and_follow_the_champion(tmp_path, tiny_base, lo
     without being rebuilt; ``llm:BASE@v1`` stays on v1."""
     import arena  # noqa: F401  (installs the registry resolver into agents.spec)
     from agents import make_agent
-    from arena.workspace import Workspace
+    from games.workspace import Workspace
 
     ws = Workspace.resolve(tmp_path / "ws")
     base = base_key(str(tiny_base))
