@@ -9,7 +9,15 @@ from pathlib import Path
 
 from arena.report import format_eval_report, format_table
 from games import InputError, load_game
+from games.defaults import field_default
 from games.workspace import Workspace
+from training.config import (
+    DPORunConfig,
+    EvalConfig,
+    LoraOptions,
+    SFTRunConfig,
+    TrainOptions,
+)
 from training.data_args import add_prefs_data_args, add_sft_data_args
 
 
@@ -58,7 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(safetensors) and manifest.json to --out or the workspace's adapters/GAME/VERSION.",
     )
     p.add_argument("--init-adapter", default=None, help="continue this adapter (default: fresh)")
-    _train_args(p, lr=2e-4)
+    _train_args(p, field_default(SFTRunConfig, "train"))
     p.set_defaults(func=cmd_train_sft)
     p = tsub.add_parser(
         "dpo",
@@ -68,12 +76,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(--loss ipo); the previous adapter, frozen, is the reference policy.",
     )
     p.add_argument("--adapter", required=True, help="previous adapter: folder or VERSION")
-    p.add_argument("--loss", choices=("sigmoid", "ipo"), default="sigmoid", help="DPO or IPO")
-    p.add_argument("--beta", type=float, default=0.1, help="DPO beta / IPO tau")
+    p.add_argument(
+        "--loss",
+        choices=("sigmoid", "ipo"),
+        default=field_default(DPORunConfig, "loss"),
+        help="DPO or IPO",
+    )
+    p.add_argument(
+        "--beta", type=float, default=field_default(DPORunConfig, "beta"), help="DPO beta / IPO tau"
+    )
     p.add_argument(
         "--precompute-ref", action="store_true", help="reference log-probs once, before training"
     )
-    _train_args(p, lr=5e-5)
+    _train_args(p, field_default(DPORunConfig, "train"))
     p.set_defaults(func=cmd_train_dpo)
 
     p = sub.add_parser(
@@ -87,8 +102,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--game", required=True, help="tic_tac_toe, connect_four, kuhn_poker, ...")
     p.add_argument("--agent", required=True, help="agent spec, e.g. llm:BASE@ADAPTER or solver")
     p.add_argument("--opponents", nargs="+", default=None, help="default: random + mcts/solver")
-    p.add_argument("--pairs", type=int, default=20, help="seat-swapped pairs per opponent")
-    p.add_argument("--seed", type=int, default=0, help="seed of the pairs and agent sampling")
+    p.add_argument(
+        "--pairs",
+        type=int,
+        default=field_default(EvalConfig, "pairs"),
+        help="seat-swapped pairs per opponent",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=field_default(EvalConfig, "seed"),
+        help="seed of the pairs and agent sampling",
+    )
     p.add_argument("--limit", type=int, default=None, help="first N dev-set positions only")
     p.add_argument("--device", default=None, help="LLM agents: cpu or cuda (default: auto)")
     p.add_argument("--out", default=None, help="report folder (default: workspace runs/eval-*)")
@@ -113,7 +138,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_devsets)
 
 
-def _train_args(p: argparse.ArgumentParser, lr: float) -> None:
+def _train_args(p: argparse.ArgumentParser, train: TrainOptions) -> None:
+    """Training flags; every default is read from ``train`` (the run config's TrainOptions
+    default) or ``LoraOptions``, so it is defined once, in training.config."""
+    lora = LoraOptions()
     p.add_argument("--data", required=True, help="training JSONL (sft.jsonl / prefs.jsonl)")
     p.add_argument("--eval-data", default=None, help="held-out JSONL for an eval loss")
     p.add_argument("--base", required=True, help="base model folder, or a workspace base name")
@@ -122,23 +150,29 @@ def _train_args(p: argparse.ArgumentParser, lr: float) -> None:
     p.add_argument("--out", default=None, help="adapter folder (instead of --version)")
     p.add_argument("--overwrite", action="store_true", help="replace an adapter at the output")
     p.add_argument("--no-quant", action="store_true", help="full-precision base (no 4-bit)")
-    p.add_argument("--lora-r", type=int, default=16, help="LoRA rank")
-    p.add_argument("--lora-alpha", type=int, default=32, help="LoRA scale alpha")
-    p.add_argument("--lora-dropout", type=float, default=0.05, help="LoRA dropout")
-    p.add_argument("--epochs", type=float, default=1.0, help="passes over the data")
-    p.add_argument("--max-steps", type=int, default=-1, help="overrides --epochs when > 0")
-    p.add_argument("--lr", type=float, default=lr, help="learning rate")
-    p.add_argument("--batch-size", type=int, default=8, help="rows (pairs) per step")
-    p.add_argument("--grad-accum", type=int, default=1, help="gradient accumulation")
-    p.add_argument("--max-length", type=int, default=1024, help="tokens; longer rows never cut")
+    p.add_argument("--lora-r", type=int, default=lora.r, help="LoRA rank")
+    p.add_argument("--lora-alpha", type=int, default=lora.alpha, help="LoRA scale alpha")
+    p.add_argument("--lora-dropout", type=float, default=lora.dropout, help="LoRA dropout")
+    p.add_argument("--epochs", type=float, default=train.epochs, help="passes over the data")
     p.add_argument(
-        "--long-rows", choices=("drop", "error"), default="drop", help="over --max-length"
+        "--max-steps", type=int, default=train.max_steps, help="overrides --epochs when > 0"
     )
-    p.add_argument("--warmup", type=float, default=0.0, help="steps, or a fraction if < 1")
-    p.add_argument("--seed", type=int, default=0, help="LoRA init, data order")
-    p.add_argument("--logging-steps", type=int, default=10, help="log the loss every N")
+    p.add_argument("--lr", type=float, default=train.learning_rate, help="learning rate")
+    p.add_argument("--batch-size", type=int, default=train.batch_size, help="rows (pairs) per step")
+    p.add_argument("--grad-accum", type=int, default=train.grad_accum, help="gradient accumulation")
     p.add_argument(
-        "--report-to", choices=("none", "tensorboard"), default="none", help="TRL logging"
+        "--max-length", type=int, default=train.max_length, help="tokens; longer rows never cut"
+    )
+    p.add_argument(
+        "--long-rows", choices=("drop", "error"), default=train.long_rows, help="over --max-length"
+    )
+    p.add_argument("--warmup", type=float, default=train.warmup, help="steps, or a fraction if < 1")
+    p.add_argument("--seed", type=int, default=train.seed, help="LoRA init, data order")
+    p.add_argument(
+        "--logging-steps", type=int, default=train.logging_steps, help="log the loss every N"
+    )
+    p.add_argument(
+        "--report-to", choices=("none", "tensorboard"), default=train.report_to, help="TRL logging"
     )
     p.add_argument("--gradient-checkpointing", action="store_true", help="less memory")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all)")
