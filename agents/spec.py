@@ -4,7 +4,7 @@ random                 uniform random legal moves
 mcts | mcts:400        Monte Carlo tree search with N simulations per move (default 200)
 solver                 exact alpha-beta (perfect-information games) or CFR+ policy (poker)
 llm:BASE               the bare base model (a folder or a Hugging Face id)
-llm:BASE@ADAPTER       base + LoRA adapter folder (registry versions such as v3: not yet)
+llm:BASE@ADAPTER       base + LoRA adapter (a folder, or a registry version: v3, champion)
 llm:...,key=value      LLM options that change how it plays, e.g. llm:tiny@v3,temperature=0
                        (temperature, norm, mode, retries, max_new_tokens, quantize, dtype)
 human                  a person: `arena play` (terminal) or `arena serve` (browser)

@@ -9,8 +9,8 @@ import re
 from pathlib import Path
 
 from arena.report import format_table
+from arena.runs import environment
 from games.files import json_safe, write_json
-from training.manifest import environment
 
 
 def stage_summary(stage: str, r: dict | None) -> str:

@@ -158,6 +158,7 @@ def stage_selfplay(gn: GameNight) -> dict:
 
 
 def stage_datasets(gn: GameNight) -> dict:
+    from arena.runner import runner_for
     from training.config import PlaySpec
     from training.pref_data import build_prefs
     from training.sft_data import build_sft
@@ -177,7 +178,8 @@ def stage_datasets(gn: GameNight) -> dict:
         config = gn.config.prefs_data_config(
             inputs=(gn.results["selfplay"]["matches"],), out=str(root / "prefs")
         )
-        built = build_prefs(config, agent_options=gn.agent_options())
+        with runner_for(config.workers, root / "prefs-rollouts", gn.workspace) as runner:
+            built = build_prefs(config, agent_options=gn.agent_options(), runner=runner)
         out["prefs"] = {"dir": config.out, **built.written, "considered": built.considered}
         gn.say(f"  preference pairs: {built.written['train']} train, {built.written['heldout']}")
     return out

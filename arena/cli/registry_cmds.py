@@ -82,8 +82,11 @@ def cmd_registry(args: argparse.Namespace) -> int:
             }
             for g, b in keys
         ]
+        nights = [
+            {k: v for k, v in n.to_dict().items() if k != "config"} for n in reg.nights()[-10:]
+        ]
     if args.format == "json":
-        print(json.dumps(data, indent=1))
+        print(json.dumps({"registry": data, "nights": nights}, indent=1))
         return 0
     if not data:
         print("the registry is empty: `arena nightly --config nightly.toml` starts it")
@@ -108,6 +111,11 @@ def cmd_registry(args: argparse.Namespace) -> int:
             print(f"ratings (night {entry['ratings'][0]['night']}):")
             print(leaderboard_table(entry["ratings"]))
         print()
+    if nights:
+        rows = [[n["night"], n["status"], n["outcome"] or "-", n["started_at"],
+                 n["finished_at"] or "-"] for n in nights]  # fmt: skip
+        print("recent nights (reports in WORKSPACE/nights/NIGHT/):")
+        print(format_table(["night", "status", "outcome", "started", "finished"], rows))
     return 0
 
 

@@ -170,7 +170,9 @@ def test_registry_promote_and_rollback_commands(tmp_path, capsys):
     assert main([*args, "rollback", "--reason", "complaints"]) == 0
     assert "v1 -> v0 (rolled back: complaints)" in capsys.readouterr().out
     assert main([*args, "registry", "--format", "json"]) == 0
-    (entry,) = json.loads(capsys.readouterr().out)
+    shown = json.loads(capsys.readouterr().out)
+    (entry,) = shown["registry"]
+    assert shown["nights"] == []
     assert entry["champion"] == "v0"
     assert [e["kind"] for e in entry["events"]] == ["init", "promote", "rollback"]
     assert entry["events"][-1]["actor"].startswith("cli")
