@@ -113,7 +113,10 @@ def test_two_nights_a_crash_after_every_stage_and_a_sigkill(
     assert [v.version for v in reg.versions(GAME, key)] == ["v0", "v1"]
     assert {s.stage: s.status for s in reg.stages("n1")} == dict.fromkeys(STAGES, "done")
     assert len(reg.gate_decisions(night="n1")) == 1 and reg.latest_ratings(GAME, key)
-    assert (ws / "nights/n1/report.md").read_text().startswith("# Night n1")
+    report = (ws / "nights/n1/report.md").read_text()
+    assert report.startswith("# Night n1")
+    png = f"ratings-tic_tac_toe-{key}.png"  # the rating-history plot, embedded
+    assert f"]({png})" in report and (ws / "nights/n1" / png).read_bytes()[:4] == b"\x89PNG"
     if reg.champion(GAME, key).version == "v0":  # so that night 2 trains with DPO
         assert main(["--workspace", str(ws), "promote", "v1", "--reason", "test"]) == 0
     assert run(ws, config, "n1") in (0, 3)  # a finished night is not run again
