@@ -57,6 +57,8 @@ class SFTDataConfig:
         seed: seed of the split and of the balancing subsample.
         skip_bad: quarantine malformed match lines instead of stopping at the first one.
         play: play these matches first and build from their log.
+        exclude_devset: drop dev-set positions and their symmetric images (counted in the
+            manifest), so that ``arena eval`` measures positions the adapter never saw.
     """
 
     inputs: tuple[str, ...]
@@ -70,6 +72,7 @@ class SFTDataConfig:
     seed: int = 0
     skip_bad: bool = False
     play: PlaySpec | None = None
+    exclude_devset: bool = True
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,7 @@ class PrefsDataConfig:
         pairs_per_position: most pairs kept per position, largest gap first.
         max_positions: stop after this many distinct positions (rollouts are the cost).
         workers: Ray workers for rollouts (0: in this process).
+        exclude_devset: drop dev-set positions and their symmetric images (see SFTDataConfig).
     """
 
     inputs: tuple[str, ...]
@@ -111,6 +115,7 @@ class PrefsDataConfig:
     skip_bad: bool = False
     workers: int = 0
     play: PlaySpec | None = None
+    exclude_devset: bool = True
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from agents.solver import AlphaBetaSolver
 from arena.jsonl import ReadStats
 from games import InputError, completion_text, load_game, observe
 from training.config import PrefsDataConfig, to_dict
+from training.devsets import HeldOut
 from training.logs import iter_records
 from training.manifest import Manifest
 from training.rollouts import (
@@ -66,16 +67,21 @@ def gap_confidence(sum_c: float, n_c: int, sum_r: float, n_r: int, threshold: fl
 
 
 def iter_positions(
-    records, agents, seats, dedup: bool, drops: Drops, counter: list[int]
+    records, agents, seats, dedup: bool, drops: Drops, counter: list[int], heldout=None
 ) -> Iterator[Position]:
-    """Distinct decision points of the selected seats, in log order."""
+    """Distinct decision points of the selected seats, in log order (dev-set positions and
+    their images dropped when ``heldout`` is given)."""
     seen: set[bytes] = set()
+    heldout = heldout or HeldOut(False)
     for record in records:
         chosen = selected_seats(record, agents, seats)
         for move in record.moves:
             counter[0] += 1
             if not chosen[move.player]:
                 drops.drop("seat or agent not selected")
+                continue
+            if heldout(record.game, move.prompt):
+                drops.drop(HeldOut.REASON)
                 continue
             if len(move.legal_actions) < 2:
                 drops.drop("only one legal move")
@@ -183,7 +189,13 @@ def build_prefs(
                 _outcome_pairs(config, records, agents, level, writer, drops, counter)
             else:
                 positions = iter_positions(
-                    records, agents, config.seats, config.dedup != "none", drops, counter
+                    records,
+                    agents,
+                    config.seats,
+                    config.dedup != "none",
+                    drops,
+                    counter,
+                    HeldOut(config.exclude_devset),
                 )
                 if config.method == "solver":
                     _solver_pairs(config, positions, writer, drops)
@@ -214,6 +226,7 @@ def build_prefs(
         else ("local" if runner is None else "custom"),
         "considered": counter[0],
         "dropped": dict(drops),
+        "devset_excluded": drops.get(HeldOut.REASON, 0),
         "confidence_level": level,
         "records_read": stats.read,
         "bad_lines": stats.bad,
@@ -313,6 +326,7 @@ def _rollout_pairs(config, positions, level, writer, drops, agent_options, runne
 
 def _outcome_pairs(config, records, agents, level, writer, drops, counter) -> None:
     table: dict[str, dict] = {}
+    heldout = HeldOut(config.exclude_devset)
     for record in records:
         chosen = selected_seats(record, agents, config.seats)
         for move in record.moves:
@@ -322,6 +336,9 @@ def _outcome_pairs(config, records, agents, level, writer, drops, counter) -> No
                 continue
             if move.action is None:
                 drops.drop("no legal move (forfeit)")
+                continue
+            if heldout(record.game, move.prompt):
+                drops.drop(HeldOut.REASON)
                 continue
             entry = table.setdefault(
                 move.prompt,

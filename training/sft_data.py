@@ -17,6 +17,7 @@ from arena.jsonl import ReadStats
 from arena.records import MatchRecord
 from games import InputError, completion_text
 from training.config import SFTDataConfig, to_dict
+from training.devsets import HeldOut
 from training.logs import input_files, iter_records, play_to_log
 from training.manifest import Manifest
 from training.rows import Drops, SFTRow, SplitWriter, digest
@@ -116,6 +117,7 @@ def build_sft(config: SFTDataConfig) -> BuildResult:
     stats = ReadStats()
     seen: set[bytes] = set()
     considered = 0
+    heldout = HeldOut(config.exclude_devset)
     writer = SplitWriter(out, "sft", config.heldout, config.seed, balance_wanted(config))
     try:
         with manifest.stage("build"):
@@ -127,6 +129,9 @@ def build_sft(config: SFTDataConfig) -> BuildResult:
                     reason = _drop_reason(record, move, chosen, config.outcome)
                     if reason:
                         drops.drop(reason)
+                        continue
+                    if heldout(record.game, move.prompt):
+                        drops.drop(HeldOut.REASON)
                         continue
                     completion = completion_text(move.text)
                     if config.dedup != "none":
@@ -163,6 +168,7 @@ def build_sft(config: SFTDataConfig) -> BuildResult:
         "splits": dataset_stats(paths),
         "considered": considered,
         "dropped": dict(drops),
+        "devset_excluded": drops.get(HeldOut.REASON, 0),
         "records_read": stats.read,
         "bad_lines": stats.bad,
     }

@@ -138,6 +138,11 @@ def _common_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--heldout", type=float, default=0.1, help="held-out fraction of groups")
     p.add_argument("--seed", type=int, default=0, help="split and subsample seed")
     p.add_argument("--skip-bad", action="store_true", help="quarantine malformed lines, go on")
+    p.add_argument(
+        "--include-devset",
+        action="store_true",
+        help="keep dev-set positions and their symmetric images (dropped by default)",
+    )
     p.add_argument("--play", default=None, metavar="GAME", help="play matches first (no logs)")
     p.add_argument(
         "--play-agents", nargs=2, default=("solver", "random"), metavar="SPEC", help="with --play"
@@ -234,6 +239,7 @@ def _data_common(args, kind: str) -> dict:
         "seed": args.seed,
         "skip_bad": args.skip_bad,
         "play": _play(args),
+        "exclude_devset": not args.include_devset,
     }
 
 
