@@ -19,6 +19,7 @@ DedupMode = Literal["none", "exact", "prompt"]
 OutcomeFilter = Literal["any", "won", "not_lost"]
 PrefMethod = Literal["rollout", "solver", "outcome"]
 DPOLoss = Literal["sigmoid", "ipo"]
+SFTLabel = Literal["played", "solver"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,11 @@ class SFTDataConfig:
         play: play these matches first and build from their log.
         exclude_devset: drop dev-set positions and their symmetric images (counted in the
             manifest), so that ``arena eval`` measures positions the adapter never saw.
+        label: ``played``: the move the seat played; ``solver``: every optimal move at the
+            position by the exact solver (one row each; positions where every legal move is
+            optimal teach nothing and are dropped). With logs of varied play (random, or the
+            adapter's own self-play) this is expert labelling of the positions the player
+            meets (DAgger, Ross et al. 2011) rather than of the expert's own narrow games.
     """
 
     inputs: tuple[str, ...]
@@ -73,6 +79,7 @@ class SFTDataConfig:
     skip_bad: bool = False
     play: PlaySpec | None = None
     exclude_devset: bool = True
+    label: SFTLabel = "played"
 
 
 @dataclass(frozen=True)

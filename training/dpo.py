@@ -39,6 +39,7 @@ from training.train_common import (
     check_out,
     count_and_filter,
     finalize,
+    in_view,
     loss_metrics,
     trainer_args,
 )
@@ -102,7 +103,7 @@ def train_dpo(
         tokenizer = load_tokenizer(config.base)
         limit = length_limit(config.base, config.train.max_length)
         rows, stats = count_and_filter(
-            read_rows(config.data, PrefRow.from_dict),
+            in_view(read_rows(config.data, PrefRow.from_dict), config.base),
             tokenizer,
             limit,
             completions,
@@ -112,7 +113,7 @@ def train_dpo(
         eval_rows = None
         if config.eval_data:
             eval_rows, stats["eval"] = count_and_filter(
-                read_rows(config.eval_data, PrefRow.from_dict),
+                in_view(read_rows(config.eval_data, PrefRow.from_dict), config.base),
                 tokenizer,
                 limit,
                 completions,

@@ -25,6 +25,7 @@ import numpy as np
 
 from agents.base import Decision, sample_from_policy
 from agents.llm.engine import Engine, ScoreRequest, ScoreResult
+from agents.llm.views import model_prompt
 from games import InputError, Observation, completion_text
 
 MODES = ("score", "generate")
@@ -128,8 +129,13 @@ class LLMAgent:
         return ref.version if ref else None
 
     def requests(self, observations: list[Observation]) -> list[ScoreRequest]:
+        view = getattr(self.engine, "view", "full")
         return [
-            ScoreRequest(obs.prompt, tuple(completion_text(t) for t in obs.texts), self.role)
+            ScoreRequest(
+                model_prompt(obs.prompt, view),
+                tuple(completion_text(t) for t in obs.texts),
+                self.role,
+            )
             for obs in observations
         ]
 

@@ -160,6 +160,12 @@ def add_sft_data_args(p: argparse.ArgumentParser) -> None:
         default="any",
         help="keep moves from any game, won games, or games the mover did not lose",
     )
+    p.add_argument(
+        "--label",
+        choices=("played", "solver"),
+        default="played",
+        help="played: the logged move; solver: every optimal move at each logged position",
+    )
 
 
 def add_prefs_data_args(p: argparse.ArgumentParser) -> None:
@@ -247,7 +253,8 @@ def cmd_data_sft(args: argparse.Namespace) -> int:
     from training.config import SFTDataConfig
     from training.sft_data import build_sft
 
-    result = build_sft(SFTDataConfig(**_data_common(args, "sft"), outcome=args.outcome))
+    config = SFTDataConfig(**_data_common(args, "sft"), outcome=args.outcome, label=args.label)
+    result = build_sft(config)
     print(result.summary())
     return 0
 

@@ -1,0 +1,67 @@
+"""Learning that works, at tiny scale: SFT raises argmax dev-set accuracy beyond the untrained
+base's interval (the test fails when learning breaks), the compact view, the rules corpus, and
+adapters the engine could not serve are refused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from games import InputError, random_observations
+from games.compact import compact_prompt, model_prompt
+
+
+def test_compact_view_keeps_the_board_next_to_the_move_marker():
+    for game in ("tic_tac_toe", "connect_four", "kuhn_poker", "leduc_poker"):
+        for obs in random_observations(game, 6, seed=3):
+            short = compact_prompt(obs.prompt)
+            assert short.endswith("\nMove:") and short.startswith(game)
+            assert len(short) < 0.8 * len(obs.prompt)
+            assert model_prompt(obs.prompt, "full") == obs.prompt
+    ttt = random_observations("tic_tac_toe", 3, seed=1)[-1]
+    lines = compact_prompt(ttt.prompt).split("\n")
+    assert lines[0] in ("tic_tac_toe x", "tic_tac_toe o") and len(lines) == 5
+    assert all(line[0] in "abc" and len(line.split()) == 4 for line in lines[1:4])
+    kuhn = compact_prompt(random_observations("kuhn_poker", 1, seed=0)[0].prompt)
+    assert "Legal moves: check, bet" in kuhn  # card games keep their legal moves
+    assert compact_prompt("no game here") == "no game here"
+    with pytest.raises(ValueError, match="unknown prompt view"):
+        model_prompt("x", "tiny")
+
+
+def test_rules_text_names_wins_and_blocks():
+    from games import load_game, observe
+    from training.rules import tactics
+
+    handle = load_game("tic_tac_toe")
+    state = handle.game.new_initial_state()
+    for action in (0, 3, 1, 4):  # x: a1 a2, o: b1 b2; x to move
+        state.apply_action(action)
+    obs = observe(handle, state)
+    assert tactics("tic_tac_toe", state, obs) == (["a3"], ["b3"])
+    c4 = load_game("connect_four")
+    state = c4.game.new_initial_state()
+    for action in (0, 6, 1, 6, 2, 6):  # x: three in the bottom row; o: three in column 7
+        state.apply_action(action)
+    obs = observe(c4, state)
+    assert tactics("connect_four", state, obs) == (["4"], ["7"])
+
+
+def test_adapters_with_embeddings_or_lm_head_are_refused(tiny_base, tmp_path):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from agents.llm import inspect_adapter
+    from training.config import LoraOptions
+    from training.models import new_adapter
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_base)
+    with pytest.raises(InputError, match="embeddings or lm_head"):
+        new_adapter(model, LoraOptions(target_modules="embed_tokens|q_proj"))
+    config = LoraConfig(r=2, target_modules=["q_proj", "embed_tokens"], task_type="CAUSAL_LM")
+    get_peft_model(model, config).save_pretrained(tmp_path / "emb", safe_serialization=True)
+    with pytest.raises(InputError, match="embed_tokens"):
+        inspect_adapter(tmp_path / "emb")
+    saved = json.loads((tmp_path / "emb" / "adapter_config.json").read_text())
+    assert "embed_tokens" in saved["target_modules"]
