@@ -79,6 +79,8 @@ def train_dpo(
         raise InputError(f"--loss must be sigmoid or ipo, got '{config.loss}'")
     if config.beta <= 0:
         raise InputError("--beta must be positive")
+    if config.sft_weight < 0:
+        raise InputError("--sft-weight must be >= 0")
     out = Path(config.out)
     if out.resolve() == Path(config.adapter).resolve():
         raise InputError("--out must differ from the adapter being continued")
@@ -135,7 +137,8 @@ def train_dpo(
 
     args = DPOConfig(
         **trainer_args(config.train, out, device, eval_rows is not None),
-        loss_type=[config.loss],
+        loss_type=[config.loss, "sft"] if config.sft_weight > 0 else [config.loss],
+        loss_weights=[1.0, config.sft_weight] if config.sft_weight > 0 else None,
         beta=config.beta,
         precompute_ref_log_probs=config.precompute_ref,
     )

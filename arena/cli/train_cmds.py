@@ -58,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(safetensors) and manifest.json to --out or the workspace's adapters/GAME/VERSION.",
     )
     p.add_argument("--init-adapter", default=None, help="continue this adapter (default: fresh)")
-    _train_args(p, lr=2e-4)
+    _train_args(p)
     p.set_defaults(func=cmd_train_sft)
     p = tsub.add_parser(
         "dpo",
@@ -73,7 +73,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--precompute-ref", action="store_true", help="reference log-probs once, before training"
     )
-    _train_args(p, lr=5e-5)
+    p.add_argument(
+        "--sft-weight",
+        type=float,
+        default=_dpo_defaults().sft_weight,
+        help="weight of an NLL term on the chosen moves, against drift (0: pure DPO/IPO; "
+        "default %(default)s)",
+    )
+    _train_args(p, _dpo_defaults().train)
     p.set_defaults(func=cmd_train_dpo)
 
     p = sub.add_parser(
@@ -183,7 +190,18 @@ def add_prefs_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=0, help="Ray workers for rollouts (0: here)")
 
 
-def _train_args(p: argparse.ArgumentParser, lr: float) -> None:
+def _dpo_defaults():
+    """A DPO config's defaults (the CLI shows and uses the dataclasses' own defaults)."""
+    from training.config import DPORunConfig
+
+    return DPORunConfig(data="", base="", adapter="", out="")
+
+
+def _train_args(p: argparse.ArgumentParser, train=None) -> None:
+    from training.config import LoraOptions, TrainOptions
+
+    train = train or TrainOptions()
+    lora = LoraOptions()
     p.add_argument("--data", required=True, help="training JSONL (sft.jsonl / prefs.jsonl)")
     p.add_argument("--eval-data", default=None, help="held-out JSONL for an eval loss")
     p.add_argument("--base", required=True, help="base model folder, or a workspace base name")
@@ -192,26 +210,28 @@ def _train_args(p: argparse.ArgumentParser, lr: float) -> None:
     p.add_argument("--out", default=None, help="adapter folder (instead of --version)")
     p.add_argument("--overwrite", action="store_true", help="replace an adapter at the output")
     p.add_argument("--no-quant", action="store_true", help="full-precision base (no 4-bit)")
-    p.add_argument("--lora-r", type=int, default=16, help="LoRA rank")
-    p.add_argument("--lora-alpha", type=int, default=32, help="LoRA scale alpha")
-    p.add_argument("--lora-dropout", type=float, default=0.05, help="LoRA dropout")
-    p.add_argument("--epochs", type=float, default=1.0, help="passes over the data")
-    p.add_argument("--max-steps", type=int, default=-1, help="overrides --epochs when > 0")
-    p.add_argument("--lr", type=float, default=lr, help="learning rate")
-    p.add_argument("--batch-size", type=int, default=8, help="rows (pairs) per step")
+    p.add_argument("--lora-r", type=int, default=lora.r, help="LoRA rank")
+    p.add_argument("--lora-alpha", type=int, default=lora.alpha, help="LoRA scale alpha")
+    p.add_argument("--lora-dropout", type=float, default=lora.dropout, help="LoRA dropout")
+    p.add_argument("--epochs", type=float, default=train.epochs, help="passes over the data")
+    p.add_argument(
+        "--max-steps", type=int, default=train.max_steps, help="overrides --epochs if > 0"
+    )
+    p.add_argument("--lr", type=float, default=train.learning_rate, help="learning rate")
+    p.add_argument("--batch-size", type=int, default=train.batch_size, help="rows (pairs) per step")
     p.add_argument("--grad-accum", type=int, default=1, help="gradient accumulation")
     p.add_argument("--max-length", type=int, default=1024, help="tokens; longer rows never cut")
     p.add_argument(
         "--long-rows", choices=("drop", "error"), default="drop", help="over --max-length"
     )
-    p.add_argument("--warmup", type=float, default=0.0, help="steps, or a fraction if < 1")
+    p.add_argument("--warmup", type=float, default=train.warmup, help="steps, or a fraction if < 1")
     p.add_argument("--seed", type=int, default=0, help="LoRA init, data order")
     p.add_argument("--logging-steps", type=int, default=10, help="log the loss every N")
     p.add_argument(
         "--report-to", choices=("none", "tensorboard"), default="none", help="TRL logging"
     )
     p.add_argument("--gradient-checkpointing", action="store_true", help="less memory")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all)")
+    p.add_argument("--threads", type=int, default=train.threads, help="torch CPU threads")
     p.add_argument("--device", default=None, help="cpu, cuda (default: cuda when available)")
     p.add_argument("--workspace", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
@@ -350,6 +370,7 @@ def cmd_train_dpo(args: argparse.Namespace) -> int:
         loss=args.loss,
         beta=args.beta,
         precompute_ref=args.precompute_ref,
+        sft_weight=args.sft_weight,
     )
     print(train_dpo(config, overwrite=args.overwrite).summary())
     return 0

@@ -11,6 +11,9 @@ import pytest
 from games import InputError, random_observations
 from games.compact import compact_prompt, model_prompt
 
+TINY_BASE_STEPS = 300
+TINY_SFT_EPOCHS = 2.0
+
 
 def test_compact_view_keeps_the_board_next_to_the_move_marker():
     for game in ("tic_tac_toe", "connect_four", "kuhn_poker", "leduc_poker"):
@@ -65,3 +68,46 @@ def test_adapters_with_embeddings_or_lm_head_are_refused(tiny_base, tmp_path):
         inspect_adapter(tmp_path / "emb")
     saved = json.loads((tmp_path / "emb" / "adapter_config.json").read_text())
     assert "embed_tokens" in saved["target_modules"]
+
+
+@pytest.mark.slow
+def test_sft_on_a_tiny_rules_base_beats_the_untrained_base_on_the_dev_set(tmp_path):
+    """The whole path a night takes, at tiny scale: a compact-view base pretrained on the
+    rules, solver-labelled SFT rows (dev-set positions held out), LoRA SFT, argmax evaluation.
+    Fails when learning breaks: the adapter's argmax accuracy must clear the base's 95%
+    interval (Wilson), not just move."""
+    from training.base_model import build_base
+    from training.config import LoraOptions, PlaySpec, SFTDataConfig, SFTRunConfig, TrainOptions
+    from training.evaluate import evaluate
+    from training.sft import train_sft
+    from training.sft_data import build_sft
+
+    base = build_base(
+        "tiny",
+        tmp_path / "base",
+        progress=False,
+        games=("tic_tac_toe",),
+        view="compact",
+        tasks=("move", "next", "tactics"),
+        examples_per_game=1500,
+        steps=TINY_BASE_STEPS,
+    )
+    play = PlaySpec("tic_tac_toe", ("random", "random"), games=1500, seed=1)
+    data = build_sft(
+        SFTDataConfig(inputs=(), out=str(tmp_path / "data"), play=play, label="solver")
+    )
+    assert data.manifest.dataset["devset_excluded"] > 0
+    train_sft(
+        SFTRunConfig(
+            data=str(data.paths["train"]),
+            base=str(base),
+            out=str(tmp_path / "adapter"),
+            lora=LoraOptions(),
+            train=TrainOptions(threads=1, epochs=TINY_SFT_EPOCHS),
+        )
+    )
+    before = evaluate("tic_tac_toe", f"llm:{base}", pairs=0)["devset"]
+    after = evaluate("tic_tac_toe", f"llm:{base}@{tmp_path / 'adapter'}", pairs=0)["devset"]
+    assert before["played_by"].endswith("temperature=0")
+    assert after["ci95"][0] > before["ci95"][1], (before, after)
+    assert after["policy_mass_on_optimal"] > before["policy_mass_on_optimal"]
