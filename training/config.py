@@ -20,6 +20,7 @@ OutcomeFilter = Literal["any", "won", "not_lost"]
 PrefMethod = Literal["rollout", "solver", "outcome"]
 DPOLoss = Literal["sigmoid", "ipo"]
 SFTLabel = Literal["played", "solver"]
+PrefRejected = Literal["gap", "played"]
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,11 @@ class PrefsDataConfig:
         max_positions: stop after this many distinct positions (rollouts are the cost).
         workers: Ray workers for rollouts (0: in this process).
         exclude_devset: drop dev-set positions and their symmetric images (see SFTDataConfig).
+        rejected: ``gap``: the pair with the largest value gap at each position; ``played``:
+            the move the logged player chose is the rejected answer, the best move by the
+            method's values the chosen one, and only where the played move was worse (by more
+            than the threshold, at the confidence level): pairs that target the player's own
+            mistakes, so DPO moves mass where the policy actually goes wrong.
     """
 
     inputs: tuple[str, ...]
@@ -123,6 +129,7 @@ class PrefsDataConfig:
     workers: int = 0
     play: PlaySpec | None = None
     exclude_devset: bool = True
+    rejected: PrefRejected = "gap"
 
 
 @dataclass(frozen=True)

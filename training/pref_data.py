@@ -46,6 +46,10 @@ from training.sft_data import (
     selected_seats,
 )
 
+NO_PAIR = {
+    "gap": "position: no confident action gap above threshold",
+    "played": "position: the played move was not confidently worse than the best",
+}
 DEFAULT_CONFIDENCE = {"rollout": 0.9, "outcome": 0.0, "solver": 1.0}
 CHUNK_POSITIONS = 64
 
@@ -101,7 +105,16 @@ def iter_positions(
                 texts=tuple(move.legal_texts),
                 match_id=record.match_id,
                 ply=move.ply,
+                played=move.action,
             )
+
+
+def targeted(pairs: list, pos: Position, rejected: str) -> list:
+    """``pairs`` as ranked, or (``rejected="played"``) only those whose rejected answer is the
+    move the player chose there, largest gap first."""
+    if rejected == "gap":
+        return pairs
+    return [p for p in pairs if p[1] == pos.played]
 
 
 def ranked_pairs(values: dict[int, tuple[float, int, float]], threshold: float, level: float):
@@ -264,9 +277,10 @@ def _solver_pairs(config, positions, writer: SplitWriter, drops: Drops) -> None:
         low, high = handle.game.min_utility(), handle.game.max_utility()
         exact = solver.action_values(state)
         values = {a: ((v - low) / (high - low), 0, v) for a, v in exact.items()}
-        pairs = ranked_pairs(values, config.threshold, 1.0)[: config.pairs_per_position]
+        pairs = targeted(ranked_pairs(values, config.threshold, 1.0), pos, config.rejected)
+        pairs = pairs[: config.pairs_per_position]
         if not pairs:
-            drops.drop("position: no action gap above threshold")
+            drops.drop(NO_PAIR[config.rejected])
         for c, r, conf in pairs:
             writer.add(pref_row(pos, c, r, values, conf, "solver"), digest(pos.prompt).hex())
 
@@ -307,9 +321,10 @@ def _rollout_pairs(config, positions, level, writer, drops, agent_options, runne
         for index, pos, handle in meta:
             stats = action_values(handle, pos, grouped.get(index, []))
             values = {a: (v.score_sum, v.n, v.mean) for a, v in stats.items()}
-            pairs = ranked_pairs(values, config.threshold, level)[: config.pairs_per_position]
+            pairs = targeted(ranked_pairs(values, config.threshold, level), pos, config.rejected)
+            pairs = pairs[: config.pairs_per_position]
             if not pairs:
-                drops.drop("position: no confident action gap")
+                drops.drop(NO_PAIR[config.rejected])
             for c, r, conf in pairs:
                 writer.add(pref_row(pos, c, r, values, conf, source), digest(pos.prompt).hex())
         chunk.clear()

@@ -180,6 +180,12 @@ def add_prefs_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--method", choices=("rollout", "solver", "outcome"), default="rollout", help="see above"
     )
+    p.add_argument(
+        "--rejected",
+        choices=("gap", "played"),
+        default="gap",
+        help="gap: largest value gap; played: the logged player's own worse move vs the best",
+    )
     p.add_argument("--rollout-agent", default="random", help="plays on for the mover")
     p.add_argument("--rollout-opponent", default=None, help="plays the other seat (default: same)")
     p.add_argument("--rollouts", type=int, default=16, help="rollouts per legal action")
@@ -286,6 +292,7 @@ def cmd_data_prefs(args: argparse.Namespace) -> int:
     config = PrefsDataConfig(
         **_data_common(args, "prefs"),
         method=args.method,
+        rejected=args.rejected,
         rollout_agent=args.rollout_agent,
         rollout_opponent=args.rollout_opponent,
         rollouts=args.rollouts,

@@ -182,6 +182,23 @@ def test_solver_pairs_prefer_an_optimal_move(ttt_log, tmp_path):
         assert row.confidence == 1.0 and row.rollouts == 0
 
 
+def test_pairs_can_target_the_players_own_mistakes(tmp_path):
+    path = tmp_path / "log.jsonl"
+    records = _log(path, a="random", b="random", pairs=10)
+    config = PrefsDataConfig(
+        inputs=(str(path),), out=str(tmp_path / "p"), method="solver", rejected="played"
+    )
+    result = build_prefs(config)
+    rows = [r for p in result.paths.values() for r in _rows(p, PrefRow.from_dict)]
+    played = {(r.match_id, m.ply): f" {m.text}\n" for r in records for m in r.moves}
+    assert (
+        rows and result.drops["position: the played move was not confidently worse than the best"]
+    )
+    for row in rows:
+        assert row.rejected == played[(row.match_id, row.ply)]
+        assert row.chosen_value > row.rejected_value
+
+
 def _history(row, path):
     for line in path.read_text().splitlines():
         record = json.loads(line)
