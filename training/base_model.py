@@ -163,7 +163,7 @@ def build_corpus(preset: BasePreset, seed: int) -> list[Example]:
 
     rng = np.random.default_rng([seed, 0xBA5E])
     examples: list[Example] = []
-    rules = preset.tasks != ("move",)
+    rules = preset.tasks != ("move",) or preset.view != "full"  # else: the original corpus
     for name in preset.games:
         handle = load_game(name)
         mcts = MCTSAgent(handle, preset.mcts_simulations) if handle.perfect_information else None
