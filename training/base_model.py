@@ -73,6 +73,9 @@ class BasePreset:
             that must be blocked; board games).
         per_game: ``(game, positions)`` overrides of ``examples_per_game`` (a connect_four
             example costs about three tic_tac_toe ones; kuhn_poker has 12 information states).
+        quiet_tactics: share of positions with nothing to win or block that still get a
+            tactics example (random play meets mostly quiet positions; a base trained on all
+            of them learned to answer "none": 39 of 60 dev positions right, measured).
     """
 
     name: str
@@ -96,6 +99,7 @@ class BasePreset:
     view: str = "full"
     tasks: tuple[str, ...] = ("move",)
     per_game: tuple[tuple[str, int], ...] = ()
+    quiet_tactics: float = 0.25
 
 
 PRESETS: dict[str, BasePreset] = {
@@ -114,12 +118,12 @@ PRESETS: dict[str, BasePreset] = {
         intermediate_size=384,
         examples_per_game=3000,
         per_game=(
-            ("tic_tac_toe", 4000),
-            ("connect_four", 1000),
-            ("kuhn_poker", 300),
-            ("leduc_poker", 700),
-        ),  # fmt: skip
-        steps=600,
+            ("tic_tac_toe", 5000),
+            ("connect_four", 300),
+            ("kuhn_poker", 100),
+            ("leduc_poker", 300),
+        ),
+        steps=800,
         batch_size=32,
         lr=3e-3,
         warmup=50,
@@ -188,6 +192,9 @@ def build_corpus(preset: BasePreset, seed: int) -> list[Example]:
                     )
                     examples.append(Example(name, prompt, text))
                     extra = tactics_text(handle, state, obs, preset.view)
+                    quiet = extra is not None and extra[1].count("none") == 2
+                    if quiet and rng.random() >= preset.quiet_tactics:
+                        extra = None
                     if "tactics" in preset.tasks and extra is not None:
                         examples.append(Example(name, *extra))
                 collected += 1
