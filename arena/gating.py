@@ -12,7 +12,7 @@ Perfect-information games are gated with argmax play: ``llm:`` specs get ``tempe
 unless they set their own (imperfect-information games play the policy itself). When both
 players are then deterministic, a pair is a function of its opening, so repeated openings are
 not independent evidence: the gate plays each distinct opening once, and the number of
-distinct openings caps the test (``arena.schedule.distinct_opening_pairs``).
+distinct openings caps the test (``games.schedule.distinct_opening_pairs``).
 
 Output in ``runs/<run>/``: ``gate.json`` (decision, reason, every statistic, the LLR trace)
 and ``gate.md``.
@@ -26,11 +26,13 @@ from dataclasses import dataclass, field
 
 from agents import is_deterministic, parse_spec, with_temperature
 from arena.driver import Progress, RunStats
-from arena.match import DEFAULT_MOVE_CAP, MatchJob
-from arena.runs import ExecOptions, RunSession, default_run_id, write_json
-from arena.schedule import distinct_opening_pairs, pair_jobs
-from arena.workspace import Workspace
+from arena.runs import ExecOptions, RunSession, default_run_id
 from games import InputError, load_game
+from games.defaults import DEFAULT_OPENING_PLIES
+from games.files import write_json
+from games.match import DEFAULT_MOVE_CAP, MatchJob
+from games.schedule import distinct_opening_pairs, pair_jobs
+from games.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ class GateRunConfig:
     max_pairs: int = 1000
     batch_pairs: int = 20
     seed: int = 0
-    opening_plies: int = 2
+    opening_plies: int = DEFAULT_OPENING_PLIES
     move_cap: int = DEFAULT_MOVE_CAP
     argmax: bool = True
 

@@ -15,6 +15,8 @@ import typing
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from games.defaults import DEFAULT_OPENING_PLIES
+
 DedupMode = Literal["none", "exact", "prompt"]
 OutcomeFilter = Literal["any", "won", "not_lost"]
 PrefMethod = Literal["rollout", "solver", "outcome"]
@@ -39,7 +41,7 @@ class PlaySpec:
     agents: tuple[str, str]
     games: int = 100
     seed: int = 0
-    opening_plies: int = 2
+    opening_plies: int = DEFAULT_OPENING_PLIES
 
 
 @dataclass(frozen=True)

@@ -56,8 +56,8 @@ def test_adapters_with_embeddings_or_lm_head_are_refused(tiny_base, tmp_path):
     from transformers import AutoModelForCausalLM
 
     from agents.llm import inspect_adapter
+    from agents.llm.model_io import new_adapter
     from training.config import LoraOptions
-    from training.models import new_adapter
 
     model = AutoModelForCausalLM.from_pretrained(tiny_base)
     with pytest.raises(InputError, match="embeddings or lm_head"):
