@@ -11,8 +11,8 @@ import pytest
 from games import InputError, random_observations
 from games.compact import compact_prompt, model_prompt
 
-TINY_BASE_STEPS = 300
-TINY_SFT_EPOCHS = 2.0
+TINY_BASE_STEPS = 400
+TINY_SFT_EPOCHS = 6.0
 
 
 def test_compact_view_keeps_the_board_next_to_the_move_marker():
@@ -74,8 +74,8 @@ def test_adapters_with_embeddings_or_lm_head_are_refused(tiny_base, tmp_path):
 def test_sft_on_a_tiny_rules_base_beats_the_untrained_base_on_the_dev_set(tmp_path):
     """The whole path a night takes, at tiny scale: a compact-view base pretrained on the
     rules, solver-labelled SFT rows (dev-set positions held out), LoRA SFT, argmax evaluation.
-    Fails when learning breaks: the adapter's argmax accuracy must clear the base's 95%
-    interval (Wilson), not just move."""
+    Fails when learning breaks: the adapter's argmax accuracy must be significantly above the
+    base's (one-sided test at 1%), not just move."""
     from training.base_model import build_base
     from training.config import LoraOptions, PlaySpec, SFTDataConfig, SFTRunConfig, TrainOptions
     from training.evaluate import evaluate
@@ -109,5 +109,17 @@ def test_sft_on_a_tiny_rules_base_beats_the_untrained_base_on_the_dev_set(tmp_pa
     before = evaluate("tic_tac_toe", f"llm:{base}", pairs=0)["devset"]
     after = evaluate("tic_tac_toe", f"llm:{base}@{tmp_path / 'adapter'}", pairs=0)["devset"]
     assert before["played_by"].endswith("temperature=0")
-    assert after["ci95"][0] > before["ci95"][1], (before, after)
+    assert significantly_above(after["correct"], before["correct"], before["positions"]), (
+        before,
+        after,
+    )
     assert after["policy_mass_on_optimal"] > before["policy_mass_on_optimal"]
+
+
+def significantly_above(hits: int, base_hits: int, n: int, z_crit: float = 2.326) -> bool:
+    """One-sided two-proportion z-test at 1% (pooled variance). The two accuracies are on the
+    same 200 positions, so their outcomes are positively correlated and the unpaired variance
+    overstates the variance of the difference: the test is conservative."""
+    pooled = (hits + base_hits) / (2 * n)
+    se = (pooled * (1 - pooled) * 2 / n) ** 0.5
+    return se > 0 and (hits - base_hits) / n / se > z_crit
