@@ -12,7 +12,6 @@ from games import InputError, random_observations
 from games.compact import compact_prompt, model_prompt
 
 TINY_BASE_STEPS = 400
-TINY_SFT_EPOCHS = 6.0
 
 
 def test_compact_view_keeps_the_board_next_to_the_move_marker():
@@ -25,7 +24,10 @@ def test_compact_view_keeps_the_board_next_to_the_move_marker():
     ttt = random_observations("tic_tac_toe", 3, seed=1)[-1]
     lines = compact_prompt(ttt.prompt).split("\n")
     assert lines[0] in ("tic_tac_toe x", "tic_tac_toe o") and len(lines) == 5
-    assert all(line[0] in "abc" and len(line.split()) == 4 for line in lines[1:4])
+    for row, line in zip("abc", lines[1:4], strict=True):  # empty cells named, marks shown
+        cells = line.split()
+        assert len(cells) == 3 and line.startswith(" ")
+        assert all(c in ("x", "o") or c == f"{row}{i + 1}" for i, c in enumerate(cells))
     kuhn = compact_prompt(random_observations("kuhn_poker", 1, seed=0)[0].prompt)
     assert "Legal moves: check, bet" in kuhn  # card games keep their legal moves
     assert compact_prompt("no game here") == "no game here"
@@ -73,7 +75,8 @@ def test_adapters_with_embeddings_or_lm_head_are_refused(tiny_base, tmp_path):
 @pytest.mark.slow
 def test_sft_on_a_tiny_rules_base_beats_the_untrained_base_on_the_dev_set(tmp_path):
     """The whole path a night takes, at tiny scale: a compact-view base pretrained on the
-    rules, solver-labelled SFT rows (dev-set positions held out), LoRA SFT, argmax evaluation.
+    rules, solver-labelled SFT rows (dev-set positions held out), LoRA SFT on the default
+    TrainOptions, argmax evaluation.
     Fails when learning breaks: the adapter's argmax accuracy must be significantly above the
     base's (one-sided test at 1%), not just move."""
     from training.base_model import build_base
@@ -103,7 +106,7 @@ def test_sft_on_a_tiny_rules_base_beats_the_untrained_base_on_the_dev_set(tmp_pa
             base=str(base),
             out=str(tmp_path / "adapter"),
             lora=LoraOptions(),
-            train=TrainOptions(threads=1, epochs=TINY_SFT_EPOCHS),
+            train=TrainOptions(threads=1),  # the defaults
         )
     )
     before = evaluate("tic_tac_toe", f"llm:{base}", pairs=0)["devset"]
