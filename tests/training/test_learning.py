@@ -126,3 +126,14 @@ def significantly_above(hits: int, base_hits: int, n: int, z_crit: float = 2.326
     pooled = (hits + base_hits) / (2 * n)
     se = (pooled * (1 - pooled) * 2 / n) ** 0.5
     return se > 0 and (hits - base_hits) / n / se > z_crit
+
+
+def test_base_build_threads_option_is_checked(tmp_path, capsys):
+    from arena.cli import main
+    from training.base_model import resolve_preset
+
+    code = main(["base", "build", "--preset", "small", "--threads", "0", "--out", str(tmp_path)])
+    assert code == 2 and "--threads must be at least 1" in capsys.readouterr().err
+    small = resolve_preset("small", threads=2)
+    assert small.threads == 2 and small.view == "compact" and "tactics" in small.tasks
+    assert resolve_preset("tiny").view == "full"  # the test base keeps the full prompt
