@@ -5,14 +5,16 @@ lazily, only when an ``llm:`` spec is built.
 """
 
 from agents.base import Agent, Decision, ScriptedAgent, sample_from_policy
-from agents.spec import AgentSpec, make_agent, parse_spec
+from agents.spec import AgentSpec, is_deterministic, make_agent, parse_spec, with_temperature
 
 __all__ = [
     "Agent",
     "AgentSpec",
     "Decision",
     "ScriptedAgent",
+    "is_deterministic",
     "make_agent",
     "parse_spec",
     "sample_from_policy",
+    "with_temperature",
 ]

@@ -118,6 +118,39 @@ def parse_spec(spec: str) -> AgentSpec:
     return AgentSpec(kind=kind, arg=arg or None, raw=raw)
 
 
+TEMPERATURE_KEYS = ("temperature", "temp", "t")
+
+
+def with_temperature(spec: str, temperature: float) -> str:
+    """``llm:`` specs get ``,temperature=T`` unless they already set one; others unchanged.
+
+    Writing the temperature into the spec makes every match record say how its player played.
+    """
+    parsed = parse_spec(spec)
+    if parsed.kind != "llm" or set(TEMPERATURE_KEYS) & set(parsed.options):
+        return parsed.raw
+    return f"{parsed.raw},temperature={temperature:g}"
+
+
+def is_deterministic(spec: str) -> bool:
+    """True when the agent always plays the same move in the same position.
+
+    Only LLM agents that set temperature 0 in their spec qualify (argmax in score mode, greedy
+    in generate mode). ``random`` and ``mcts`` draw from their generator, and ``solver`` breaks
+    ties between optimal moves at random, so none of them is deterministic. Two deterministic
+    players replay the same game from the same opening: such games are not independent
+    evidence (``arena.gating`` and ``training.evaluate`` count each distinct opening once).
+    """
+    parsed = parse_spec(spec)
+    if parsed.kind != "llm":
+        return False
+    values = [v for k, v in parsed.options.items() if k in TEMPERATURE_KEYS]
+    try:
+        return bool(values) and float(values[-1]) == 0.0
+    except ValueError:
+        return False
+
+
 def make_agent(spec: str, handle: GameHandle, **options):
     """Build the agent named by ``spec`` for ``handle``'s game.
 

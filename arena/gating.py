@@ -8,6 +8,12 @@ how many surplus pairs of the last batch were played (they stay in the match log
 reported, but the test stops where it stopped: data after a sequential test's stopping time
 would change its error rates).
 
+Perfect-information games are gated with argmax play: ``llm:`` specs get ``temperature=0``
+unless they set their own (imperfect-information games play the policy itself). When both
+players are then deterministic, a pair is a function of its opening, so repeated openings are
+not independent evidence: the gate plays each distinct opening once, and the number of
+distinct openings caps the test (``games.schedule.distinct_opening_pairs``).
+
 Output in ``runs/<run>/``: ``gate.json`` (decision, reason, every statistic, the LLR trace)
 and ``gate.md``.
 """
@@ -18,14 +24,14 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from agents import parse_spec
+from agents import is_deterministic, parse_spec, with_temperature
 from arena.driver import Progress, RunStats
 from arena.runs import ExecOptions, RunSession, default_run_id
 from games import InputError, load_game
 from games.defaults import DEFAULT_OPENING_PLIES
 from games.files import write_json
 from games.match import DEFAULT_MOVE_CAP, MatchJob
-from games.schedule import pair_jobs
+from games.schedule import distinct_opening_pairs, pair_jobs
 from games.workspace import Workspace
 
 
@@ -46,6 +52,7 @@ class GateRunConfig:
         seed: run seed.
         opening_plies: random plies before play in board games.
         move_cap: a game longer than this is scored as a draw.
+        argmax: perfect-information games: LLM specs without a temperature play at 0.
     """
 
     game: str
@@ -60,16 +67,41 @@ class GateRunConfig:
     seed: int = 0
     opening_plies: int = DEFAULT_OPENING_PLIES
     move_cap: int = DEFAULT_MOVE_CAP
+    argmax: bool = True
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "game", load_game(self.game).spec)
-        object.__setattr__(self, "candidate", parse_spec(self.candidate).raw)
-        object.__setattr__(self, "champion", parse_spec(self.champion).raw)
+        handle = load_game(self.game)
+        object.__setattr__(self, "game", handle.spec)
+        for name in ("candidate", "champion"):
+            spec = parse_spec(getattr(self, name)).raw
+            if self.argmax and handle.perfect_information:
+                spec = with_temperature(spec, 0.0)
+            object.__setattr__(self, name, spec)
         if self.batch_pairs < 1:
             raise InputError(f"--batch-pairs must be at least 1, got {self.batch_pairs}")
         self.gate_config()  # validates margin, alpha, beta, min/max pairs
 
-    def gate_config(self):
+    @property
+    def deterministic(self) -> bool:
+        """Both players always pick the same move in the same position."""
+        return is_deterministic(self.candidate) and is_deterministic(self.champion)
+
+    def pair_indices(self) -> list[int]:
+        """The pairs to play in order: every index, or one per distinct opening."""
+        if not self.deterministic:
+            return list(range(self.max_pairs))
+        indices = distinct_opening_pairs(
+            self.game, self.max_pairs, self.seed, self.opening_plies, tag="gate"
+        )
+        if len(indices) < self.min_pairs:
+            raise InputError(
+                f"gate: both players are deterministic and {self.game} has only "
+                f"{len(indices)} distinct openings with --opening-plies {self.opening_plies}, "
+                f"fewer than --min-pairs {self.min_pairs}; raise --opening-plies"
+            )
+        return indices
+
+    def gate_config(self, max_pairs: int | None = None):
         from ratings import GateConfig
 
         try:
@@ -78,12 +110,12 @@ class GateRunConfig:
                 alpha=self.alpha,
                 beta=self.beta,
                 min_pairs=self.min_pairs,
-                max_pairs=self.max_pairs,
+                max_pairs=max_pairs or self.max_pairs,
             )
         except ValueError as error:
             raise InputError(f"gate: {error}") from None
 
-    def jobs(self, run_id: str, pairs: range) -> list[MatchJob]:
+    def jobs(self, run_id: str, pairs) -> list[MatchJob]:
         """Jobs of ``pairs``; the candidate sits first in the unswapped game of each pair."""
         return pair_jobs(
             self.game,
@@ -97,11 +129,13 @@ class GateRunConfig:
             tag="gate",
         )
 
-    def batches(self) -> list[range]:
-        """Pair ranges played between looks: the first reaches ``min_pairs``."""
+    def batches(self, total: int | None = None) -> list[range]:
+        """Ranges of positions in the pair order played between looks: the first reaches
+        ``min_pairs``. ``total``: how many pairs there are (``max_pairs`` by default)."""
+        total = self.max_pairs if total is None else total
         out, start = [], 0
-        while start < self.max_pairs:
-            stop = min(self.max_pairs, max(start + self.batch_pairs, self.min_pairs))
+        while start < total:
+            stop = min(total, max(start + self.batch_pairs, self.min_pairs))
             out.append(range(start, stop))
             start = stop
         return out
@@ -158,7 +192,8 @@ class GateRunResult:
             "candidate": self.config.candidate,
             "champion": self.config.champion,
             **res.to_dict(),
-            "gate_config": self.config.gate_config().to_dict(),
+            "gate_config": self.gate.config.to_dict(),
+            "deterministic_players": self.config.deterministic,
             "pairs_played": self.pairs_played,
             "surplus_pairs": self.pairs_played - res.pairs,
             "games_played": 2 * self.pairs_played,
@@ -187,8 +222,13 @@ class GateRunResult:
             f"| LLR | {r.llr:.3f} in ({r.bounds[0]:.3f}, {r.bounds[1]:.3f}) |",
             f"| H0 / H1 | Elo {r.elo0:.1f} / {r.elo1:.1f} (margin {cfg.margin:g}) |",
             f"| alpha / beta | {cfg.alpha:g} / {cfg.beta:g} |",
-            f"| min / max pairs | {cfg.min_pairs} / {cfg.max_pairs} |",
+            f"| min / max pairs | {cfg.min_pairs} / {self.gate.config.max_pairs} |",
         ]
+        if cfg.deterministic:
+            lines.append(
+                "| deterministic players | yes: one pair per distinct opening "
+                f"({self.gate.config.max_pairs} available) |"
+            )
         return "\n".join(lines) + "\n"
 
 
@@ -223,15 +263,16 @@ def run_gate(
     """Play batches of pairs until the sequential gate decides; write gate.json and gate.md."""
     options = options or ExecOptions()
     run_id = run_id or default_run_id("gate")
-    gate = SequentialGate(config.gate_config())
-    everything = config.jobs(run_id, range(config.max_pairs))
+    indices = config.pair_indices()
+    gate = SequentialGate(config.gate_config(len(indices)))
+    everything = config.jobs(run_id, indices)
     with RunSession("gate", run_id, dataclasses.asdict(config), workspace, options) as session:
         session.open(everything)
         played = 0
-        for batch in config.batches():
+        for batch in config.batches(len(indices)):
             session.play(everything[2 * batch.start : 2 * batch.stop], _offset(progress, batch))
             points = pair_points(session.store.records(), config)
-            gate.add([points[p] for p in batch])
+            gate.add([points[indices[p]] for p in batch])
             played = batch.stop
             if gate.decided:
                 break

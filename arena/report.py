@@ -71,7 +71,8 @@ def _elo_text(elo: float | None) -> str:
 
 
 def format_eval_report(report: dict) -> str:
-    """The terminal summary of an eval report: dev-set metric, then a table of opponents."""
+    """The terminal summary of an eval report: dev-set metric, then a table of opponents
+    (and of the solver against the same opponents, the reference)."""
     dev = report["devset"]
     if dev["metric"] == "exploitability":
         ref = dev["reference"]
@@ -81,15 +82,23 @@ def format_eval_report(report: dict) -> str:
         ]
     else:
         low, high = dev["ci95"]
+        mass = dev.get("policy_mass_on_optimal")
         lines = [
             f"{report['agent']} on {report['game']}: optimal-move accuracy {dev['accuracy']:.3f} "
             f"[{low:.3f}, {high:.3f}] on {dev['positions']} dev positions"
+            + (f"; policy mass on optimal moves {mass:.3f}" if mass is not None else "")
         ]
-    rows = [
-        [o["opponent"], o["games"], o["wins"], o["draws"], o["losses"], o["score"],
-         f"[{o['score_ci95'][0]:.3f}, {o['score_ci95'][1]:.3f}]"]
-        for o in report["opponents"]
-    ]  # fmt: skip
+    chips = dev["metric"] == "exploitability"
+    header = ["player", "opponent", "games", "W", "D", "L", "score", "95% CI"]
+    header += ["chips/game", "95% CI"] if chips else []
+    rows = []
+    for o in [*report["opponents"], *report.get("reference", [])]:
+        row = [o["player"], o["opponent"], o["games"], o["wins"], o["draws"], o["losses"],
+               o["score"], f"[{o['score_ci95'][0]:.3f}, {o['score_ci95'][1]:.3f}]"]  # fmt: skip
+        if chips:
+            ci = o.get("mean_return_ci95") or [float("nan")] * 2
+            row += [o.get("mean_return"), f"[{ci[0]:.3f}, {ci[1]:.3f}]"]
+        rows.append(row)
     if rows:
-        lines.append(format_table(["opponent", "games", "W", "D", "L", "score", "95% CI"], rows))
+        lines.append(format_table(header, rows))
     return "\n".join(lines)

@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from agents import parse_spec
+from agents import with_temperature
 from arena.driver import Progress, RunStats
 from arena.report import pairing_entry, pairing_table
 from arena.runs import ExecOptions, RunSession, default_run_id
@@ -48,14 +48,6 @@ def parse_league(entries: list[str]) -> tuple[tuple[str, float], ...]:
             raise InputError(f"league entry '{entry}': weight '{weight}' is not a number") from None
         league.append((spec.strip(), value))
     return tuple(league)
-
-
-def with_temperature(spec: str, temperature: float) -> str:
-    """``llm:`` specs get ``,temperature=T`` unless they already set one; others unchanged."""
-    parsed = parse_spec(spec)
-    if parsed.kind != "llm" or {"temperature", "temp", "t"} & set(parsed.options):
-        return parsed.raw
-    return f"{parsed.raw},temperature={temperature:g}"
 
 
 def allocate(weights: list[float], total: int) -> list[int]:

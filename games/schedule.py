@@ -40,8 +40,7 @@ def pair_jobs(
     salt = zlib.crc32(tag.encode())
     jobs = []
     for pair in pairs:
-        rng = np.random.default_rng([run_seed, salt, pair, 0x0BE])
-        opening = sample_opening(handle, rng, max_plies=opening_plies)
+        opening = _pair_opening(handle, run_seed, salt, pair, opening_plies)
         for swapped in (False, True):
             seats = (second, first) if swapped else (first, second)
             index = 2 * pair + int(swapped)
@@ -59,6 +58,43 @@ def pair_jobs(
                 )
             )
     return jobs
+
+
+def _pair_opening(handle, run_seed: int, salt: int, pair: int, opening_plies: int):
+    rng = np.random.default_rng([run_seed, salt, pair, 0x0BE])
+    return sample_opening(handle, rng, max_plies=opening_plies)
+
+
+def distinct_opening_pairs(
+    game: str,
+    wanted: int,
+    run_seed: int,
+    opening_plies: int = 2,
+    tag: str = "",
+    patience: int = 2000,
+) -> list[int]:
+    """Pair indices (in order) whose openings differ from every earlier one, at most ``wanted``.
+
+    Two deterministic players (argmax LLMs) replay the same pair from the same opening, so a
+    repeated opening adds no evidence: the distinct openings bound it. Indices are scanned in
+    order (the same openings ``pair_jobs`` would use) until ``wanted`` are found or
+    ``patience`` indices in a row bring nothing new (tic_tac_toe with 2 opening plies has 82).
+    """
+    handle = load_game(game)
+    salt = zlib.crc32(tag.encode())
+    seen: set[tuple[int, ...]] = set()
+    out: list[int] = []
+    pair = since_new = 0
+    while len(out) < wanted and since_new < patience:
+        opening = _pair_opening(handle, run_seed, salt, pair, opening_plies)
+        if opening.actions in seen:
+            since_new += 1
+        else:
+            seen.add(opening.actions)
+            out.append(pair)
+            since_new = 0
+        pair += 1
+    return out
 
 
 @dataclass

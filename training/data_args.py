@@ -44,6 +44,11 @@ def _common_data_args(p: argparse.ArgumentParser, config: type) -> None:
         "--seed", type=int, default=default(config, "seed"), help="split and subsample seed"
     )
     p.add_argument("--skip-bad", action="store_true", help="quarantine malformed lines, go on")
+    p.add_argument(
+        "--include-devset",
+        action="store_true",
+        help="keep dev-set positions and their symmetric images (dropped by default)",
+    )
     p.add_argument("--play", default=None, metavar="GAME", help="play matches first (no logs)")
     p.add_argument(
         "--play-agents", nargs=2, default=("solver", "random"), metavar="SPEC", help="with --play"
@@ -71,6 +76,12 @@ def add_sft_data_args(p: argparse.ArgumentParser) -> None:
         default=default(SFTDataConfig, "outcome"),
         help="keep moves from any game, won games, or games the mover did not lose",
     )
+    p.add_argument(
+        "--label",
+        choices=("played", "solver"),
+        default=default(SFTDataConfig, "label"),
+        help="played: the logged move; solver: every optimal move at each logged position",
+    )
 
 
 def add_prefs_data_args(p: argparse.ArgumentParser) -> None:
@@ -81,6 +92,12 @@ def add_prefs_data_args(p: argparse.ArgumentParser) -> None:
         choices=("rollout", "solver", "outcome"),
         default=default(c, "method"),
         help="see above",
+    )
+    p.add_argument(
+        "--rejected",
+        choices=("gap", "played"),
+        default=default(c, "rejected"),
+        help="gap: largest value gap; played: the logged player's own worse move vs the best",
     )
     p.add_argument(
         "--rollout-agent", default=default(c, "rollout_agent"), help="plays on for the mover"
@@ -141,17 +158,19 @@ def _data_common(args, kind: str) -> dict:
         "seed": args.seed,
         "skip_bad": args.skip_bad,
         "play": _play(args),
+        "exclude_devset": not args.include_devset,
     }
 
 
 def sft_config(args: argparse.Namespace) -> SFTDataConfig:
-    return SFTDataConfig(**_data_common(args, "sft"), outcome=args.outcome)
+    return SFTDataConfig(**_data_common(args, "sft"), outcome=args.outcome, label=args.label)
 
 
 def prefs_config(args: argparse.Namespace) -> PrefsDataConfig:
     return PrefsDataConfig(
         **_data_common(args, "prefs"),
         method=args.method,
+        rejected=args.rejected,
         rollout_agent=args.rollout_agent,
         rollout_opponent=args.rollout_opponent,
         rollouts=args.rollouts,

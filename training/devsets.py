@@ -236,6 +236,75 @@ def verify_lock(root: Path = DEVSET_DIR) -> list[str]:
     return problems
 
 
+# The 8 symmetries of the 3x3 board as cell permutations (action = 3 * row + column).
+_TTT_SYMMETRIES = tuple(
+    tuple(f(r, c)[0] * 3 + f(r, c)[1] for r in range(3) for c in range(3))
+    for f in (
+        lambda r, c: (r, c),
+        lambda r, c: (c, 2 - r),
+        lambda r, c: (2 - r, 2 - c),
+        lambda r, c: (2 - c, r),
+        lambda r, c: (r, 2 - c),
+        lambda r, c: (2 - r, c),
+        lambda r, c: (c, r),
+        lambda r, c: (2 - c, 2 - r),
+    )
+)
+
+
+def _images(handle, history: list[int]) -> list[list[int]]:
+    """The history and its images under the board's symmetries (same position, same labels
+    up to relabelling): 8 for tic_tac_toe, the left-right mirror for connect_four."""
+    if handle.name == "tic_tac_toe" and handle.game.num_distinct_actions() == 9:
+        return [[perm[a] for a in history] for perm in _TTT_SYMMETRIES]
+    if handle.name == "connect_four":
+        width = handle.game.num_distinct_actions()
+        return [history, [width - 1 - a for a in history]]
+    return [history]
+
+
+_HELD_OUT: dict[str, frozenset[str]] = {}
+
+
+def heldout_prompts(game: str) -> frozenset[str]:
+    """Prompts that no training set may contain: the dev-set positions of ``game`` and their
+    symmetric images. Empty for games without a position dev set (poker's dev set is every
+    information state: it measures exploitability, which training cannot leak into), and for
+    variants whose parameters differ from the dev set's game."""
+    handle = load_game(game)
+    if handle.name not in POSITION_GAMES:
+        return frozenset()
+    if handle.spec not in _HELD_OUT:
+        rows, _ = load_devset(handle.name)
+        prompts: set[str] = set()
+        if rows and rows[0]["game"] == handle.spec:
+            for row in rows:
+                for history in _images(handle, row["history"]):
+                    state = handle.game.new_initial_state()
+                    for action in history:
+                        state.apply_action(action)
+                    prompts.add(observe(handle, state).prompt)
+        _HELD_OUT[handle.spec] = frozenset(prompts)
+    return _HELD_OUT[handle.spec]
+
+
+class HeldOut:
+    """Membership test for dev-set prompts across the games met in one dataset build."""
+
+    REASON = "dev-set position or its symmetric image (held out of training)"
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+        self._by_game: dict[str, frozenset[str]] = {}
+
+    def __call__(self, game: str, prompt: str) -> bool:
+        if not self.enabled:
+            return False
+        if game not in self._by_game:
+            self._by_game[game] = heldout_prompts(game)
+        return prompt in self._by_game[game]
+
+
 def load_devset(game: str, root: Path = DEVSET_DIR) -> tuple[list[dict] | dict, str]:
     """The dev set of ``game`` and its sha256, refusing a file that does not match the lock."""
     path = devset_path(load_game(game).name, root)

@@ -39,6 +39,7 @@ from training.train_common import (
     completion_logprobs,
     count_and_filter,
     finalize,
+    in_view,
     loss_metrics,
     trainer_args,
 )
@@ -78,6 +79,8 @@ def train_dpo(
         raise InputError(f"--loss must be sigmoid or ipo, got '{config.loss}'")
     if config.beta <= 0:
         raise InputError("--beta must be positive")
+    if config.sft_weight < 0:
+        raise InputError("--sft-weight must be >= 0")
     out = Path(config.out)
     if out.resolve() == Path(config.adapter).resolve():
         raise InputError("--out must differ from the adapter being continued")
@@ -102,7 +105,7 @@ def train_dpo(
         tokenizer = load_tokenizer(config.base)
         limit = length_limit(config.base, config.train.max_length)
         rows, stats = count_and_filter(
-            read_rows(config.data, PrefRow.from_dict),
+            in_view(read_rows(config.data, PrefRow.from_dict), config.base),
             tokenizer,
             limit,
             completions,
@@ -112,7 +115,7 @@ def train_dpo(
         eval_rows = None
         if config.eval_data:
             eval_rows, stats["eval"] = count_and_filter(
-                read_rows(config.eval_data, PrefRow.from_dict),
+                in_view(read_rows(config.eval_data, PrefRow.from_dict), config.base),
                 tokenizer,
                 limit,
                 completions,
@@ -136,7 +139,8 @@ def train_dpo(
 
     args = DPOConfig(
         **trainer_args(config.train, out, device, eval_rows is not None),
-        loss_type=[config.loss],
+        loss_type=[config.loss, "sft"] if config.sft_weight > 0 else [config.loss],
+        loss_weights=[1.0, config.sft_weight] if config.sft_weight > 0 else None,
         beta=config.beta,
         precompute_ref_log_probs=config.precompute_ref,
     )

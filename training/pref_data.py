@@ -25,6 +25,7 @@ from games import InputError, completion_text, load_game, observe
 from games.jsonl import ReadStats
 from games.runner import LocalRunner
 from training.config import PrefsDataConfig, to_dict
+from training.devsets import HeldOut
 from training.logs import iter_records
 from training.manifest import Manifest
 from training.rollouts import ROLLOUT_BATCH, Position, action_values, replay, rollout_jobs
@@ -38,6 +39,10 @@ from training.sft_data import (
     selected_seats,
 )
 
+NO_PAIR = {
+    "gap": "position: no confident action gap above threshold",
+    "played": "position: the played move was not confidently worse than the best",
+}
 DEFAULT_CONFIDENCE = {"rollout": 0.9, "outcome": 0.0, "solver": 1.0}
 CHUNK_POSITIONS = 64
 
@@ -59,16 +64,21 @@ def gap_confidence(sum_c: float, n_c: int, sum_r: float, n_r: int, threshold: fl
 
 
 def iter_positions(
-    records, agents, seats, dedup: bool, drops: Drops, counter: list[int]
+    records, agents, seats, dedup: bool, drops: Drops, counter: list[int], heldout=None
 ) -> Iterator[Position]:
-    """Distinct decision points of the selected seats, in log order."""
+    """Distinct decision points of the selected seats, in log order (dev-set positions and
+    their images dropped when ``heldout`` is given)."""
     seen: set[bytes] = set()
+    heldout = heldout or HeldOut(False)
     for record in records:
         chosen = selected_seats(record, agents, seats)
         for move in record.moves:
             counter[0] += 1
             if not chosen[move.player]:
                 drops.drop("seat or agent not selected")
+                continue
+            if heldout(record.game, move.prompt):
+                drops.drop(HeldOut.REASON)
                 continue
             if len(move.legal_actions) < 2:
                 drops.drop("only one legal move")
@@ -88,7 +98,16 @@ def iter_positions(
                 texts=tuple(move.legal_texts),
                 match_id=record.match_id,
                 ply=move.ply,
+                played=move.action,
             )
+
+
+def targeted(pairs: list, pos: Position, rejected: str) -> list:
+    """``pairs`` as ranked, or (``rejected="played"``) only those whose rejected answer is the
+    move the player chose there, largest gap first."""
+    if rejected == "gap":
+        return pairs
+    return [p for p in pairs if p[1] == pos.played]
 
 
 def ranked_pairs(values: dict[int, tuple[float, int, float]], threshold: float, level: float):
@@ -174,7 +193,13 @@ def build_prefs(
                 _outcome_pairs(config, records, agents, level, writer, drops, counter)
             else:
                 positions = iter_positions(
-                    records, agents, config.seats, config.dedup != "none", drops, counter
+                    records,
+                    agents,
+                    config.seats,
+                    config.dedup != "none",
+                    drops,
+                    counter,
+                    HeldOut(config.exclude_devset),
                 )
                 if config.method == "solver":
                     _solver_pairs(config, positions, writer, drops)
@@ -199,6 +224,7 @@ def build_prefs(
         "rollout_runner": "local" if runner is None else getattr(runner, "kind", "custom"),
         "considered": counter[0],
         "dropped": dict(drops),
+        "devset_excluded": drops.get(HeldOut.REASON, 0),
         "confidence_level": level,
         "records_read": stats.read,
         "bad_lines": stats.bad,
@@ -236,9 +262,10 @@ def _solver_pairs(config, positions, writer: SplitWriter, drops: Drops) -> None:
         low, high = handle.game.min_utility(), handle.game.max_utility()
         exact = solver.action_values(state)
         values = {a: ((v - low) / (high - low), 0, v) for a, v in exact.items()}
-        pairs = ranked_pairs(values, config.threshold, 1.0)[: config.pairs_per_position]
+        pairs = targeted(ranked_pairs(values, config.threshold, 1.0), pos, config.rejected)
+        pairs = pairs[: config.pairs_per_position]
         if not pairs:
-            drops.drop("position: no action gap above threshold")
+            drops.drop(NO_PAIR[config.rejected])
         for c, r, conf in pairs:
             writer.add(pref_row(pos, c, r, values, conf, "solver"), digest(pos.prompt).hex())
 
@@ -279,9 +306,10 @@ def _rollout_pairs(config, positions, level, writer, drops, agent_options, runne
         for index, pos, handle in meta:
             stats = action_values(handle, pos, grouped.get(index, []))
             values = {a: (v.score_sum, v.n, v.mean) for a, v in stats.items()}
-            pairs = ranked_pairs(values, config.threshold, level)[: config.pairs_per_position]
+            pairs = targeted(ranked_pairs(values, config.threshold, level), pos, config.rejected)
+            pairs = pairs[: config.pairs_per_position]
             if not pairs:
-                drops.drop("position: no confident action gap")
+                drops.drop(NO_PAIR[config.rejected])
             for c, r, conf in pairs:
                 writer.add(pref_row(pos, c, r, values, conf, source), digest(pos.prompt).hex())
         chunk.clear()
@@ -298,6 +326,7 @@ def _rollout_pairs(config, positions, level, writer, drops, agent_options, runne
 
 def _outcome_pairs(config, records, agents, level, writer, drops, counter) -> None:
     table: dict[str, dict] = {}
+    heldout = HeldOut(config.exclude_devset)
     for record in records:
         chosen = selected_seats(record, agents, config.seats)
         for move in record.moves:
@@ -307,6 +336,9 @@ def _outcome_pairs(config, records, agents, level, writer, drops, counter) -> No
                 continue
             if move.action is None:
                 drops.drop("no legal move (forfeit)")
+                continue
+            if heldout(record.game, move.prompt):
+                drops.drop(HeldOut.REASON)
                 continue
             entry = table.setdefault(
                 move.prompt,

@@ -46,6 +46,7 @@ class Position:
     texts: tuple[str, ...]
     match_id: str
     ply: int
+    played: int | None = None  # the move the logged player chose here
 
 
 def replay(handle: GameHandle, history: Sequence[int]) -> pyspiel.State:

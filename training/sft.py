@@ -33,6 +33,7 @@ from training.train_common import (
     check_out,
     count_and_filter,
     finalize,
+    in_view,
     loss_metrics,
     trainer_args,
 )
@@ -76,7 +77,7 @@ def train_sft(
         tokenizer = load_tokenizer(config.base)
         limit = length_limit(config.base, config.train.max_length)
         rows, stats = count_and_filter(
-            read_rows(config.data, SFTRow.from_dict),
+            in_view(read_rows(config.data, SFTRow.from_dict), config.base),
             tokenizer,
             limit,
             ("completion",),
@@ -86,7 +87,7 @@ def train_sft(
         eval_rows = None
         if config.eval_data:
             eval_rows, eval_stats = count_and_filter(
-                read_rows(config.eval_data, SFTRow.from_dict),
+                in_view(read_rows(config.eval_data, SFTRow.from_dict), config.base),
                 tokenizer,
                 limit,
                 ("completion",),

@@ -17,6 +17,7 @@ from games import InputError, completion_text
 from games.jsonl import ReadStats
 from games.records import MatchRecord
 from training.config import SFTDataConfig, to_dict
+from training.devsets import HeldOut
 from training.logs import input_files, iter_records, play_to_log
 from training.manifest import Manifest
 from training.rows import Drops, SFTRow, SplitWriter, digest
@@ -116,6 +117,8 @@ def build_sft(config: SFTDataConfig) -> BuildResult:
     stats = ReadStats()
     seen: set[bytes] = set()
     considered = 0
+    heldout = HeldOut(config.exclude_devset)
+    labeller = SolverLabels() if config.label == "solver" else None
     writer = SplitWriter(out, "sft", config.heldout, config.seed, balance_wanted(config))
     try:
         with manifest.stage("build"):
@@ -128,23 +131,36 @@ def build_sft(config: SFTDataConfig) -> BuildResult:
                     if reason:
                         drops.drop(reason)
                         continue
-                    completion = completion_text(move.text)
-                    if config.dedup != "none":
-                        key = digest(move.prompt, completion if config.dedup == "exact" else "")
-                        if key in seen:
-                            drops.drop("duplicate")
+                    if heldout(record.game, move.prompt):
+                        drops.drop(HeldOut.REASON)
+                        continue
+                    if config.label == "solver":
+                        texts = labeller(record, move)
+                        if not texts:
+                            drops.drop("every legal move optimal (--label solver: no signal)")
                             continue
-                        seen.add(key)
-                    row = SFTRow(
-                        prompt=move.prompt,
-                        completion=completion,
-                        game=record.game,
-                        source=record.seats[move.player].spec,
-                        match_id=record.match_id,
-                        ply=move.ply,
-                        seat=move.player,
-                    )
-                    writer.add(row.to_dict(), group=record.match_id)
+                        source = "solver-label"
+                    else:
+                        texts, source = [move.text], record.seats[move.player].spec
+                    for text in texts:
+                        completion = completion_text(text)
+                        if config.dedup != "none":
+                            mode = config.dedup == "exact"
+                            key = digest(move.prompt, completion if mode else "")
+                            if key in seen:
+                                drops.drop("duplicate")
+                                continue
+                            seen.add(key)
+                        row = SFTRow(
+                            prompt=move.prompt,
+                            completion=completion,
+                            game=record.game,
+                            source=source,
+                            match_id=record.match_id,
+                            ply=move.ply,
+                            seat=move.player,
+                        )
+                        writer.add(row.to_dict(), group=record.match_id)
             written = writer.finish(drops)
     except BaseException:
         writer.abort()
@@ -163,11 +179,37 @@ def build_sft(config: SFTDataConfig) -> BuildResult:
         "splits": dataset_stats(paths),
         "considered": considered,
         "dropped": dict(drops),
+        "devset_excluded": drops.get(HeldOut.REASON, 0),
         "records_read": stats.read,
         "bad_lines": stats.bad,
     }
     manifest.write(out / "sft.manifest.json")
     return BuildResult(manifest, paths, written, considered, drops, stats)
+
+
+class SolverLabels:
+    """Every optimal move's text at a logged position, by the exact solver (cached per game)."""
+
+    def __init__(self):
+        self._solvers: dict[str, object] = {}
+
+    def __call__(self, record: MatchRecord, move) -> list[str]:
+        from agents.solver import AlphaBetaSolver
+        from games import load_game, observe
+
+        handle = load_game(record.game)
+        if record.game not in self._solvers:
+            self._solvers[record.game] = AlphaBetaSolver(handle)
+        state = handle.game.new_initial_state()
+        for action in record.history[: move.ply]:
+            state.apply_action(action)
+        obs = observe(handle, state)
+        if obs.prompt != move.prompt:
+            raise InputError(f"{record.match_id} ply {move.ply}: history does not replay")
+        values = self._solvers[record.game].action_values(state)
+        best = max(values.values())
+        optimal = [obs.text_of(a) for a in obs.actions if values[a] >= best - 1e-9]
+        return [] if len(optimal) == len(obs.actions) else optimal
 
 
 def _drop_reason(record: MatchRecord, move, chosen: list[bool], outcome: str) -> str | None:

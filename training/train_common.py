@@ -53,6 +53,19 @@ def _fmt(value) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
 
+def in_view(rows: list, base) -> list:
+    """Rows with their prompts in the view the base reads (``agents.llm.views``): datasets
+    keep the canonical full prompt; a compact base trains on the compact one, as it plays."""
+    import dataclasses
+
+    from agents.llm.views import base_view, model_prompt
+
+    view = base_view(base)
+    if view == "full":
+        return rows
+    return [dataclasses.replace(r, prompt=model_prompt(r.prompt, view)) for r in rows]
+
+
 def count_and_filter(
     rows: list, tokenizer, max_length: int, completions: tuple[str, ...], policy: str, where: str
 ) -> tuple[list, dict]:

@@ -98,6 +98,14 @@ def inspect_adapter(path: str | Path, version: str | None = None) -> AdapterInfo
         raise InputError(f"adapter {folder}: unreadable {WEIGHTS_FILE} ({error})") from None
     if not shapes:
         raise InputError(f"adapter {folder}: {WEIGHTS_FILE} holds no tensors")
+    served = unservable_parts(config, shapes)
+    if served:
+        raise InputError(
+            f"adapter {folder}: trains {', '.join(served)}; the engine serves many adapters "
+            "on one base with per-row LoRA (peft adapter_names), which covers LoRA on linear "
+            "layers only, not trainable embeddings or lm_head (retrain with the default "
+            "target modules, all-linear)"
+        )
     return AdapterInfo(
         path=folder.resolve(),
         version=version or _manifest_version(folder) or folder.name,
@@ -105,6 +113,24 @@ def inspect_adapter(path: str | Path, version: str | None = None) -> AdapterInfo
         shapes=shapes,
         nbytes=weights_path.stat().st_size,
     )
+
+
+EMBEDDING_NAMES = ("embed_tokens", "lm_head", "wte", "wpe", "embed_out", "word_embeddings")
+
+
+def unservable_parts(config: dict, shapes: dict | None = None) -> list[str]:
+    """What an adapter trains beyond LoRA on linear layers: full copies of modules
+    (``modules_to_save``) or LoRA on embeddings / the output head. peft's mixed-adapter batch
+    (one ``adapter_names`` entry per row) refuses such adapters ("Please specify at least one
+    adapter to set"), so training refuses them up front and loading names them."""
+    parts = [f"modules_to_save {m}" for m in config.get("modules_to_save") or []]
+    targets = config.get("target_modules") or []
+    targets = [targets] if isinstance(targets, str) else list(targets)
+    parts += [f"target module {t}" for t in targets if any(n in t for n in EMBEDDING_NAMES)]
+    if not parts and shapes:
+        names = {k.split(".lora_")[0].rsplit(".", 1)[-1] for k in shapes}
+        parts += [f"weights of {n}" for n in sorted(names) if n in EMBEDDING_NAMES]
+    return parts
 
 
 def _manifest_version(folder: Path) -> str | None:

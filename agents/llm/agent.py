@@ -25,6 +25,7 @@ import numpy as np
 
 from agents.base import Decision, sample_from_policy
 from agents.llm.engine import Engine, ScoreRequest, ScoreResult
+from agents.llm.views import model_prompt
 from agents.spec import (
     FOLLOWED_REFS,
     ResolvedAdapter,
@@ -169,8 +170,13 @@ class LLMAgent:
 
     def requests(self, observations: list[Observation]) -> list[ScoreRequest]:
         self.refresh()
+        view = getattr(self.engine, "view", "full")
         return [
-            ScoreRequest(obs.prompt, tuple(completion_text(t) for t in obs.texts), self.role)
+            ScoreRequest(
+                model_prompt(obs.prompt, view),
+                tuple(completion_text(t) for t in obs.texts),
+                self.role,
+            )
             for obs in observations
         ]
 

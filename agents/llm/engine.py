@@ -28,6 +28,7 @@ from agents.llm.adapters import AdapterSet
 from agents.llm.model_io import BaseRef, accepts, cache_kwarg, load_base
 from agents.llm.passes import score_chunk
 from agents.llm.tokens import TokenCodec
+from agents.llm.views import base_view
 
 logger = logging.getLogger(__name__)
 MIN_ROWS = 16
@@ -83,6 +84,7 @@ class Engine(AdapterSet):
         self.base, self.tokenizer = load_base(ref, device, quantize, dtype, attn_implementation)
         self.tokenizer.padding_side = "left"  # generation continues every row at the end
         self.codec = TokenCodec(self.tokenizer)
+        self.view = base_view(ref.ident if ref.local else None)  # the prompt text it reads
         self._cache_kw = cache_kwarg(self.base)
         self._keep = {"logits_to_keep": 1} if accepts(self.base, "logits_to_keep") else {}
         self._attn = getattr(self.base.config, "_attn_implementation", None)

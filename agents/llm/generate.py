@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from agents.base import Decision
+from agents.llm.views import model_prompt
 from games import MOVE_MARKER, Observation, ParseFailure
 
 DEFAULT_RAW_TOKENS = 8
@@ -58,17 +59,21 @@ def _feedback(answer: str, failure: ParseFailure, obs: Observation) -> str:
     return f"'{answer[:40]}' {why}. Legal moves: {', '.join(obs.texts)}."
 
 
-def render_prompt(tokenizer, obs: Observation, history: list[tuple[str, str]]) -> str:
-    """The text to generate from, given earlier ``(reply, feedback)`` rounds."""
+def render_prompt(
+    tokenizer, obs: Observation, history: list[tuple[str, str]], view: str = "full"
+) -> str:
+    """The text to generate from, given earlier ``(reply, feedback)`` rounds (raw models read
+    the prompt in their base's ``view``)."""
     if getattr(tokenizer, "chat_template", None):
         messages = [{"role": "user", "content": _question(obs)}]
         for reply, feedback in history:
             messages.append({"role": "assistant", "content": reply})
             messages.append({"role": "user", "content": f"{feedback} {INSTRUCTION}"})
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    prompt = model_prompt(obs.prompt, view)
     if not history:
-        return obs.prompt
-    body = obs.prompt.rsplit("\n", 1)[0]
+        return prompt
+    body = prompt.rsplit("\n", 1)[0]
     notes = "\n".join(f"Rejected: {feedback}" for _, feedback in history)
     return f"{body}\n{notes}\n{MOVE_MARKER}"
 
@@ -86,7 +91,10 @@ def generate_decisions(agent, observations: list[Observation], rngs) -> list[Dec
     for _ in range(opts.retries + 1):
         if not pending:
             break
-        prompts = [render_prompt(engine.tokenizer, observations[i], history[i]) for i in pending]
+        prompts = [
+            render_prompt(engine.tokenizer, observations[i], history[i], engine.view)
+            for i in pending
+        ]
         seed = int(rngs[pending[0]].integers(2**31 - 1)) if opts.temperature > 0 else 0
         outputs = engine.generate(
             prompts,

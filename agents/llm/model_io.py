@@ -291,6 +291,14 @@ def new_adapter(model, lora):
     ``training.config.LoraOptions`` (r, alpha, dropout, target_modules)."""
     from peft import LoraConfig, get_peft_model
 
+    from agents.llm.adapters import EMBEDDING_NAMES
+
+    if any(name in lora.target_modules for name in EMBEDDING_NAMES):
+        raise InputError(
+            f"LoRA target modules '{lora.target_modules}' include embeddings or lm_head: the "
+            "engine serves adapters with per-row LoRA on linear layers only, so such an "
+            "adapter could not be played; use all-linear (the default)"
+        )
     config = LoraConfig(
         r=lora.r,
         lora_alpha=lora.alpha,

@@ -20,12 +20,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         "build",
         help="pretrain a small causal LM on game text (format and rules, no strategy)",
         description="Build a tokenizer and a Llama-style causal LM from scratch and pretrain it "
-        "on prompts and legal moves of the curated games, so that it knows the text format and "
-        "the rules. Presets: tiny (~0.13M parameters, ~20 s on 2 CPU cores; tests) and small "
-        "(~2.5M parameters, a few minutes; demo). The folder loads with "
-        "AutoModelForCausalLM/AutoTokenizer.from_pretrained and plays as llm:<name>.",
+        "on text of the curated games, so that it knows the text format and the rules. Presets: "
+        "tiny (~0.13M parameters, full prompts, legal moves only, ~20 s; tests) and small "
+        "(~0.84M parameters, compact prompts, pretrained on the rules: moves, next positions, "
+        "results, moves that win now or must be blocked; a few minutes on one thread; demo and "
+        "nightly). The folder loads with AutoModelForCausalLM/AutoTokenizer.from_pretrained "
+        "and plays as llm:<name>.",
     )
     b.add_argument("--preset", choices=("tiny", "small"), default="tiny", help="(default tiny)")
+    b.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads while training (default: the preset's, 1; the result depends "
+        "on the count, so keep it fixed for a reproducible base)",
+    )
     b.add_argument("--out", default=None, help="output folder (default: workspace base/<preset>)")
     b.add_argument("--seed", type=int, default=0, help="seed of corpus, init and batches (0)")
     b.add_argument("--steps", type=int, default=None, help="override the preset's train steps")
@@ -39,8 +48,12 @@ def cmd_base_build(args: argparse.Namespace) -> int:
 
     if args.steps is not None and args.steps < 1:
         raise InputError("--steps must be at least 1")
+    if args.threads is not None and args.threads < 1:
+        raise InputError("--threads must be at least 1")
     out = args.out or Workspace.resolve(args.workspace).base(args.preset)
     overrides = {"steps": args.steps} if args.steps else {}
+    if args.threads:
+        overrides["threads"] = args.threads
     folder = build_base(args.preset, out, seed=args.seed, overwrite=args.force, **overrides)
     made = read_manifest(folder)
     print(

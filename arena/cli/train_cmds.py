@@ -88,6 +88,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--precompute-ref", action="store_true", help="reference log-probs once, before training"
     )
+    p.add_argument(
+        "--sft-weight",
+        type=float,
+        default=field_default(DPORunConfig, "sft_weight"),
+        help="weight of an NLL term on the chosen moves, against drift (0: pure DPO/IPO)",
+    )
     _train_args(p, field_default(DPORunConfig, "train"))
     p.set_defaults(func=cmd_train_dpo)
 
@@ -274,6 +280,7 @@ def cmd_train_dpo(args: argparse.Namespace) -> int:
         loss=args.loss,
         beta=args.beta,
         precompute_ref=args.precompute_ref,
+        sft_weight=args.sft_weight,
     )
     print(train_dpo(config, overwrite=args.overwrite).summary())
     return 0

@@ -247,3 +247,24 @@ def test_tournament_formats():
         TournamentConfig("tic_tac_toe", ("random", "random"))
     with pytest.raises(InputError, match="format"):
         TournamentConfig("tic_tac_toe", players, format="swiss")
+
+
+def test_gate_plays_argmax_and_counts_each_distinct_opening_once():
+    from agents import is_deterministic
+    from games.schedule import distinct_opening_pairs
+
+    config = GateRunConfig("tic_tac_toe", candidate="llm:b@v2", champion="llm:b", max_pairs=500)
+    assert config.candidate == "llm:b@v2,temperature=0" and config.champion == "llm:b,temperature=0"
+    assert config.deterministic
+    indices = config.pair_indices()
+    openings = {job.opening.actions for job in config.jobs("x", indices)}
+    assert len(indices) == len(openings) == 82  # 1 + 9 + 9 * 8 openings of 0-2 plies
+    assert config.gate_config(len(indices)).max_pairs == 82
+    assert distinct_opening_pairs("tic_tac_toe", 10, 0, tag="gate") == indices[:10]
+    sampled = GateRunConfig("tic_tac_toe", "llm:b,temperature=1", "llm:b", max_pairs=50)
+    assert not sampled.deterministic and sampled.pair_indices() == list(range(50))
+    poker = GateRunConfig("kuhn_poker", candidate="llm:b@v2", champion="llm:b")
+    assert poker.candidate == "llm:b@v2" and not poker.deterministic
+    assert not is_deterministic("solver") and is_deterministic("llm:b,t=0")
+    with pytest.raises(InputError, match="distinct openings"):
+        GateRunConfig("tic_tac_toe", "llm:b@v2", "llm:b", min_pairs=100).pair_indices()

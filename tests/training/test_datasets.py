@@ -182,6 +182,23 @@ def test_solver_pairs_prefer_an_optimal_move(ttt_log, tmp_path):
         assert row.confidence == 1.0 and row.rollouts == 0
 
 
+def test_pairs_can_target_the_players_own_mistakes(tmp_path):
+    path = tmp_path / "log.jsonl"
+    records = _log(path, a="random", b="random", pairs=10)
+    config = PrefsDataConfig(
+        inputs=(str(path),), out=str(tmp_path / "p"), method="solver", rejected="played"
+    )
+    result = build_prefs(config)
+    rows = [r for p in result.paths.values() for r in _rows(p, PrefRow.from_dict)]
+    played = {(r.match_id, m.ply): f" {m.text}\n" for r in records for m in r.moves}
+    assert (
+        rows and result.drops["position: the played move was not confidently worse than the best"]
+    )
+    for row in rows:
+        assert row.rejected == played[(row.match_id, row.ply)]
+        assert row.chosen_value > row.rejected_value
+
+
 def _history(row, path):
     for line in path.read_text().splitlines():
         record = json.loads(line)
@@ -280,3 +297,34 @@ def test_prefs_bad_options_are_input_errors(tmp_path):
             )
         )
     assert pref_data.DEFAULT_CONFIDENCE["rollout"] == 0.9
+
+
+def test_devset_positions_and_their_images_never_reach_training_rows(tmp_path):
+    from training.devsets import HeldOut, heldout_prompts, load_devset
+
+    held = heldout_prompts("tic_tac_toe")
+    rows, _ = load_devset("tic_tac_toe")
+    assert {r["prompt"] for r in rows} <= held
+    handle = load_game("tic_tac_toe")
+    state = handle.game.new_initial_state()
+    for action in rows[0]["history"]:  # the image under a quarter turn is held out too
+        state.apply_action({0: 2, 1: 5, 2: 8, 3: 1, 4: 4, 5: 7, 6: 0, 7: 3, 8: 6}[action])
+    assert observe(handle, state).prompt in held
+    assert heldout_prompts("kuhn_poker") == frozenset()
+    path = tmp_path / "log.jsonl"
+    _log(path, a="random", b="random", pairs=40)
+    built = {}
+    for exclude in (True, False):
+        config = SFTDataConfig(
+            inputs=(str(path),),
+            out=str(tmp_path / str(exclude)),
+            balance_seats=False,
+            exclude_devset=exclude,
+        )
+        result = build_sft(config)
+        prompts = [r.prompt for p in result.paths.values() for r in _rows(p, SFTRow.from_dict)]
+        built[exclude] = (result, sum(p in held for p in prompts))
+    (kept, leaked), (unfiltered, present) = built[True], built[False]
+    assert leaked == 0 and present > 0
+    assert kept.drops[HeldOut.REASON] == kept.manifest.dataset["devset_excluded"] >= present
+    assert HeldOut.REASON not in unfiltered.drops

@@ -160,6 +160,7 @@ def test_dpo_from_the_previous_adapter_grows_the_margin(
         loss=loss,
         beta=beta,
         precompute_ref=precompute,
+        sft_weight=0.0,  # the pure DPO/IPO loss, whose value at the reference is checked
         lora=LORA,
         quant=QLORA,
         train=opts(max_steps=8, batch_size=8, learning_rate=5e-3, logging_steps=1),

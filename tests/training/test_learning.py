@@ -1,0 +1,139 @@
+"""Learning that works, at tiny scale: SFT raises argmax dev-set accuracy beyond the untrained
+base's interval (the test fails when learning breaks), the compact view, the rules corpus, and
+adapters the engine could not serve are refused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from games import InputError, random_observations
+from games.compact import compact_prompt, model_prompt
+
+TINY_BASE_STEPS = 400
+
+
+def test_compact_view_keeps_the_board_next_to_the_move_marker():
+    for game in ("tic_tac_toe", "connect_four", "kuhn_poker", "leduc_poker"):
+        for obs in random_observations(game, 6, seed=3):
+            short = compact_prompt(obs.prompt)
+            assert short.endswith("\nMove:") and short.startswith(game)
+            assert len(short) < 0.8 * len(obs.prompt)
+            assert model_prompt(obs.prompt, "full") == obs.prompt
+    ttt = random_observations("tic_tac_toe", 3, seed=1)[-1]
+    lines = compact_prompt(ttt.prompt).split("\n")
+    assert lines[0] in ("tic_tac_toe x", "tic_tac_toe o") and len(lines) == 5
+    for row, line in zip("abc", lines[1:4], strict=True):  # empty cells named, marks shown
+        cells = line.split()
+        assert len(cells) == 3 and line.startswith(" ")
+        assert all(c in ("x", "o") or c == f"{row}{i + 1}" for i, c in enumerate(cells))
+    kuhn = compact_prompt(random_observations("kuhn_poker", 1, seed=0)[0].prompt)
+    assert "Legal moves: check, bet" in kuhn  # card games keep their legal moves
+    assert compact_prompt("no game here") == "no game here"
+    with pytest.raises(ValueError, match="unknown prompt view"):
+        model_prompt("x", "tiny")
+
+
+def test_rules_text_names_wins_and_blocks():
+    from games import load_game, observe
+    from training.rules import tactics
+
+    handle = load_game("tic_tac_toe")
+    state = handle.game.new_initial_state()
+    for action in (0, 3, 1, 4):  # x: a1 a2, o: b1 b2; x to move
+        state.apply_action(action)
+    obs = observe(handle, state)
+    assert tactics("tic_tac_toe", state, obs) == (["a3"], ["b3"])
+    c4 = load_game("connect_four")
+    state = c4.game.new_initial_state()
+    for action in (0, 6, 1, 6, 2, 6):  # x: three in the bottom row; o: three in column 7
+        state.apply_action(action)
+    obs = observe(c4, state)
+    assert tactics("connect_four", state, obs) == (["4"], ["7"])
+
+
+def test_adapters_with_embeddings_or_lm_head_are_refused(tiny_base, tmp_path):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from agents.llm import inspect_adapter
+    from agents.llm.model_io import new_adapter
+    from training.config import LoraOptions
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_base)
+    with pytest.raises(InputError, match="embeddings or lm_head"):
+        new_adapter(model, LoraOptions(target_modules="embed_tokens|q_proj"))
+    config = LoraConfig(r=2, target_modules=["q_proj", "embed_tokens"], task_type="CAUSAL_LM")
+    get_peft_model(model, config).save_pretrained(tmp_path / "emb", safe_serialization=True)
+    with pytest.raises(InputError, match="embed_tokens"):
+        inspect_adapter(tmp_path / "emb")
+    saved = json.loads((tmp_path / "emb" / "adapter_config.json").read_text())
+    assert "embed_tokens" in saved["target_modules"]
+
+
+@pytest.mark.slow
+def test_sft_on_a_tiny_rules_base_beats_the_untrained_base_on_the_dev_set(tmp_path):
+    """The whole path a night takes, at tiny scale: a compact-view base pretrained on the
+    rules, solver-labelled SFT rows (dev-set positions held out), LoRA SFT on the default
+    TrainOptions, argmax evaluation.
+    Fails when learning breaks: the adapter's argmax accuracy must be significantly above the
+    base's (one-sided test at 1%), not just move."""
+    from training.base_model import build_base
+    from training.config import LoraOptions, PlaySpec, SFTDataConfig, SFTRunConfig, TrainOptions
+    from training.evaluate import evaluate
+    from training.sft import train_sft
+    from training.sft_data import build_sft
+
+    base = build_base(
+        "tiny",
+        tmp_path / "base",
+        progress=False,
+        games=("tic_tac_toe",),
+        view="compact",
+        tasks=("move", "next", "tactics"),
+        examples_per_game=1500,
+        steps=TINY_BASE_STEPS,
+    )
+    play = PlaySpec("tic_tac_toe", ("random", "random"), games=1500, seed=1)
+    data = build_sft(
+        SFTDataConfig(inputs=(), out=str(tmp_path / "data"), play=play, label="solver")
+    )
+    assert data.manifest.dataset["devset_excluded"] > 0
+    train_sft(
+        SFTRunConfig(
+            data=str(data.paths["train"]),
+            base=str(base),
+            out=str(tmp_path / "adapter"),
+            lora=LoraOptions(),
+            train=TrainOptions(threads=1),  # the defaults
+        )
+    )
+    before = evaluate("tic_tac_toe", f"llm:{base}", pairs=0)["devset"]
+    after = evaluate("tic_tac_toe", f"llm:{base}@{tmp_path / 'adapter'}", pairs=0)["devset"]
+    assert before["played_by"].endswith("temperature=0")
+    assert significantly_above(after["correct"], before["correct"], before["positions"]), (
+        before,
+        after,
+    )
+    assert after["policy_mass_on_optimal"] > before["policy_mass_on_optimal"]
+
+
+def significantly_above(hits: int, base_hits: int, n: int, z_crit: float = 2.326) -> bool:
+    """One-sided two-proportion z-test at 1% (pooled variance). The two accuracies are on the
+    same 200 positions, so their outcomes are positively correlated and the unpaired variance
+    overstates the variance of the difference: the test is conservative."""
+    pooled = (hits + base_hits) / (2 * n)
+    se = (pooled * (1 - pooled) * 2 / n) ** 0.5
+    return se > 0 and (hits - base_hits) / n / se > z_crit
+
+
+def test_base_build_threads_option_is_checked(tmp_path, capsys):
+    from arena.cli import main
+    from training.base_model import resolve_preset
+
+    code = main(["base", "build", "--preset", "small", "--threads", "0", "--out", str(tmp_path)])
+    assert code == 2 and "--threads must be at least 1" in capsys.readouterr().err
+    small = resolve_preset("small", threads=2)
+    assert small.threads == 2 and small.view == "compact" and "tactics" in small.tasks
+    assert resolve_preset("tiny").view == "full"  # the test base keeps the full prompt
