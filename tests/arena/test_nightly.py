@@ -57,7 +57,10 @@ def test_example_config_parses_and_keeps_training_defaults():
     assert dpo.train.learning_rate == default.train.learning_rate  # not copied: inherited
     sft = config.sft_run_config(data="d", base="b", out="o")
     assert sft.train.learning_rate == TrainOptions().learning_rate
-    assert sft.train.max_steps == 60 and config.night.base == "small"
+    assert sft.train.epochs == TrainOptions().epochs  # the tuned SFT budget flows in too
+    assert sft.train.max_steps == TrainOptions().max_steps and config.night.base == "small"
+    # the first night's SFT rows: varied positions labelled by the solver (LEARNING.md)
+    assert config.sft_data_config(inputs=(), out="o").label == "solver"
 
 
 def test_regression_verdict():
