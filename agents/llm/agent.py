@@ -28,6 +28,12 @@ from agents.llm.engine import Engine, ScoreRequest, ScoreResult
 from games import InputError, Observation, completion_text
 
 MODES = ("score", "generate")
+# Bounded work per decision: re-prompts and answer length; a temperature below 1e-3 overflows
+# the softmax of log-likelihoods (use 0 for argmax).
+MAX_RETRIES = 20
+MAX_NEW_TOKENS = 4096
+MIN_TEMPERATURE = 1e-3
+MAX_TEMPERATURE = 100.0
 NORMS = ("sum", "mean")
 
 
@@ -81,10 +87,18 @@ class LLMOptions:
             raise InputError(f"LLM option mode={opts.mode!r}: use score or generate")
         if opts.norm not in NORMS:
             raise InputError(f"LLM option norm={opts.norm!r}: use sum or mean")
-        if not np.isfinite(opts.temperature) or opts.temperature < 0:
-            raise InputError(f"LLM option temperature={opts.temperature}: must be >= 0")
-        if opts.retries < 0 or (opts.max_new_tokens is not None and opts.max_new_tokens < 1):
-            raise InputError("LLM options retries >= 0 and max_new_tokens >= 1, please")
+        t = opts.temperature
+        if not np.isfinite(t) or not (t == 0 or MIN_TEMPERATURE <= t <= MAX_TEMPERATURE):
+            raise InputError(
+                f"LLM option temperature={t}: must be 0 (argmax) or between "
+                f"{MIN_TEMPERATURE} and {MAX_TEMPERATURE:g}"
+            )
+        if not 0 <= opts.retries <= MAX_RETRIES:
+            raise InputError(f"LLM option retries={opts.retries}: must be 0 to {MAX_RETRIES}")
+        if opts.max_new_tokens is not None and not 1 <= opts.max_new_tokens <= MAX_NEW_TOKENS:
+            raise InputError(
+                f"LLM option max_new_tokens={opts.max_new_tokens}: must be 1 to {MAX_NEW_TOKENS}"
+            )
         if opts.dtype not in ("auto", "bf16", "fp32"):
             raise InputError(f"LLM option dtype={opts.dtype!r}: use auto, bf16 or fp32")
         if opts.quantize not in (None, "nf4", "none"):
