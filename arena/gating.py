@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 from agents import parse_spec
 from arena.driver import Progress, RunStats
 from arena.match import DEFAULT_MOVE_CAP, MatchJob
-from arena.runs import ExecOptions, RunSession, default_run_id, write_json
+from arena.runs import ExecOptions, RunSession, check_run_id, default_run_id, write_json
 from arena.schedule import pair_jobs
 from arena.workspace import Workspace
 from games import InputError, load_game
+from games.limits import check_games, check_int, check_match_options
 
 
 @dataclass(frozen=True)
@@ -63,9 +64,10 @@ class GateRunConfig:
         object.__setattr__(self, "game", load_game(self.game).spec)
         object.__setattr__(self, "candidate", parse_spec(self.candidate).raw)
         object.__setattr__(self, "champion", parse_spec(self.champion).raw)
-        if self.batch_pairs < 1:
-            raise InputError(f"--batch-pairs must be at least 1, got {self.batch_pairs}")
+        check_int("batch_pairs", self.batch_pairs, 1)
         self.gate_config()  # validates margin, alpha, beta, min/max pairs
+        check_games("gate", self.max_pairs * 2, f"games at most ({self.max_pairs} max pairs)")
+        check_match_options(self.seed, self.opening_plies, self.move_cap)
 
     def gate_config(self):
         from ratings import GateConfig
@@ -220,7 +222,7 @@ def run_gate(
 ) -> GateRunResult:
     """Play batches of pairs until the sequential gate decides; write gate.json and gate.md."""
     options = options or ExecOptions()
-    run_id = run_id or default_run_id("gate")
+    run_id = check_run_id(run_id) or default_run_id("gate")
     gate = SequentialGate(config.gate_config())
     everything = config.jobs(run_id, range(config.max_pairs))
     with RunSession("gate", run_id, dataclasses.asdict(config), workspace, options) as session:

@@ -143,3 +143,17 @@ def check_text(name: str, value: object, *, allow_empty: bool = False, max_len: 
     if any(ord(c) < 32 or ord(c) == 127 for c in value):
         raise InputError(f"{name} contains a control character: {value!r}")
     return value
+
+
+MAX_OPENING_PLIES = 1000
+MAX_MOVE_CAP = 1_000_000
+
+
+def check_match_options(
+    seed: object, opening_plies: object, move_cap: object | None = None
+) -> None:
+    """What every run of matches shares: the run seed, random opening plies and the move cap."""
+    check_seed("seed", seed)
+    check_int("opening_plies", opening_plies, 0, MAX_OPENING_PLIES)
+    if move_cap is not None:
+        check_int("move_cap", move_cap, 1, MAX_MOVE_CAP)

@@ -13,9 +13,12 @@ from agents import make_agent, parse_spec
 from arena.jsonl import JsonlWriter
 from arena.match import MatchJob, play_matches
 from arena.report import pairing_entry, pairing_table
+from arena.runs import MAX_BATCH
 from arena.schedule import pair_jobs, summarize
 from arena.workspace import Workspace
 from games import CURATED_GAMES, InputError, load_game, observe, playable_games, sample_opening
+from games.limits import check_int
+from training.config import PlaySpec
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -100,10 +103,11 @@ def play_jobs(jobs: list[MatchJob], agents: dict, out: Path, batch: int, desc: s
 def cmd_match(args: argparse.Namespace) -> int:
     if args.games < 1:
         raise InputError("--games must be at least 1")
-    if args.batch < 1:
-        raise InputError("--batch must be at least 1")
+    check_int("--batch", args.batch, 1, MAX_BATCH)
     handle = load_game(args.game)
     specs = [parse_spec(s).raw for s in args.agents]
+    # the same ranges as every other way of playing matches (seed, opening plies, games limit)
+    PlaySpec(handle.spec, (specs[0], specs[1]), args.games, args.seed, args.opening_plies)
     workspace = Workspace.resolve(args.workspace)
     run_id = time.strftime("match-%Y%m%d-%H%M%S")
     out = Path(args.out) if args.out else workspace.matches(run_id) / "matches.jsonl"
