@@ -46,6 +46,14 @@ RANGES: dict[tuple[str, str], tuple[int, int]] = {
     ("phantom_go", "board_size"): (1, 19),
     ("cursor_go", "board_size"): (1, 19),
 }
+# Games whose parameters crash the process (segmentation fault or abort) across most of their
+# range (universal_poker: numPlayers, numRanks, numSuits, numRounds, numHoleCards, the card
+# strings; hanabi: colors, ranks, players): the arena plays them only with their defaults.
+DEFAULTS_ONLY = frozenset({"universal_poker", "hanabi"})
+# A FEN (the start position of chess-like games): a malformed one makes OpenSpiel allocate
+# until memory runs out, one with a rank missing is a segmentation fault; only the standard
+# start position is accepted.
+STANDARD_FEN = "rnbqkbnr/pppppppp/8/8/8/8/PPPPPPPP/RNBQKBNR w KQkq - 0 1"
 
 
 def _split_top(text: str, sep: str) -> list[str]:
@@ -141,6 +149,8 @@ def _value(game: str, key: str, default: object, text: str, depth: int, label: s
         return text if "." in text else text + ".0"
     if "file" in key.lower():
         raise InputError(f"{what}: the arena does not load game files")
+    if key == "fen" and text != STANDARD_FEN:
+        raise InputError(f"{what}: the arena plays only from the standard start position")
     if len(text) > 200 or any(not c.isprintable() for c in text) or "=" in text or "(" in text:
         raise InputError(f"{what}: expected a short printable string without '=' or '('")
     return text
@@ -159,6 +169,8 @@ def canonical_game_string(text: str, *, depth: int = 0, where: str = "") -> str:
         raise InputError(f"{where}a game must be a string, got {type(text).__name__}")
     if len(text) > MAX_GAME_STRING:
         raise InputError(f"{where}game string too long ({len(text)} > {MAX_GAME_STRING})")
+    if any(not c.isprintable() for c in text):
+        raise InputError(f"{where}game {text[:100]!r}: contains a control character")
     if depth > MAX_NESTING:
         raise InputError(f"{where}game nested more than {MAX_NESTING} deep")
     try:
@@ -169,6 +181,11 @@ def canonical_game_string(text: str, *, depth: int = 0, where: str = "") -> str:
         raise _unknown_game(name or text.strip(), where)
     spec = _specs()[name]
     label = f"{where}game '{text.strip()}'"
+    if params and name in DEFAULTS_ONLY:
+        raise InputError(
+            f"{label}: the arena plays {name} only with its default parameters (OpenSpiel "
+            "crashes on many of its values)"
+        )
     seen: set[str] = set()
     parts = []
     for key, value in params:

@@ -25,6 +25,12 @@ COMMAND_MODULES = (
 )
 
 
+def one_line(text: str) -> str:
+    """The message on one line: control characters a user typed (``\\r``, ``\\n``, escape
+    sequences) are shown escaped, so they can neither split nor rewrite the terminal line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="arena",
@@ -59,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if not getattr(args, "func", None):
-        parser.print_help()
+        parser.print_help(sys.stderr)
+        print("arena: error: no command given (see the list above)", file=sys.stderr)
         return 2
     try:
         return int(args.func(args) or 0)
@@ -69,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     except (InputError, FileNotFoundError, PermissionError, IsADirectoryError) as error:
         if os.environ.get("ARENA_DEBUG"):
             raise
-        print(f"arena: error: {error}", file=sys.stderr)
+        print(f"arena: error: {one_line(str(error))}", file=sys.stderr)
         return 2
 
 
