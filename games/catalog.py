@@ -87,11 +87,14 @@ def _check_size(spec: str, game: pyspiel.Game) -> None:
     """Refuse a game whose shapes exceed the limit, before any state is allocated."""
     limit = limits().max_game_size
     sizes = {"distinct actions": game.num_distinct_actions(), "game length": 0, "tensor": 0}
-    for key, method in (
-        ("game length", game.max_game_length),
-        ("tensor", game.observation_tensor_size),
-        ("tensor", game.information_state_tensor_size),
+    gtype = game.get_type()
+    for key, method, provided in (
+        ("game length", game.max_game_length, True),
+        ("tensor", game.observation_tensor_size, gtype.provides_observation_tensor),
+        ("tensor", game.information_state_tensor_size, gtype.provides_information_state_tensor),
     ):
+        if not provided:
+            continue
         try:
             sizes[key] = max(sizes[key], int(method()))
         except (pyspiel.SpielError, RuntimeError, ValueError):
