@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -115,6 +116,13 @@ def cmd_match(args: argparse.Namespace) -> int:
         spec: make_agent(spec, handle, workspace=workspace, device=args.device)
         for spec in dict.fromkeys(specs)
     }
+    if args.games >= 2000:  # openings take about 2 s per 10,000 games: say so first
+        print(
+            f"[match] {args.games} games of {handle.spec}: {specs[0]} vs {specs[1]}; "
+            "preparing the openings ...",
+            file=sys.stderr,
+            flush=True,
+        )
     jobs = pair_jobs(
         handle.spec,
         specs[0],
