@@ -45,6 +45,7 @@ RANGES: dict[tuple[str, str], tuple[int, int]] = {
     ("go", "board_size"): (1, 19),
     ("phantom_go", "board_size"): (1, 19),
     ("cursor_go", "board_size"): (1, 19),
+    ("leduc_poker", "starting_player"): (0, 1),  # 99999: a SpielError in the middle of a game
 }
 # Games whose parameters crash the process (segmentation fault or abort) across most of their
 # range (universal_poker: numPlayers, numRanks, numSuits, numRounds, numHoleCards, the card

@@ -60,7 +60,9 @@ def damage(draw, lines: list[bytes]) -> list[bytes]:
         how = draw(
             st.sampled_from(["bytes", "torn", "field", "drop", "nan", "deep", "dup", "text"])
         )
-        if how == "bytes":
+        if len(line) < 3:
+            line = b"[" + line
+        elif how == "bytes":
             cut = draw(st.integers(0, len(line) - 1))
             junk = draw(st.sampled_from([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\x00", b"\xfe\xff"]))
             line = line[:cut] + junk + line[cut:]
