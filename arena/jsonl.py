@@ -52,6 +52,8 @@ def iter_jsonl(
     qpath = Path(quarantine) if quarantine else path.with_name(path.name + ".bad")
     qfile = None
     seen: set[tuple] = set()
+    if path.exists() and not path.is_file():  # /dev/zero, a FIFO: endless or blocking reads
+        raise RecordError(f"{path}: not a regular file")
     try:
         with path.open("rb") as handle:
             for number, raw in enumerate(_lines(handle), start=1):

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from arena.jsonl import ReadStats, iter_jsonl, require
+from games.limits import check_regular_file
 
 SCHEMA_VERSION = 1
 TERMINATIONS = ("normal", "illegal_move", "move_cap")
@@ -172,6 +173,4 @@ def match_files(path: str | Path) -> list[Path]:
     path = Path(path)
     if path.is_dir():
         return sorted(path.glob("*.jsonl"))
-    if not path.exists():
-        raise FileNotFoundError(f"no such match log: {path}")
-    return [path]
+    return [check_regular_file(path, "match log")]

@@ -157,3 +157,16 @@ def check_match_options(
     check_int("opening_plies", opening_plies, 0, MAX_OPENING_PLIES)
     if move_cap is not None:
         check_int("move_cap", move_cap, 1, MAX_MOVE_CAP)
+
+
+def check_regular_file(path, what: str = "input"):
+    """``path`` if it is a regular file. A device (``/dev/zero``), a FIFO or a socket would be
+    read forever or block, so it is refused; a missing path is FileNotFoundError as usual."""
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such {what}: {path}")
+    if not path.is_file():
+        raise InputError(f"{what} {path} is not a regular file")
+    return path

@@ -152,3 +152,19 @@ def test_non_utf8_byte_is_a_file_line_error_and_quarantined_once(cli, clean_log,
             (3, "not UTF-8 text (byte 15 of the line)")
         ]
         assert entries[0]["text"] == '{"match_id": "\\xff"}'
+
+
+@pytest.mark.parametrize("kind", ["data sft", "data prefs", "train sft"])
+def test_devices_and_fifos_are_refused_not_read_forever(cli, tmp_path, kind):
+    """Found while hardening: `arena data sft /dev/zero` read forever (a hang), `arena train sft
+    --data /dev/zero` ran out of memory, a FIFO blocked."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for source in ("/dev/zero", str(fifo)):
+        if kind == "train sft":
+            argv = ["train", "sft", "--data", source, "--base", "x", "--out", str(tmp_path / "a")]
+        else:
+            argv = [*kind.split(), source, "--out", str(tmp_path / "out")]
+        result = cli(["--workspace", str(tmp_path), *argv], seconds=30)
+        result.assert_clean()
+        assert result.code == 2 and "is not a regular file" in result.error
