@@ -34,7 +34,7 @@ for line in sys.stdin:
     err = io.StringIO()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
         try:
-            code = main(["match", "--game", game, "--agents", "random", "random", "--games", "1",
+            code = main(["match", "--game=" + game, "--agents", "random", "random", "--games", "1",
                          "--out", out + "/m.jsonl"])
         except SystemExit as stop:
             code = stop.code
