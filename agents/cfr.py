@@ -19,6 +19,7 @@ from open_spiel.python import policy as policy_lib
 
 from agents.base import Decision, ScriptedAgent, sample_from_policy
 from games import GameHandle, InputError, Observation
+from games.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +59,7 @@ def load_cfr_policy(
         return {k: {int(a): p for a, p in v.items()} for k, v in raw.items()}
     log.info("solving %s with CFR+ (%d iterations), caching at %s", handle.spec, iterations, path)
     table = solve_cfr(handle, iterations)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(table))
-    tmp.replace(path)
+    atomic_write(path, json.dumps(table))
     return table
 
 

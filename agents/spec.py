@@ -4,10 +4,10 @@ random                 uniform random legal moves
 mcts | mcts:400        Monte Carlo tree search with N simulations per move (default 200)
 solver                 exact alpha-beta (perfect-information games) or CFR+ policy (poker)
 llm:BASE               the bare base model (a folder or a Hugging Face id)
-llm:BASE@ADAPTER       base + LoRA adapter (a folder, or a registry version: v3, champion)
+llm:BASE@ADAPTER       base + LoRA adapter folder (registry versions such as v3: not yet)
 llm:...,key=value      LLM options that change how it plays, e.g. llm:tiny@v3,temperature=0
                        (temperature, norm, mode, retries, max_new_tokens, quantize, dtype)
-human                  a person at the terminal or browser
+human                  reserved for a person playing; not available yet (refused)
 """
 
 from __future__ import annotations
@@ -132,5 +132,5 @@ def make_agent(spec: str, handle: GameHandle, **options):
             raise InputError(f"LLM agents are unavailable: {error}") from None
         return make_llm_agent(parsed, handle, **options)
     if parsed.kind == "human":
-        raise InputError("'human' plays through `arena play` or `arena serve`, not in batch runs")
+        raise InputError("'human' is not available yet: no interactive play exists; use an agent")
     raise AssertionError(parsed.kind)

@@ -1,5 +1,7 @@
-"""The arena: the match loop, match records, Ray runs (self-play, tournaments, gates), the
-adapter registry, the nightly cycle, the CLI and the HTTP server.
+"""The arena, the top layer: Ray execution (cluster, workers, driver, exactly-once shards)
+behind the runner interface (``arena.runner.RayRunner``), the Ray runs (self-play,
+tournaments, gates) and the ``arena`` CLI.
 
-Ray is imported only by the modules that run on it, never by the match loop.
+Ray is imported here and nowhere below (``games`` holds the match loop, which a Ray worker
+calls like any other caller). See ARCHITECTURE.md for the layers.
 """

@@ -9,7 +9,7 @@ OSDI 2004); the first copy to finish is written, the other is dropped. Chunks ho
 seat-swapped pairs and are played with ``play_matches``, one batch per chunk.
 
 Exactly once: every record is written by the driver alone, keyed by its match id, which is
-derived from the run configuration (``arena.schedule.pair_jobs``); the shard store refuses a
+derived from the run configuration (``games.schedule.pair_jobs``); the shard store refuses a
 second copy. A worker that dies (``RayActorError``) is replaced and its unfinished chunks go
 back to the front of the queue. Because each match's seed derives from (run seed, match
 index), a game replayed on another worker, or in a resumed run, is the same game.
@@ -25,11 +25,11 @@ from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from arena.match import MatchJob
-from arena.records import MatchRecord
 from arena.shards import ShardStore
 from arena.workers import WorkerPool
 from games import InputError
+from games.match import MatchJob
+from games.records import MatchRecord
 
 logger = logging.getLogger(__name__)
 MIN_CHUNKS = 4

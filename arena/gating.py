@@ -20,12 +20,14 @@ from dataclasses import dataclass, field
 
 from agents import parse_spec
 from arena.driver import Progress, RunStats
-from arena.match import DEFAULT_MOVE_CAP, MatchJob
-from arena.runs import ExecOptions, RunSession, check_run_id, default_run_id, write_json
-from arena.schedule import pair_jobs
-from arena.workspace import Workspace
+from arena.runs import ExecOptions, RunSession, check_run_id, default_run_id
 from games import InputError, load_game
+from games.defaults import DEFAULT_OPENING_PLIES
+from games.files import write_json
 from games.limits import check_games, check_int, check_match_options
+from games.match import DEFAULT_MOVE_CAP, MatchJob
+from games.schedule import pair_jobs
+from games.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ class GateRunConfig:
     max_pairs: int = 1000
     batch_pairs: int = 20
     seed: int = 0
-    opening_plies: int = 2
+    opening_plies: int = DEFAULT_OPENING_PLIES
     move_cap: int = DEFAULT_MOVE_CAP
 
     def __post_init__(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from arena.schedule import PairingSummary
+from games.schedule import PairingSummary
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -36,13 +36,14 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> st
 
 
 def pairing_entry(summary: PairingSummary) -> dict:
-    """A pairing's counts plus score/Elo intervals from ``ratings`` (pentanomial variance)."""
-    from ratings import elo_estimate
+    """A pairing's counts plus score/Elo intervals from ``ratings.pairing_estimate`` (the one
+    rule: pentanomial over complete pairs, Wilson over games that are not paired)."""
+    from ratings import pairing_estimate
 
     entry = summary.to_dict()
     entry["score"] = summary.score if summary.games else None
-    if sum(summary.pentanomial):
-        est = elo_estimate(summary.pentanomial)
+    est = pairing_estimate(summary.pentanomial, summary.wins, summary.draws, summary.losses)
+    if est is not None:
         entry.update(score_ci=list(est.score_ci), elo=est.elo, elo_ci=list(est.ci), los=est.los)
     return entry
 
@@ -67,3 +68,28 @@ def _elo_text(elo: float | None) -> str:
     if elo in (float("inf"), float("-inf")):
         return "+inf" if elo > 0 else "-inf"
     return f"{elo:+.0f}"
+
+
+def format_eval_report(report: dict) -> str:
+    """The terminal summary of an eval report: dev-set metric, then a table of opponents."""
+    dev = report["devset"]
+    if dev["metric"] == "exploitability":
+        ref = dev["reference"]
+        lines = [
+            f"{report['agent']} on {report['game']}: exploitability {dev['exploitability']:.4f} "
+            f"(uniform random {ref['uniform_random']:.4f}, CFR+ {ref['cfr_plus']:.4f})"
+        ]
+    else:
+        low, high = dev["ci95"]
+        lines = [
+            f"{report['agent']} on {report['game']}: optimal-move accuracy {dev['accuracy']:.3f} "
+            f"[{low:.3f}, {high:.3f}] on {dev['positions']} dev positions"
+        ]
+    rows = [
+        [o["opponent"], o["games"], o["wins"], o["draws"], o["losses"], o["score"],
+         f"[{o['score_ci95'][0]:.3f}, {o['score_ci95'][1]:.3f}]"]
+        for o in report["opponents"]
+    ]  # fmt: skip
+    if rows:
+        lines.append(format_table(["opponent", "games", "W", "D", "L", "score", "95% CI"], rows))
+    return "\n".join(lines)

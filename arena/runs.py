@@ -16,27 +16,26 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
-import math
-import os
 import platform
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
-from arena.cluster import ClusterInfo, connect, disconnect
-from arena.driver import Driver, DriverConfig, Progress, RunStats
-from arena.match import MatchJob
+from arena.cluster import ClusterInfo
+from arena.driver import DriverConfig, Progress, RunStats
+from arena.runner import RayRunner
 from arena.shards import LoadReport, ShardStore
 from arena.workers import PoolConfig, WorkerPool
-from arena.workspace import Workspace, check_name
 from games import InputError
+from games.defaults import DEFAULT_BATCH
+from games.files import json_safe
 from games.limits import check_float, check_int, check_text
+from games.match import MatchJob
+from games.workspace import Workspace, check_name
+from training.manifest import environment as manifest_environment
+from training.manifest import write_manifest
 
 logger = logging.getLogger(__name__)
-MANIFEST_VERSION = 1
 MAX_WORKERS = 1024  # worker actors one run may ask Ray for
 MAX_BATCH = 4096  # games a worker plays at once
 
@@ -66,7 +65,7 @@ class ExecOptions:
     workers: int = 2
     cpus_per_worker: float = 1.0
     gpus_per_worker: float = 0.0
-    batch: int = 32
+    batch: int = DEFAULT_BATCH
 
     def __post_init__(self) -> None:
         if self.address is not None:
@@ -87,56 +86,11 @@ def default_run_id(kind: str) -> str:
     return time.strftime(f"{kind}-%Y%m%d-%H%M%S")
 
 
-def json_safe(value):
-    """JSON without NaN/Infinity tokens: +-inf become ``"inf"``/``"-inf"``, NaN becomes null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    return value
-
-
-def write_json(path: Path, obj) -> None:
-    """Atomic write (temp file + rename), so a reader never sees half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(path.name + ".tmp")
-    temp.write_text(json.dumps(json_safe(obj), indent=1, allow_nan=False) + "\n")
-    os.replace(temp, path)
-
-
 def environment() -> dict:
-    """Library versions, git commit and host, for the manifest."""
-    import numpy
+    """``training.manifest.environment`` (versions, git, hardware) plus Ray's version and host."""
     import ray
 
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = ""
-    try:
-        import pyspiel
-
-        spiel = getattr(pyspiel, "__version__", None) or "unknown"
-    except ImportError:  # pragma: no cover - open_spiel is a dependency
-        spiel = None
-    return {
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "host": platform.node(),
-        "cpus": os.cpu_count(),
-        "ray": ray.__version__,
-        "numpy": numpy.__version__,
-        "open_spiel": spiel,
-        "git_commit": commit or None,
-    }
+    return {**manifest_environment(), "ray": ray.__version__, "host": platform.node()}
 
 
 class RunSession:
@@ -166,14 +120,20 @@ class RunSession:
         self.run_dir = workspace.runs(run_id)
         self.store = ShardStore(workspace.matches(run_id))
         self.manifest_path = self.run_dir / "manifest.json"
-        self.cluster: ClusterInfo | None = None
-        self.pool: WorkerPool | None = None
-        self.driver: Driver | None = None
+        self.runner: RayRunner | None = None
         self.loaded = LoadReport()
         self.stats = RunStats()
         self._session: dict = {}
         self._manifest: dict = {}
         self._lock_handle = None
+
+    @property
+    def pool(self) -> WorkerPool | None:
+        return self.runner.pool if self.runner is not None else None
+
+    @property
+    def cluster(self) -> ClusterInfo | None:
+        return self.runner.cluster if self.runner is not None else None
 
     def __enter__(self) -> RunSession:
         return self
@@ -193,15 +153,12 @@ class RunSession:
         self._lock()
         self._check_manifest()
         self.loaded = self.store.load({job.match_id: job for job in expected})
-        cpus = max(os.cpu_count() or 1, math.ceil(options.workers * options.cpus_per_worker))
-        self.cluster = connect(options.address, num_cpus=cpus)
-        if options.gpus_per_worker > self.cluster.gpus:
-            raise InputError(
-                f"--gpus-per-worker {options.gpus_per_worker:g} but the Ray cluster has "
-                f"{self.cluster.gpus:g} GPU(s)"
-            )
-        self.pool = WorkerPool(options.pool(), workspace=str(self.workspace.root))
-        self.driver = Driver(self.pool, self.store, options.driver())
+        self.runner = RayRunner(
+            address=options.address,
+            workspace=self.workspace.root,
+            batch=options.batch,
+            pool=options.pool(),
+        )
         self._session = {
             "started_at": _now(),
             "cluster": self.cluster.describe(),
@@ -217,9 +174,9 @@ class RunSession:
         self, jobs: Sequence[MatchJob], progress: Callable[[Progress], None] | None = None
     ) -> RunStats:
         """Play the jobs not recorded yet; statistics accumulate over calls."""
-        if self.driver is None:
+        if self.runner is None:
             raise RuntimeError("RunSession.open() first")
-        stats = self.driver.run(jobs, progress)
+        stats = self.runner.play_into(self.store, jobs, progress)
         total = self.stats
         total.scheduled += stats.scheduled
         total.resumed += stats.resumed
@@ -262,7 +219,6 @@ class RunSession:
             )
         else:
             self._manifest = {
-                "schema_version": MANIFEST_VERSION,
                 "kind": self.kind,
                 "run_id": self.run_id,
                 "config": self.config,
@@ -289,7 +245,7 @@ class RunSession:
         )
         self._manifest["status"] = status
         self._manifest["updated_at"] = _now()
-        write_json(self.manifest_path, self._manifest)
+        write_manifest(self.manifest_path, self._manifest)
 
     def _lock(self) -> None:
         """One driver per run at a time: two would both play (and write) the missing games.
@@ -314,13 +270,12 @@ class RunSession:
         if self._lock_handle is not None:
             self._lock_handle.close()  # releases the flock
             self._lock_handle = None
-        if self.pool is not None:
-            self.pool.close()
-            self.pool = None
-        self.store.close()
-        if self.cluster is not None:
-            disconnect(self.cluster)
-            self.cluster = None
+        runner, self.runner = self.runner, None
+        try:
+            if runner is not None:
+                runner.close()
+        finally:
+            self.store.close()
 
 
 def _now() -> str:

@@ -18,15 +18,17 @@ from dataclasses import dataclass, field
 
 from agents import parse_spec
 from arena.driver import Progress, RunStats
-from arena.match import DEFAULT_MOVE_CAP, MatchJob
-from arena.records import MatchRecord
 from arena.report import pairing_entry, pairing_table
-from arena.runs import ExecOptions, RunSession, check_run_id, default_run_id, write_json
-from arena.schedule import pair_jobs, summarize
+from arena.runs import ExecOptions, RunSession, check_run_id, default_run_id
 from arena.tournament import light
-from arena.workspace import Workspace
 from games import InputError, load_game
+from games.defaults import DEFAULT_OPENING_PLIES
+from games.files import write_json
 from games.limits import check_float, check_games, check_int, check_match_options
+from games.match import DEFAULT_MOVE_CAP, MatchJob
+from games.records import MatchRecord
+from games.schedule import pair_jobs, summarize
+from games.workspace import Workspace
 
 SELF = "self"
 
@@ -90,7 +92,7 @@ class SelfplayConfig:
     pairs: int = 50
     temperature: float = 1.0
     seed: int = 0
-    opening_plies: int = 2
+    opening_plies: int = DEFAULT_OPENING_PLIES
     move_cap: int = DEFAULT_MOVE_CAP
 
     def __post_init__(self) -> None:

@@ -5,7 +5,7 @@ after a restart, ...), one flushed line per finished game, and never reopens an 
 for appending: a crash can tear at most the last line of the shard being written, and the
 next line can never be glued onto a torn one.
 
-On resume every shard is read back through the validating reader (``arena.records``). Lines
+On resume every shard is read back through the validating reader (``games.records``). Lines
 that fail validation, a torn last line included, are moved verbatim to
 ``shard-XXXX.jsonl.bad`` with the reason, the shard is rewritten without them (atomically:
 temp file, fsync, rename), and their games count as missing, so the driver plays them again.
@@ -18,16 +18,16 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from arena.jsonl import JsonlWriter, ReadStats
-from arena.match import MatchJob
-from arena.records import MatchRecord, match_files, read_matches
 from games import InputError
+from games.files import atomic_write
+from games.jsonl import JsonlWriter, ReadStats
+from games.match import MatchJob
+from games.records import MatchRecord, match_files, read_matches
 
 logger = logging.getLogger(__name__)
 _SHARD = re.compile(r"^shard-(\d{4,})\.jsonl$")
@@ -179,12 +179,11 @@ def _check_expected(
 
 def _rewrite(path: Path, records: list[MatchRecord]) -> None:
     """Replace ``path`` by ``records`` atomically (a crash leaves the old or the new file)."""
-    temp = path.with_name(path.name + ".tmp")
-    with temp.open("w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(
-                json.dumps(record.to_dict(), ensure_ascii=False, separators=(",", ":")) + "\n"
-            )
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, path)
+    atomic_write(
+        path,
+        (
+            json.dumps(record.to_dict(), ensure_ascii=False, separators=(",", ":")) + "\n"
+            for record in records
+        ),
+        fsync=True,
+    )

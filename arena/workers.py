@@ -3,7 +3,7 @@
 A worker is one process. It builds each agent the first time a job needs it and keeps it for
 the rest of the run, so an LLM worker loads its base model once (``agents.llm`` shares one
 batched engine per base within a process, adapters on top) and then plays whole chunks of
-games in lockstep through ``arena.match.play_matches``: every pending decision of a chunk goes
+games in lockstep through ``games.match.play_matches``: every pending decision of a chunk goes
 to the engine as one batch. Scripted-only runs load no model.
 
 The pool only creates, watches and replaces actors; which chunk goes where is the driver's
@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from agents import make_agent
-from arena.match import MatchJob, play_matches
-from arena.workspace import Workspace
 from games import InputError, load_game
+from games.match import MatchJob, play_matches
+from games.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 

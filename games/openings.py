@@ -15,6 +15,7 @@ import numpy as np
 import pyspiel
 
 from games.catalog import GameHandle
+from games.defaults import DEFAULT_OPENING_PLIES
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,9 @@ def sample_chance(state: pyspiel.State, rng: np.random.Generator) -> int:
     return int(outcomes[rng.choice(len(outcomes), p=np.asarray(probs) / sum(probs))])
 
 
-def sample_opening(handle: GameHandle, rng: np.random.Generator, max_plies: int = 2) -> Opening:
+def sample_opening(
+    handle: GameHandle, rng: np.random.Generator, max_plies: int = DEFAULT_OPENING_PLIES
+) -> Opening:
     """Sample an opening for ``handle``.
 
     Args:

@@ -4,6 +4,7 @@
 * `wilson_interval`: Wilson score interval of a (possibly fractional) success count.
 * `elo_estimate`: score, Elo, confidence interval and LOS from trinomial ``[L, D, W]`` or
   pentanomial ``[n0..n4]`` counts of seat-swapped pairs (pair variance, not game variance).
+* `pairing_estimate`: the one score interval of a pairing (pentanomial; Wilson when unpaired).
 * `sprt_llr` / `Sprt`: exact generalized log-likelihood ratio (Van den Bergh's GSPRT, as in
   fishtest) and Wald's bounds.
 * `GateConfig` / `gate_decide`: the promotion gate ("beat the champion by 5 points").
@@ -22,7 +23,14 @@ from .counts import (
     trinomial_from_results,
     validate_counts,
 )
-from .elo import EloEstimate, elo_estimate, elo_from_score, score_from_elo, wilson_interval
+from .elo import (
+    EloEstimate,
+    elo_estimate,
+    elo_from_score,
+    pairing_estimate,
+    score_from_elo,
+    wilson_interval,
+)
 from .gate import GateConfig, GateResult, gate_decide
 from .sprt import Decision, Sprt, mle_expected, sprt_llr, sprt_llr_batch, wald_bounds
 
@@ -41,6 +49,7 @@ __all__ = [
     "elo_from_score",
     "gate_decide",
     "mle_expected",
+    "pairing_estimate",
     "pentanomial_from_pair_scores",
     "score_from_elo",
     "sprt_llr",

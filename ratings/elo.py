@@ -5,6 +5,8 @@ numbers out (after fishtest ``server/fishtest/stats/stat_util.py``):
 
 * logistic Elo on the 400 scale, ``score = 1 / (1 + 10**(-elo / 400))``;
 * the Wilson (1927) score interval for a proportion;
+* ``pairing_estimate``: the one score interval of a pairing (pentanomial over complete pairs,
+  Wilson over games that are not paired);
 * ``elo_estimate``: sample mean score, its standard error from the empirical distribution of the
   sampled units (games or game pairs), a normal confidence interval mapped to Elo, and the
   likelihood of superiority.
@@ -25,6 +27,7 @@ __all__ = [
     "EloEstimate",
     "elo_estimate",
     "elo_from_score",
+    "pairing_estimate",
     "score_from_elo",
     "wilson_interval",
     "z_value",
@@ -214,4 +217,40 @@ def elo_estimate(counts: Iterable[int] | np.ndarray, confidence: float = 0.95) -
         n=n_units,
         kind=counts_kind(c.size),
         confidence=float(confidence),
+    )
+
+
+def pairing_estimate(
+    pentanomial: Iterable[int],
+    wins: int,
+    draws: int,
+    losses: int,
+    confidence: float = 0.95,
+) -> EloEstimate | None:
+    """The one score interval of a pairing, used by evaluation, tournaments and gates alike.
+
+    Complete seat-swapped pairs: ``elo_estimate`` on the pentanomial counts (pair variance,
+    so the correlation within a pair is in the error bar). Games that are not paired (no
+    complete pair among them): ``elo_estimate`` on the trinomial ``[L, D, W]`` with the
+    score interval replaced by the Wilson (1927) interval of ``W + D/2`` points in ``W + D +
+    L`` games, mapped to Elo. None when there are no games at all.
+    """
+    penta = [int(n) for n in pentanomial]
+    if sum(penta):
+        return elo_estimate(penta, confidence)
+    games = wins + draws + losses
+    if games == 0:
+        return None
+    est = elo_estimate([losses, draws, wins], confidence)
+    low, high = wilson_interval(wins + 0.5 * draws, games, confidence)
+    return EloEstimate(
+        elo=est.elo,
+        ci=(float(elo_from_score(low)), float(elo_from_score(high))),
+        los=est.los,
+        score=est.score,
+        score_ci=(float(low), float(high)),
+        score_se=est.score_se,
+        n=est.n,
+        kind=est.kind,
+        confidence=est.confidence,
     )

@@ -34,16 +34,14 @@ from benchmarks_md import DEFAULT, update_section
 
 from agents import make_agent
 from arena.cluster import connect, disconnect
-from arena.driver import Driver, DriverConfig
-from arena.jsonl import JsonlWriter
-from arena.match import play_matches
 from arena.report import format_table
+from arena.runner import RayRunner
 from arena.runs import ExecOptions
-from arena.shards import ShardStore
 from arena.tournament import TournamentConfig, run_tournament
-from arena.workers import PoolConfig, WorkerPool
-from arena.workspace import Workspace
 from games import load_game
+from games.jsonl import JsonlWriter
+from games.runner import LocalRunner
+from games.workspace import Workspace
 
 
 @dataclass
@@ -85,9 +83,7 @@ def sequential(config: TournamentConfig, batch: int, out: Path, threads: int | N
         built = time.perf_counter()
         jobs = config.jobs("bench")
         with JsonlWriter(out, mode="w") as writer:
-            for start in range(0, len(jobs), batch):
-                for record in play_matches(jobs[start : start + batch], agents):
-                    writer.write(record.to_dict())
+            LocalRunner(agents, batch)(jobs, lambda record: writer.write(record.to_dict()))
         done = time.perf_counter()
     finally:
         torch.set_num_threads(default)
@@ -103,17 +99,12 @@ def ray_cold(config: TournamentConfig, workers: int, batch: int, root: Path) -> 
 
 def ray_warm(config: TournamentConfig, workers: int, batch: int, root: Path) -> float:
     """Only the games: every worker has played a 2-game warm-up (agents built) first."""
-    pool = WorkerPool(PoolConfig(workers=workers), workspace=str(root))
-    try:
+    with RayRunner(workers, root / "shards", workspace=root, batch=batch) as runner:
         warmup = config.jobs("warmup")[:2]
-        ray.get([slot.handle.play.remote(warmup) for slot in pool.slots])
-        store = ShardStore(root / "shards")
-        store.load()
+        ray.get([slot.handle.play.remote(warmup) for slot in runner.pool.slots])
         started = time.perf_counter()
-        Driver(pool, store, DriverConfig(batch=batch)).run(config.jobs("bench"))
+        runner(config.jobs("bench"))
         return time.perf_counter() - started
-    finally:
-        pool.close()
 
 
 def cpu_model() -> str:

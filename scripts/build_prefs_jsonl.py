@@ -1,6 +1,8 @@
 """Build a preference dataset (TRL prompt/chosen/rejected JSONL) from self-play logs.
 
-The same code as ``arena data prefs`` (``training.pref_data``); this is only its argv. Example::
+The same library call as ``arena data prefs`` (``training.data_args`` ->
+``training.pref_data``; ``--workers N`` plays the rollouts on ``arena.runner.RayRunner``).
+Example::
 
     python scripts/build_prefs_jsonl.py arena-data/matches/selfplay1 --method rollout \\
         --rollout-agent mcts:25 --rollouts 16 --threshold 0.1 --out prefs-selfplay1
@@ -11,7 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from arena.cli.train_cmds import add_prefs_data_args, cmd_data_prefs, run_script
+from arena.runner import runner_for
+from training.data_args import add_prefs_data_args, build_prefs_from_args, run_main
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,7 +23,8 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add_prefs_data_args(parser)
-    return run_script(cmd_data_prefs, parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    return run_main(lambda a: build_prefs_from_args(a, runner_for), args)
 
 
 if __name__ == "__main__":

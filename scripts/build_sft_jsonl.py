@@ -1,6 +1,7 @@
 """Build an SFT dataset (TRL prompt-completion JSONL) from match logs.
 
-The same code as ``arena data sft`` (``training.sft_data``); this is only its argv. Example::
+The same library call as ``arena data sft`` (``training.data_args`` -> ``training.sft_data``).
+Example::
 
     python scripts/build_sft_jsonl.py arena-data/matches/run1 --agents solver --out sft-run1
     python scripts/build_sft_jsonl.py --play tic_tac_toe --play-agents solver random \\
@@ -12,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from arena.cli.train_cmds import add_sft_data_args, cmd_data_sft, run_script
+from training.data_args import add_sft_data_args, build_sft_from_args, run_main
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add_sft_data_args(parser)
-    return run_script(cmd_data_sft, parser.parse_args(argv))
+    return run_main(build_sft_from_args, parser.parse_args(argv))
 
 
 if __name__ == "__main__":

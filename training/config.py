@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from games import InputError
+from games.defaults import DEFAULT_OPENING_PLIES
 from games.limits import (
     check_float,
     check_games,
@@ -48,7 +49,7 @@ class PlaySpec:
     agents: tuple[str, str]
     games: int = 100
     seed: int = 0
-    opening_plies: int = 2
+    opening_plies: int = DEFAULT_OPENING_PLIES
 
     def __post_init__(self) -> None:
         check_int("games", self.games, 1)

@@ -19,24 +19,24 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from agents.llm.adapters import check_adapter
+from agents.llm.model_io import (
+    base_fingerprint,
+    length_limit,
+    load_adapter,
+    load_tokenizer,
+    load_train_base,
+    pick_device,
+    save_adapter,
+)
 from games import InputError
 from training.config import DPORunConfig, to_dict
 from training.manifest import Manifest
-from training.models import (
-    base_fingerprint,
-    check_adapter,
-    completion_logprobs,
-    length_limit,
-    load_adapter,
-    load_base,
-    load_tokenizer,
-    resolve_device,
-    save_adapter,
-)
 from training.rows import PrefRow, read_rows
 from training.train_common import (
     TrainResult,
     check_out,
+    completion_logprobs,
     count_and_filter,
     finalize,
     loss_metrics,
@@ -81,7 +81,7 @@ def train_dpo(
     out = Path(config.out)
     if out.resolve() == Path(config.adapter).resolve():
         raise InputError("--out must differ from the adapter being continued")
-    device = resolve_device(config.train.device)
+    device = pick_device(config.train.device)
     fingerprint = base_fingerprint(config.base)
     parent = check_adapter(config.adapter, config.base)
     check_out(out, overwrite)
@@ -121,7 +121,9 @@ def train_dpo(
             )
     manifest.dataset = stats
     with manifest.stage("load_model"):
-        model = load_base(config.base, config.quant, device, config.train.gradient_checkpointing)
+        model = load_train_base(
+            config.base, config.quant, device, config.train.gradient_checkpointing
+        )
         model = load_adapter(model, config.adapter, trainable=True)
     sample = rows[:MARGIN_SAMPLE]
     with manifest.stage("margin_before"):

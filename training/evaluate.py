@@ -21,10 +21,11 @@ import numpy as np
 from open_spiel.python import policy as policy_lib
 from open_spiel.python.algorithms import exploitability as exploitability_lib
 
-from arena.match import play_matches
-from arena.schedule import pair_jobs, summarize
 from games import InputError, load_game, observe
-from ratings import elo_estimate, wilson_interval
+from games.files import atomic_write
+from games.runner import DEFAULT_BATCH, LocalRunner, Runner
+from games.schedule import pair_jobs, summarize
+from ratings import pairing_estimate, wilson_interval
 from training.config import EvalConfig, to_dict
 from training.devsets import POLICY_GAMES, load_devset
 from training.manifest import Manifest
@@ -128,9 +129,22 @@ def policy_exploitability(agent, game: str, seed: int = 0) -> dict:
 
 
 def win_rates(
-    agent, spec: str, game: str, opponents, pairs: int, seed: int, batch: int = 64, **options
+    agent,
+    spec: str,
+    game: str,
+    opponents,
+    pairs: int,
+    seed: int,
+    batch: int = DEFAULT_BATCH,
+    runner: Runner | None = None,
+    **options,
 ) -> list[dict]:
-    """Seat-swapped pairs of ``spec`` against each opponent; score, Wilson CI and Elo CI."""
+    """Seat-swapped pairs of ``spec`` against each opponent; score and Elo with the pairing
+    interval of ``ratings.pairing_estimate`` (pentanomial, as tournaments and gates use).
+
+    ``runner`` plays the games (``games.runner``); default: a ``LocalRunner`` here with
+    ``agent`` itself and each opponent, ``batch`` games at a time.
+    """
     from agents import make_agent
 
     handle = load_game(game)
@@ -138,23 +152,22 @@ def win_rates(
     for opponent in opponents:
         if opponent == spec:
             continue
-        agents = {spec: agent, opponent: make_agent(opponent, handle, **options)}
         tag = f"eval-{opponent}".replace(":", "")
         jobs = pair_jobs(handle.spec, spec, opponent, range(pairs), seed, run_id="eval", tag=tag)
-        records = []
-        for start in range(0, len(jobs), batch):
-            records.extend(play_matches(jobs[start : start + batch], agents))
+        if runner is None:
+            agents = {spec: agent, opponent: make_agent(opponent, handle, **options)}
+            records = LocalRunner(agents, batch)(jobs)
+        else:
+            records = runner(jobs)
         summary = summarize(records, spec, opponent)
-        points = summary.wins + 0.5 * summary.draws
-        low, high = wilson_interval(points, summary.games)
-        elo = elo_estimate(summary.pentanomial)
+        est = pairing_estimate(summary.pentanomial, summary.wins, summary.draws, summary.losses)
         results.append(
             {
                 **summary.to_dict(),
                 "score": summary.score,
-                "score_ci95": [low, high],
-                "elo": elo.elo,
-                "elo_ci95": list(elo.ci),
+                "score_ci95": list(est.score_ci),
+                "elo": est.elo,
+                "elo_ci95": list(est.ci),
             }
         )
     return results
@@ -169,6 +182,7 @@ def evaluate(
     seed: int = 0,
     limit: int | None = None,
     agent_options: dict | None = None,
+    runner: Runner | None = None,
 ) -> dict:
     """The full report of ``arena eval`` (dev-set metric + win rates), as a JSON-ready dict."""
     from agents import make_agent, parse_spec
@@ -186,7 +200,11 @@ def evaluate(
         devset = position_accuracy(agent, handle.spec, seed, limit)
     devset_s = time.perf_counter() - started
     chosen = DEFAULT_OPPONENTS.get(handle.name, ("random",)) if opponents is None else opponents
-    matches = win_rates(agent, spec, handle.spec, chosen, pairs, seed, **options) if pairs else []
+    matches = (
+        win_rates(agent, spec, handle.spec, chosen, pairs, seed, runner=runner, **options)
+        if pairs
+        else []
+    )
     closer = getattr(agent, "close", None)
     if callable(closer):
         closer()
@@ -204,7 +222,7 @@ def evaluate(
     }
 
 
-def run_eval(config: EvalConfig, workspace=None) -> tuple[dict, Path]:
+def run_eval(config: EvalConfig, workspace=None, runner: Runner | None = None) -> tuple[dict, Path]:
     """``evaluate`` plus its files: ``eval.json`` and a manifest in ``config.out``."""
     out = Path(config.out)
     manifest = Manifest(
@@ -219,41 +237,13 @@ def run_eval(config: EvalConfig, workspace=None) -> tuple[dict, Path]:
             seed=config.seed,
             limit=config.limit,
             agent_options={"workspace": workspace, "device": config.device},
+            runner=runner,
         )
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "eval.json"
-    path.write_text(json.dumps(report, indent=1) + "\n")
+    path = atomic_write(out / "eval.json", json.dumps(report, indent=1) + "\n")
     manifest.metrics = eval_metrics(report)
     manifest.add_outputs([path])
     manifest.write(out / "manifest.json")
     return report, path
-
-
-def format_report(report: dict) -> str:
-    """The terminal summary of an eval report: dev-set metric, then a table of opponents."""
-    from arena.report import format_table
-
-    dev = report["devset"]
-    if dev["metric"] == "exploitability":
-        ref = dev["reference"]
-        lines = [
-            f"{report['agent']} on {report['game']}: exploitability {dev['exploitability']:.4f} "
-            f"(uniform random {ref['uniform_random']:.4f}, CFR+ {ref['cfr_plus']:.4f})"
-        ]
-    else:
-        low, high = dev["ci95"]
-        lines = [
-            f"{report['agent']} on {report['game']}: optimal-move accuracy {dev['accuracy']:.3f} "
-            f"[{low:.3f}, {high:.3f}] on {dev['positions']} dev positions"
-        ]
-    rows = [
-        [o["opponent"], o["games"], o["wins"], o["draws"], o["losses"], o["score"],
-         f"[{o['score_ci95'][0]:.3f}, {o['score_ci95'][1]:.3f}]"]
-        for o in report["opponents"]
-    ]  # fmt: skip
-    if rows:
-        lines.append(format_table(["opponent", "games", "W", "D", "L", "score", "95% CI"], rows))
-    return "\n".join(lines)
 
 
 def eval_metrics(report: dict) -> dict:

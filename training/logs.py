@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from agents import make_agent, parse_spec
-from arena.jsonl import JsonlWriter, ReadStats
-from arena.match import play_matches
-from arena.records import MatchRecord, match_files, read_matches
-from arena.schedule import pair_jobs
 from games import InputError, load_game
+from games.jsonl import JsonlWriter, ReadStats
+from games.records import MatchRecord, match_files, read_matches
+from games.runner import DEFAULT_BATCH, LocalRunner, Runner
+from games.schedule import pair_jobs
 from training.config import PlaySpec
 
 log = logging.getLogger(__name__)
@@ -45,13 +45,19 @@ def iter_records(
         yield from read_matches(path, skip_bad=skip_bad, quarantine=quarantine, stats=stats)
 
 
-def play_to_log(spec: PlaySpec, out: Path, batch: int = 64, **agent_options) -> Path:
-    """Play ``spec``'s matches in this process and write them to ``out`` (JSONL)."""
+def play_to_log(
+    spec: PlaySpec,
+    out: Path,
+    batch: int = DEFAULT_BATCH,
+    runner: Runner | None = None,
+    **agent_options,
+) -> Path:
+    """Play ``spec``'s matches and write them to ``out`` (JSONL); ``runner`` plays them
+    (``games.runner``; default: a ``LocalRunner`` here, ``batch`` games at a time)."""
     if spec.games < 1:
         raise InputError("--play-games must be at least 1")
     handle = load_game(spec.game)
     specs = [parse_spec(s).raw for s in spec.agents]
-    agents = {s: make_agent(s, handle, **agent_options) for s in dict.fromkeys(specs)}
     jobs = pair_jobs(
         handle.spec,
         specs[0],
@@ -62,8 +68,9 @@ def play_to_log(spec: PlaySpec, out: Path, batch: int = 64, **agent_options) -> 
         opening_plies=spec.opening_plies,
     )
     log.info("playing %d games of %s: %s vs %s", len(jobs), handle.spec, *specs)
+    if runner is None:
+        agents = {s: make_agent(s, handle, **agent_options) for s in dict.fromkeys(specs)}
+        runner = LocalRunner(agents, batch)
     with JsonlWriter(out, mode="w") as writer:
-        for start in range(0, len(jobs), batch):
-            for record in play_matches(jobs[start : start + batch], agents):
-                writer.write({**record.to_dict(), "timing": {}})
+        runner(jobs, lambda record: writer.write({**record.to_dict(), "timing": {}}))
     return out

@@ -21,8 +21,9 @@ from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from arena.jsonl import require
 from games import InputError
+from games.files import write_json
+from games.jsonl import require
 
 MANIFEST_VERSION = 1
 LIBRARIES = (
@@ -111,12 +112,25 @@ def peak_rss_mib() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+def write_manifest(path: str | Path, manifest: dict) -> Path:
+    """The one manifest writer, for training runs (``Manifest.write``) and the arena's Ray runs
+    (``arena.runs``): stamps ``manifest_version`` and writes strict JSON atomically
+    (``games.files.write_json``: non-finite numbers become null or "inf")."""
+    return write_json(path, {**manifest, "manifest_version": MANIFEST_VERSION})
+
+
+def environment() -> dict:
+    """Library versions, git commit and hardware: the part of every manifest that says where
+    and with what it ran."""
+    return {"versions": library_versions(), "git": git_commit(), "hardware": hardware()}
+
+
 @dataclass
 class Manifest:
     """One run. ``kind``: sft-data, prefs-data, sft, dpo or eval.
 
     ``base`` (adapters only) is the fingerprint of the base the adapter was trained on
-    (``training.models.base_fingerprint``): ``{"name", "path", "sha256"}``.
+    (``agents.llm.model_io.base_fingerprint``): ``{"name", "path", "sha256"}``.
     """
 
     kind: str
@@ -157,12 +171,7 @@ class Manifest:
     def write(self, path: str | Path) -> Path:
         self.metrics.setdefault("peak_rss_mib", peak_rss_mib())
         self.hardware = {**self.hardware, **hardware()}  # torch threads/GPU as the run ended
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1, sort_keys=False) + "\n")
-        tmp.replace(path)
-        return path
+        return write_manifest(path, self.to_dict())
 
     @staticmethod
     def from_dict(obj: dict) -> Manifest:

@@ -16,25 +16,18 @@ Three methods, one output format (``training.rows.PrefRow``):
 from __future__ import annotations
 
 import math
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 from agents import make_agent, parse_spec
 from agents.solver import AlphaBetaSolver
-from arena.jsonl import ReadStats
 from games import InputError, completion_text, load_game, observe
+from games.jsonl import ReadStats
+from games.runner import LocalRunner
 from training.config import PrefsDataConfig, to_dict
 from training.logs import iter_records
 from training.manifest import Manifest
-from training.rollouts import (
-    Position,
-    RayRunner,
-    action_values,
-    local_runner,
-    replay,
-    rollout_jobs,
-)
+from training.rollouts import ROLLOUT_BATCH, Position, action_values, replay, rollout_jobs
 from training.rows import Drops, PrefRow, SplitWriter, digest
 from training.sft_data import (
     BuildResult,
@@ -156,7 +149,9 @@ def build_prefs(
     Args:
         config: the build.
         agent_options: passed to ``make_agent`` for rollout agents (workspace, device).
-        runner: plays rollout jobs (default: in this process; see ``training.rollouts``).
+        runner: plays rollout jobs (``games.runner.Runner``; default: a ``LocalRunner`` in
+            this process). ``config.workers`` is for the caller: ``arena`` passes its
+            ``RayRunner`` when it is above 0.
     """
     _validate(config)
     out = Path(config.out)
@@ -170,10 +165,6 @@ def build_prefs(
     )
     files = prepare_inputs(config, manifest, out)
     drops, stats, counter = Drops(), ReadStats(), [0]
-    own_runner = None
-    if runner is None and config.workers > 0 and config.method == "rollout":
-        workspace = (agent_options or {}).get("workspace")
-        runner = own_runner = RayRunner(config.workers, out / ".ray-scratch", workspace)
     writer = SplitWriter(out, "prefs", config.heldout, config.seed, balance_wanted(config))
     records = iter_records(files, skip_bad=config.skip_bad, quarantine_dir=out, stats=stats)
     agents = normalise_agents(config.agents)
@@ -193,10 +184,6 @@ def build_prefs(
     except BaseException:
         writer.abort()
         raise
-    finally:
-        if own_runner is not None:
-            own_runner.close()
-            shutil.rmtree(out / ".ray-scratch", ignore_errors=True)
     if stats.bad:
         drops.drop("malformed match line (quarantined)", stats.bad)
     if written["train"] == 0:
@@ -209,9 +196,7 @@ def build_prefs(
     manifest.add_outputs(paths.values())
     manifest.dataset = {
         "splits": dataset_stats(paths),
-        "rollout_runner": "ray"
-        if isinstance(runner, RayRunner)
-        else ("local" if runner is None else "custom"),
+        "rollout_runner": "local" if runner is None else getattr(runner, "kind", "custom"),
         "considered": counter[0],
         "dropped": dict(drops),
         "confidence_level": level,
@@ -286,7 +271,7 @@ def _rollout_pairs(config, positions, level, writer, drops, agent_options, runne
             by_game.setdefault(job.game, []).append(job)
         records = []
         for game, game_jobs in by_game.items():
-            play = runner or local_runner(agent_cache[game])
+            play = runner or LocalRunner(agent_cache[game], ROLLOUT_BATCH)
             records.extend(play(game_jobs))
         grouped: dict[int, list] = {}
         for record in records:

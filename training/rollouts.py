@@ -1,10 +1,11 @@
 """Branching rollouts: the value of each legal action at a position, by playing on from it.
 
-A rollout is an ordinary match (``arena.match.MatchJob``) whose opening is the position's
+A rollout is an ordinary match (``games.match.MatchJob``) whose opening is the position's
 history plus one candidate action; the rollout agents play it out and the mover's return is
 one sample of that action's value. Rollouts therefore run wherever matches run: here in one
 process (``play_matches``, batched across positions so LLM agents answer many games per
-forward pass) or on the Ray arena's workers.
+forward pass) or on the Ray arena's workers: the caller passes a runner (``games.runner``;
+``arena.runner.RayRunner`` for Ray), and the default plays in this process.
 
 Hidden information: in poker the logged history holds the opponent's card, which the mover
 did not see. Rolling out from the true deal would value actions with knowledge the policy
@@ -17,22 +18,20 @@ success of perfect information Monte Carlo sampling in game tree search").
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pyspiel
 
-from arena.match import MatchJob, play_matches
-from arena.records import MatchRecord
 from games import GameHandle, InputError, Opening
+from games.match import MatchJob
+from games.records import MatchRecord
 
 log = logging.getLogger(__name__)
 
 MAX_HISTORIES = 50_000
+ROLLOUT_BATCH = 256  # games in lockstep per local batch: rollouts are short, batches wide
 
 
 @dataclass(frozen=True)
@@ -135,21 +134,6 @@ def rollout_jobs(
     return jobs
 
 
-Runner = Callable[[list[MatchJob]], list[MatchRecord]]
-
-
-def local_runner(agents: dict, batch: int = 256) -> Runner:
-    """Play rollout jobs in this process, ``batch`` games in lockstep at a time."""
-
-    def run(jobs: list[MatchJob]) -> list[MatchRecord]:
-        records: list[MatchRecord] = []
-        for start in range(0, len(jobs), batch):
-            records.extend(play_matches(jobs[start : start + batch], agents))
-        return records
-
-    return run
-
-
 @dataclass(frozen=True)
 class ActionValue:
     """Rollout statistics of one action for the mover.
@@ -183,44 +167,3 @@ def action_values(
             score_sum=float(((arr - low) / (high - low)).sum()),
         )
     return values
-
-
-class RayRunner:
-    """Play rollout jobs on the Ray arena's workers (``arena.workers`` + ``arena.driver``).
-
-    Each call writes its records to a scratch shard folder through the arena's exactly-once
-    driver and reads them back; the workers (and Ray, when this runner started it) stay up
-    until ``close``. Records are the same as in one process: every rollout's seed is in its job.
-    """
-
-    def __init__(self, workers: int, scratch: Path, workspace=None, address: str | None = None):
-        from arena.cluster import connect
-        from arena.workers import PoolConfig, WorkerPool
-
-        self.scratch = Path(scratch)
-        self.cluster = connect(address, num_cpus=max(workers, os.cpu_count() or 1))
-        self.pool = WorkerPool(
-            PoolConfig(workers=workers), workspace=str(workspace) if workspace else None
-        )
-        self.calls = 0
-
-    def __call__(self, jobs: list[MatchJob]) -> list[MatchRecord]:
-        from arena.driver import Driver, DriverConfig
-        from arena.shards import ShardStore
-
-        folder = self.scratch / f"rollouts-{self.calls:05d}"
-        self.calls += 1
-        store = ShardStore(folder)
-        store.load({job.match_id: job for job in jobs})
-        Driver(self.pool, store, DriverConfig(batch=256)).run(jobs)
-        records = list(store.records())
-        shutil.rmtree(folder, ignore_errors=True)
-        if len(records) != len(jobs):
-            raise RuntimeError(f"Ray rollouts returned {len(records)} of {len(jobs)} games")
-        return records
-
-    def close(self) -> None:
-        from arena.cluster import disconnect
-
-        self.pool.close()
-        disconnect(self.cluster)

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from arena.jsonl import JsonlWriter, iter_jsonl, require
 from games import InputError
+from games.jsonl import JsonlWriter, iter_jsonl, require
 from games.limits import check_regular_file
 
 SPLITS = ("train", "heldout")

@@ -14,19 +14,19 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from training.config import SFTRunConfig, to_dict
-from training.manifest import Manifest
-from training.models import (
+from agents.llm.adapters import check_adapter
+from agents.llm.model_io import (
     base_fingerprint,
-    check_adapter,
     length_limit,
     load_adapter,
-    load_base,
     load_tokenizer,
+    load_train_base,
     new_adapter,
-    resolve_device,
+    pick_device,
     save_adapter,
 )
+from training.config import SFTRunConfig, to_dict
+from training.manifest import Manifest
 from training.rows import SFTRow, read_rows
 from training.train_common import (
     TrainResult,
@@ -60,7 +60,7 @@ def train_sft(
     from trl import SFTConfig, SFTTrainer
 
     out = Path(config.out)
-    device = resolve_device(config.train.device)
+    device = pick_device(config.train.device)
     fingerprint = base_fingerprint(config.base)
     if config.init_adapter:
         check_adapter(config.init_adapter, config.base)
@@ -96,7 +96,9 @@ def train_sft(
             stats["eval"] = eval_stats
     manifest.dataset = stats
     with manifest.stage("load_model"):
-        model = load_base(config.base, config.quant, device, config.train.gradient_checkpointing)
+        model = load_train_base(
+            config.base, config.quant, device, config.train.gradient_checkpointing
+        )
         if config.init_adapter:
             model = load_adapter(model, config.init_adapter, trainable=True)
         else:

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agents import parse_spec
-from arena.jsonl import ReadStats
-from arena.records import MatchRecord
 from games import InputError, completion_text
+from games.jsonl import ReadStats
+from games.records import MatchRecord
 from training.config import SFTDataConfig, to_dict
 from training.logs import input_files, iter_records, play_to_log
 from training.manifest import Manifest

@@ -175,3 +175,50 @@ def check_out(out: Path, overwrite: bool) -> None:
     if (out / "adapter_model.safetensors").exists() and not overwrite:
         raise InputError(f"{out} already holds an adapter; choose another --out or --overwrite")
     out.mkdir(parents=True, exist_ok=True)
+
+
+def completion_logprobs(model, tokenizer, prompts: list[str], completions: list[str], batch=16):
+    """Sum of log-probabilities of each completion given its prompt (eval mode, no grad).
+
+    Tokenised as TRL does: the completion starts where the tokens of the prompt and of
+    prompt + completion diverge.
+    """
+    import torch
+
+    if len(prompts) != len(completions):
+        raise ValueError("prompts and completions differ in length")
+    device = next(model.parameters()).device
+    out: list[float] = []
+    was_training = model.training
+    model.eval()
+    try:
+        for start in range(0, len(prompts), batch):
+            chunk = list(
+                zip(prompts[start : start + batch], completions[start : start + batch], strict=True)
+            )
+            seqs, starts = [], []
+            for prompt, completion in chunk:
+                p_ids = tokenizer(prompt)["input_ids"]
+                full = tokenizer(prompt + completion)["input_ids"]
+                same = 0
+                while same < min(len(p_ids), len(full)) and p_ids[same] == full[same]:
+                    same += 1
+                seqs.append(full)
+                starts.append(max(1, same))
+            width = max(len(s) for s in seqs)
+            pad = tokenizer.pad_token_id
+            ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(seqs), width), dtype=torch.long)
+            for i, seq in enumerate(seqs):
+                ids[i, : len(seq)] = torch.tensor(seq)
+                mask[i, : len(seq)] = 1
+            with torch.no_grad():
+                logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+            logps = torch.log_softmax(logits.float(), dim=-1)
+            for i, seq in enumerate(seqs):
+                targets = torch.tensor(seq[starts[i] :], device=device)
+                rows = logps[i, starts[i] - 1 : len(seq) - 1]
+                out.append(float(rows.gather(1, targets[:, None]).sum()))
+    finally:
+        model.train(was_training)
+    return out

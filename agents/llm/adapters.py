@@ -8,8 +8,9 @@ adapter never leaves the engine half-changed:
 - weights load from safetensors only: a folder holding pickle-based weight files
   (``adapter_model.bin``, ``*.pt``, ``*.pth``, ``*.pkl``, ``*.ckpt``) is refused, because
   unpickling runs arbitrary code and a safetensors file cannot;
-- the adapter must have been trained on this base: ``base_model_name_or_path`` is compared with
-  the engine's base (same folder, an identical copy, or on another machine the same name);
+- the adapter must have been trained on this base (``check_same_base``, the one such check,
+  which training uses too): the base sha256 its manifest records, else
+  ``base_model_name_or_path`` (same folder, an identical copy, or elsewhere the same name);
 - every tensor must fit the base: LoRA A is ``[r, in_features]`` and B ``[out_features, r]``
   for a module the base actually has.
 
@@ -132,8 +133,41 @@ def _fingerprint(folder: Path) -> dict | None:
     return data
 
 
+def _recorded_sha256(folder: Path) -> str | None:
+    """The base sha256 the arena's ``manifest.json`` records for the adapter, if any."""
+    path = folder / MANIFEST_FILE
+    if not path.is_file():
+        return None
+    try:
+        recorded = json.loads(path.read_text())["base"]["sha256"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return None
+    return recorded if isinstance(recorded, str) else None
+
+
 def check_same_base(info: AdapterInfo, base_ident: str, base_local: bool) -> None:
-    """Raise InputError when ``info`` was trained on another base than ``base_ident``."""
+    """The one "same base" check: raise InputError when ``info`` was trained on another base.
+
+    1. The adapter's ``manifest.json`` records its base's sha256 (``model_io.base_fingerprint``,
+       every arena-trained adapter) and the base is a local safetensors folder: the hashes must
+       be equal, wherever the folders are.
+    2. Otherwise (a plain peft adapter, or a hub base): ``base_model_name_or_path`` is compared
+       with the base: the same folder, an identical copy (same config and build recipe), or on
+       another machine the same name.
+    """
+    from agents.llm.model_io import base_fingerprint, has_safetensors
+
+    recorded = _recorded_sha256(info.path)
+    if recorded is not None and base_local and has_safetensors(Path(base_ident)):
+        current = base_fingerprint(base_ident)
+        if recorded != current["sha256"]:
+            manifest = json.loads((info.path / MANIFEST_FILE).read_text())
+            raise InputError(
+                f"adapter {info.path} was trained on base '{manifest['base'].get('name')}' "
+                f"(sha256 {recorded[:12]}), not on {current['path']} (sha256 "
+                f"{current['sha256'][:12]}); refused"
+            )
+        return
     wanted = info.base_name_or_path
     if not wanted:
         logger.warning("adapter %s does not name its base; checking shapes only", info.path)
@@ -156,6 +190,22 @@ def check_same_base(info: AdapterInfo, base_ident: str, base_local: bool) -> Non
             f"adapter {info.path} was trained on base '{wanted}', not on the serving base "
             f"'{base_ident}'"
         )
+
+
+def check_adapter(adapter: str | Path, base: str | Path) -> dict:
+    """Training's check before continuing an adapter: the files (``inspect_adapter``), a
+    recorded base fingerprint (required here, so the check cannot fall back on names), and
+    ``check_same_base``. Returns the adapter's manifest (a dict)."""
+    if not Path(adapter).is_dir():
+        raise InputError(f"no adapter folder at {adapter}")
+    info = inspect_adapter(adapter)
+    manifest_path = info.path / MANIFEST_FILE
+    if not manifest_path.exists():
+        raise InputError(f"adapter {adapter} has no manifest.json; cannot check which base it fits")
+    if _recorded_sha256(info.path) is None:
+        raise InputError(f"{manifest_path}: no base fingerprint recorded")
+    check_same_base(info, str(Path(base).resolve()), True)
+    return json.loads(manifest_path.read_text())
 
 
 _LORA_KEY = re.compile(

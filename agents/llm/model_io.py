@@ -1,20 +1,30 @@
-"""Finding and loading a base model: a folder, a workspace base name, or a Hugging Face id.
+"""The one base-model I/O of the project, for playing (``agents.llm``) and training alike.
 
-``llm:BASE`` names the base three ways, tried in this order:
+Finding a base: ``llm:BASE`` (and ``arena train --base``) names it three ways, tried in order:
 
 1. an existing folder (``llm:/models/qwen2-0.5b``, ``llm:arena-data/base/tiny``);
 2. a base built into the workspace (``llm:tiny`` -> ``<workspace>/base/tiny``);
 3. a Hugging Face hub id (``llm:Qwen/Qwen2-0.5B-Instruct``), on machines that reach the hub or
-   have it in their local cache.
+   have it in their local cache (playing only: training needs a local folder).
 
-Precision follows the device unless chosen (``dtype``): float32 on CPU, bfloat16 on CUDA
-(where its tensor cores run at full rate); ``quantize="nf4"`` loads a 4-bit NormalFloat base
-through bitsandbytes (QLoRA's format, Dettmers et al. 2023), with computation in that same dtype.
-bitsandbytes 0.50 runs nf4 on CPU too (a slower pure-torch kernel), so it is not gated to CUDA.
+Device and precision (``pick_device``, ``compute_dtype``): float32 on CPU, bfloat16 on CUDA
+(where its tensor cores run at full rate) unless chosen; ``quantize="nf4"`` loads a 4-bit
+NormalFloat base through bitsandbytes (QLoRA's format, Dettmers et al. 2023), with
+computation in that same dtype. bitsandbytes 0.50 runs nf4 on CPU too (a slower pure-torch
+kernel, and QLoRA trains on CPU here), so it is not gated to CUDA. At import it logs "Failed to
+load CPU gemm_4bit_forward from kernels-community: No module named 'kernels'": the optional
+``kernels`` package would provide a faster fused kernel.
+
+Weights are read from safetensors only: pickle-based ``*.bin`` files can run code when loaded
+and are refused. A base's identity is ``base_fingerprint`` (sha256 over config, tokenizer and
+weights), which every adapter manifest records; the one "same base" check that uses it is
+``agents.llm.adapters.check_same_base``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +34,9 @@ from games import InputError
 logger = logging.getLogger(__name__)
 
 QUANTIZATIONS = (None, "nf4")
+WEIGHTS_FILE = "adapter_model.safetensors"
+CONFIG_FILE = "adapter_config.json"
+_FINGERPRINTS: dict[tuple, dict] = {}
 
 
 @dataclass(frozen=True)
@@ -47,7 +60,7 @@ def resolve_base(base: str, workspace=None) -> BaseRef:
     Raises:
         InputError: nothing matches; the message names every place that was looked at.
     """
-    from arena.workspace import _NAME, Workspace
+    from games.workspace import Workspace, is_valid_name
 
     base = base.strip()
     path = Path(base).expanduser()
@@ -55,14 +68,14 @@ def resolve_base(base: str, workspace=None) -> BaseRef:
         return BaseRef(base, str(path.resolve()), True)
     looked = [f"folder {path}"]
     ws = workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace)
-    if _NAME.match(base):
+    if is_valid_name(base):
         candidate = ws.base(base)
         if candidate.is_dir():
             return BaseRef(base, str(candidate.resolve()), True)
         looked.append(f"workspace base {candidate}")
     if base.count("/") == 1 and not base.startswith((".", "/", "~")):
         return BaseRef(base, base, False)
-    hint = "; build one with `arena base build --preset tiny`" if _NAME.match(base) else ""
+    hint = "; build one with `arena base build --preset tiny`" if is_valid_name(base) else ""
     raise InputError(f"base model '{base}' not found: looked for {' and '.join(looked)}{hint}")
 
 
@@ -160,3 +173,157 @@ def cache_kwarg(model) -> str:
     """The forward argument that carries the KV cache: ``cache`` (transformers >= 5.x) or
     ``past_key_values`` (earlier releases)."""
     return "cache" if accepts(model, "cache") else "past_key_values"
+
+
+# --- training: base folder checks, fingerprint, 4-bit training base, LoRA files ---
+
+
+def has_safetensors(base: str | Path) -> bool:
+    path = Path(base)
+    return (path / "config.json").is_file() and any(path.glob("*.safetensors"))
+
+
+def check_base(base: str | Path) -> Path:
+    """The base folder, refusing a missing one or one without safetensors weights."""
+    path = Path(base)
+    if not (path / "config.json").exists():
+        raise InputError(
+            f"no base model at {path} (expected a folder with config.json; "
+            "`arena base build --preset tiny` makes one)"
+        )
+    if not list(path.glob("*.safetensors")):
+        pickled = [p.name for p in path.glob("*.bin")]
+        hint = f" (found pickle-based {', '.join(pickled)}, refused)" if pickled else ""
+        raise InputError(f"base {path} has no *.safetensors weights{hint}")
+    return path
+
+
+def length_limit(base: str | Path, max_length: int) -> int:
+    """``max_length``, capped by the base's position limit (``max_position_embeddings``)."""
+    config = json.loads((check_base(base) / "config.json").read_text())
+    positions = config.get("max_position_embeddings")
+    return min(max_length, int(positions)) if isinstance(positions, int) else max_length
+
+
+def base_fingerprint(base: str | Path) -> dict:
+    """``{"name", "path", "sha256"}`` of a base; sha256 over config, tokenizer and weights."""
+    path = check_base(base).resolve()
+    files = sorted(
+        p
+        for p in path.iterdir()
+        if p.name in ("config.json", "tokenizer.json", "tokenizer_config.json")
+        or p.suffix == ".safetensors"
+    )
+    key = tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files) + (str(path),)
+    if key not in _FINGERPRINTS:
+        h = hashlib.sha256()
+        for p in files:
+            h.update(p.name.encode() + b"\0")
+            with p.open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    h.update(block)
+        _FINGERPRINTS[key] = {"name": path.name, "path": str(path), "sha256": h.hexdigest()}
+    return dict(_FINGERPRINTS[key])
+
+
+def load_tokenizer(base: str | Path):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(check_base(base)))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_train_base(base: str | Path, quant, device: str, gradient_checkpointing: bool):
+    """The base model for training: 4-bit (QLoRA) or full precision fp32, frozen.
+
+    ``quant`` is a ``training.config.QuantOptions`` (enabled, quant_type, double_quant,
+    compute_dtype); read by attribute, so this layer does not import ``training``.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    path = str(check_base(base))
+    if quant.enabled:
+        from peft import prepare_model_for_kbit_training
+        from transformers import BitsAndBytesConfig
+
+        config = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type=quant.quant_type,
+            bnb_4bit_use_double_quant=quant.double_quant,
+            bnb_4bit_compute_dtype=getattr(torch, quant.compute_dtype),
+        )
+        model = AutoModelForCausalLM.from_pretrained(
+            path, quantization_config=config, device_map={"": device}, dtype=torch.float32
+        )
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=gradient_checkpointing
+        )
+        _keep_4bit_trainable(model)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).to(device)
+        for param in model.parameters():
+            param.requires_grad_(False)
+    return model
+
+
+def _keep_4bit_trainable(model) -> int:
+    """Switch off bitsandbytes' CPU inference repacking on every 4-bit layer.
+
+    bitsandbytes 0.50 repacks a ``Linear4bit`` weight for its AVX512-BF16 kernel the first time
+    the layer runs on CPU in eval mode without gradients (a margin or eval pass). That kernel
+    (``gemv_4bit``) has no autograd formula, so every later training step would silently lose
+    the gradient through the frozen base weights (PyTorch only warns "an autograd kernel was
+    not registered"). Training models never take that path.
+    """
+    import bitsandbytes as bnb
+
+    layers = [m for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)]
+    for layer in layers:
+        layer.support_avx512bf16_for_cpu = False
+    return len(layers)
+
+
+def new_adapter(model, lora):
+    """A fresh LoRA on every linear layer (except the output head); ``lora`` is a
+    ``training.config.LoraOptions`` (r, alpha, dropout, target_modules)."""
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=lora.target_modules,
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, config)
+
+
+def load_adapter(model, adapter: str | Path, trainable: bool):
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(model, str(adapter), is_trainable=trainable)
+
+
+def save_adapter(model, out: Path) -> list[Path]:
+    """Write only the trained ("default") adapter; TRL's frozen "ref" copy is not saved."""
+    model.save_pretrained(str(out), selected_adapters=["default"], safe_serialization=True)
+    _sort_target_modules(out / "adapter_config.json")
+    files = [out / name for name in (WEIGHTS_FILE, CONFIG_FILE)]
+    missing = [p.name for p in files if not p.exists()]
+    if missing:
+        raise RuntimeError(f"saving the adapter did not write {missing} in {out}")
+    return files
+
+
+def _sort_target_modules(config_path: Path) -> None:
+    """peft writes ``target_modules`` from a set, in hash order, which varies between processes;
+    sorting it makes the file (and its hash in the manifest) reproducible."""
+    if not config_path.exists():
+        return
+    config = json.loads(config_path.read_text())
+    if isinstance(config.get("target_modules"), list):
+        config["target_modules"] = sorted(config["target_modules"])
+        config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")

@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--workspace",
         default=None,
-        help="folder for models, adapters, match logs, datasets and the registry "
+        help="folder for models, adapters, match logs, datasets and run reports "
         "(default: $ARENA_WORKSPACE or ./arena-data)",
     )
     parser.add_argument(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from arena.workspace import Workspace
 from games import InputError
+from games.workspace import Workspace
 
 
 def register(sub: argparse._SubParsersAction) -> None:

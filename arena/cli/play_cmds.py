@@ -11,14 +11,16 @@ import numpy as np
 from tqdm import tqdm
 
 from agents import make_agent, parse_spec
-from arena.jsonl import JsonlWriter
-from arena.match import MatchJob, play_matches
 from arena.report import pairing_entry, pairing_table
 from arena.runs import MAX_BATCH
-from arena.schedule import pair_jobs, summarize
-from arena.workspace import Workspace
 from games import CURATED_GAMES, InputError, load_game, observe, playable_games, sample_opening
+from games.defaults import DEFAULT_BATCH, DEFAULT_OPENING_PLIES
+from games.jsonl import JsonlWriter
 from games.limits import check_int
+from games.match import MatchJob
+from games.runner import LocalRunner
+from games.schedule import pair_jobs, summarize
+from games.workspace import Workspace
 from training.config import PlaySpec
 
 
@@ -44,12 +46,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--games", type=int, default=10, help="number of games (default 10)")
     p.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
     p.add_argument("--out", default=None, help="output JSONL (default: workspace matches/<run>/)")
-    p.add_argument("--batch", type=int, default=32, help="games played concurrently (default 32)")
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=DEFAULT_BATCH,
+        help="games played concurrently (default %(default)s)",
+    )
     p.add_argument(
         "--opening-plies",
         type=int,
-        default=2,
-        help="random plies before play in board games (default 2)",
+        default=DEFAULT_OPENING_PLIES,
+        help="random plies before play in board games (default %(default)s)",
     )
     p.add_argument("--device", default=None, help="LLM agents: cpu or cuda (default: auto)")
     p.set_defaults(func=cmd_match)
@@ -88,17 +95,16 @@ def cmd_games(args: argparse.Namespace) -> int:
 
 def play_jobs(jobs: list[MatchJob], agents: dict, out: Path, batch: int, desc: str) -> list:
     """Play ``jobs`` in batches, appending each record to ``out``; returns the records."""
-    records = []
     with (
         JsonlWriter(out, mode="w") as writer,
         tqdm(total=len(jobs), desc=desc, unit="game", leave=False) as bar,
     ):
-        for start in range(0, len(jobs), batch):
-            for record in play_matches(jobs[start : start + batch], agents):
-                writer.write(record.to_dict())
-                records.append(record)
-                bar.update(1)
-    return records
+
+        def sink(record) -> None:
+            writer.write(record.to_dict())
+            bar.update(1)
+
+        return LocalRunner(agents, batch)(jobs, sink)
 
 
 def cmd_match(args: argparse.Namespace) -> int:
@@ -148,7 +154,7 @@ def cmd_match(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """The locally built base model against scripted agents on tic_tac_toe, through the Ray
-    tournament on the embedded local cluster (grows into the nightly cycle)."""
+    tournament on the embedded local cluster."""
     from arena.cli.run_cmds import ProgressLine
     from arena.runs import ExecOptions
     from arena.tournament import TournamentConfig, run_tournament

@@ -12,8 +12,12 @@ import sys
 import time
 
 from arena.driver import Progress, RunStats
+from arena.gating import GateRunConfig
 from arena.runs import ExecOptions
-from arena.workspace import Workspace
+from arena.selfplay import SelfplayConfig
+from arena.tournament import TournamentConfig
+from games.defaults import DEFAULT_OPENING_PLIES, field_default
+from games.workspace import Workspace
 
 EPILOG = """\
 Ray: without --address (and without $RAY_ADDRESS) a private Ray instance starts on this
@@ -28,7 +32,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--game", required=True, help="OpenSpiel game, e.g. tic_tac_toe, connect_four, kuhn_poker"
     )
-    p.add_argument("--seed", type=int, default=0, help="run seed; every match seed derives from it")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=field_default(TournamentConfig, "seed"),
+        help="run seed; every match seed derives from it",
+    )
     p.add_argument(
         "--run-id",
         default=None,
@@ -37,8 +46,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--opening-plies",
         type=int,
-        default=2,
-        help="random plies before play in board games, shared by both games of a pair (default 2)",
+        default=DEFAULT_OPENING_PLIES,
+        help="random plies before play in board games, shared by both games of a pair "
+        "(default %(default)s)",
     )
     ray = p.add_argument_group(
         "placement (where the games run; the games themselves depend only on the options above)"
@@ -49,21 +59,30 @@ def _common(p: argparse.ArgumentParser) -> None:
         help="Ray cluster to join, HOST:PORT of the head (default: $RAY_ADDRESS, else an "
         "embedded Ray instance on this machine)",
     )
-    ray.add_argument("--workers", type=int, default=2, help="worker actors (default 2)")
     ray.add_argument(
-        "--cpus-per-worker", type=float, default=1.0, help="CPUs reserved per worker (default 1)"
+        "--workers",
+        type=int,
+        default=field_default(ExecOptions, "workers"),
+        help="worker actors (default %(default)s)",
+    )
+    ray.add_argument(
+        "--cpus-per-worker",
+        type=float,
+        default=field_default(ExecOptions, "cpus_per_worker"),
+        help="CPUs reserved per worker (default %(default)s)",
     )
     ray.add_argument(
         "--gpus-per-worker",
         type=float,
-        default=0.0,
-        help="GPUs per worker, fractions share a GPU; > 0 puts LLM players on CUDA (default 0)",
+        default=field_default(ExecOptions, "gpus_per_worker"),
+        help="GPUs per worker, fractions share a GPU; > 0 puts LLM players on CUDA "
+        "(default %(default)s)",
     )
     ray.add_argument(
         "--batch",
         type=int,
-        default=32,
-        help="most games a worker plays at once: the LLM batch (default 32); keep it to "
+        default=field_default(ExecOptions, "batch"),
+        help="most games a worker plays at once: the LLM batch (default %(default)s); keep it to "
         "reproduce LLM records bit for bit, since scores can differ in the last bits with the "
         "batch",
     )
@@ -96,7 +115,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="SPEC",
         help="agent specs: random, mcts[:N], solver, llm:BASE[@ADAPTER]",
     )
-    p.add_argument("--pairs", type=int, default=10, help="pairs per pairing (default 10)")
+    p.add_argument(
+        "--pairs",
+        type=int,
+        default=field_default(TournamentConfig, "pairs"),
+        help="pairs per pairing (default %(default)s)",
+    )
     p.add_argument(
         "--format",
         choices=("round-robin", "gauntlet"),
@@ -123,9 +147,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="opponents with optional weights, e.g. self=3 llm:tiny@v2=1 mcts:50=1 "
         "('self' is the player itself; default: self)",
     )
-    p.add_argument("--pairs", type=int, default=50, help="pairs in total (default 50)")
     p.add_argument(
-        "--temperature", type=float, default=1.0, help="LLM sampling temperature (default 1.0)"
+        "--pairs",
+        type=int,
+        default=field_default(SelfplayConfig, "pairs"),
+        help="pairs in total (default %(default)s)",
+    )
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=field_default(SelfplayConfig, "temperature"),
+        help="LLM sampling temperature (default %(default)s)",
     )
     _common(p)
     p.set_defaults(func=cmd_selfplay)
@@ -141,21 +173,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--candidate", required=True, metavar="SPEC", help="the challenger")
     p.add_argument("--champion", required=True, metavar="SPEC", help="the incumbent")
-    p.add_argument("--margin", type=float, default=0.05, help="required score edge (default 0.05)")
-    p.add_argument("--alpha", type=float, default=0.05, help="false-accept rate (default 0.05)")
-    p.add_argument("--beta", type=float, default=0.05, help="false-reject rate (default 0.05)")
-    p.add_argument(
-        "--min-pairs", type=int, default=20, help="no decision before this many pairs (default 20)"
-    )
-    p.add_argument(
-        "--max-pairs",
-        type=int,
-        default=1000,
-        help="cap: without a decision by then the champion stays (default 1000)",
-    )
-    p.add_argument(
-        "--batch-pairs", type=int, default=20, help="pairs between looks at the test (default 20)"
-    )
+    gate = GateRunConfig
+    for flag, kind, text in (
+        ("margin", float, "required score edge"),
+        ("alpha", float, "false-accept rate"),
+        ("beta", float, "false-reject rate"),
+        ("min_pairs", int, "no decision before this many pairs"),
+        ("max_pairs", int, "cap: without a decision by then the champion stays"),
+        ("batch_pairs", int, "pairs between looks at the test"),
+    ):
+        p.add_argument(
+            "--" + flag.replace("_", "-"),
+            type=kind,
+            default=field_default(gate, flag),
+            help=text + " (default %(default)s)",
+        )
     _common(p)
     p.set_defaults(func=cmd_gate)
 

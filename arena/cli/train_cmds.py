@@ -4,13 +4,21 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-from arena.report import format_table
-from arena.workspace import Workspace
+from arena.report import format_eval_report, format_table
 from games import InputError, load_game
+from games.defaults import field_default
+from games.workspace import Workspace
+from training.config import (
+    DPORunConfig,
+    EvalConfig,
+    LoraOptions,
+    SFTRunConfig,
+    TrainOptions,
+)
+from training.data_args import add_prefs_data_args, add_sft_data_args
 
 
 class FORMATS(argparse.ArgumentDefaultsHelpFormatter):
@@ -58,7 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(safetensors) and manifest.json to --out or the workspace's adapters/GAME/VERSION.",
     )
     p.add_argument("--init-adapter", default=None, help="continue this adapter (default: fresh)")
-    _train_args(p, lr=2e-4)
+    _train_args(p, field_default(SFTRunConfig, "train"))
     p.set_defaults(func=cmd_train_sft)
     p = tsub.add_parser(
         "dpo",
@@ -68,12 +76,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(--loss ipo); the previous adapter, frozen, is the reference policy.",
     )
     p.add_argument("--adapter", required=True, help="previous adapter: folder or VERSION")
-    p.add_argument("--loss", choices=("sigmoid", "ipo"), default="sigmoid", help="DPO or IPO")
-    p.add_argument("--beta", type=float, default=0.1, help="DPO beta / IPO tau")
+    p.add_argument(
+        "--loss",
+        choices=("sigmoid", "ipo"),
+        default=field_default(DPORunConfig, "loss"),
+        help="DPO or IPO",
+    )
+    p.add_argument(
+        "--beta", type=float, default=field_default(DPORunConfig, "beta"), help="DPO beta / IPO tau"
+    )
     p.add_argument(
         "--precompute-ref", action="store_true", help="reference log-probs once, before training"
     )
-    _train_args(p, lr=5e-5)
+    _train_args(p, field_default(DPORunConfig, "train"))
     p.set_defaults(func=cmd_train_dpo)
 
     p = sub.add_parser(
@@ -87,8 +102,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--game", required=True, help="tic_tac_toe, connect_four, kuhn_poker, ...")
     p.add_argument("--agent", required=True, help="agent spec, e.g. llm:BASE@ADAPTER or solver")
     p.add_argument("--opponents", nargs="+", default=None, help="default: random + mcts/solver")
-    p.add_argument("--pairs", type=int, default=20, help="seat-swapped pairs per opponent")
-    p.add_argument("--seed", type=int, default=0, help="seed of the pairs and agent sampling")
+    p.add_argument(
+        "--pairs",
+        type=int,
+        default=field_default(EvalConfig, "pairs"),
+        help="seat-swapped pairs per opponent",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=field_default(EvalConfig, "seed"),
+        help="seed of the pairs and agent sampling",
+    )
     p.add_argument("--limit", type=int, default=None, help="first N dev-set positions only")
     p.add_argument("--device", default=None, help="LLM agents: cpu or cuda (default: auto)")
     p.add_argument("--out", default=None, help="report folder (default: workspace runs/eval-*)")
@@ -113,66 +138,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_devsets)
 
 
-def run_script(func, args: argparse.Namespace) -> int:
-    """Run a subcommand from a script's own parser, with the CLI's one-line errors."""
-    try:
-        return int(func(args) or 0)
-    except (InputError, FileNotFoundError, PermissionError, IsADirectoryError) as error:
-        print(f"{Path(sys.argv[0]).name}: error: {error}", file=sys.stderr)
-        return 2
-
-
-def _common_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("logs", nargs="*", help="match-log JSONL files or folders of shards")
-    p.add_argument("--out", default=None, help="output folder (default: workspace datasets/RUN)")
-    p.add_argument("--run", default=None, help="run id for the default output folder")
-    p.add_argument("--agents", nargs="+", default=None, help="only moves of seats with these specs")
-    p.add_argument("--seats", nargs="+", type=int, choices=(0, 1), default=None, help="only seats")
-    p.add_argument(
-        "--dedup",
-        choices=("none", "exact", "prompt"),
-        default="exact",
-        help="exact: drop repeated (prompt, completion); prompt: first row per prompt",
-    )
-    p.add_argument("--no-balance", action="store_true", help="do not balance rows across seats")
-    p.add_argument("--heldout", type=float, default=0.1, help="held-out fraction of groups")
-    p.add_argument("--seed", type=int, default=0, help="split and subsample seed")
-    p.add_argument("--skip-bad", action="store_true", help="quarantine malformed lines, go on")
-    p.add_argument("--play", default=None, metavar="GAME", help="play matches first (no logs)")
-    p.add_argument(
-        "--play-agents", nargs=2, default=("solver", "random"), metavar="SPEC", help="with --play"
-    )
-    p.add_argument("--play-games", type=int, default=100, help="games to play with --play")
-    p.add_argument("--play-seed", type=int, default=0, help="seed of the played matches")
-    p.add_argument("--workspace", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-
-
-def add_sft_data_args(p: argparse.ArgumentParser) -> None:
-    _common_data_args(p)
-    p.add_argument(
-        "--outcome",
-        choices=("any", "won", "not_lost"),
-        default="any",
-        help="keep moves from any game, won games, or games the mover did not lose",
-    )
-
-
-def add_prefs_data_args(p: argparse.ArgumentParser) -> None:
-    _common_data_args(p)
-    p.add_argument(
-        "--method", choices=("rollout", "solver", "outcome"), default="rollout", help="see above"
-    )
-    p.add_argument("--rollout-agent", default="random", help="plays on for the mover")
-    p.add_argument("--rollout-opponent", default=None, help="plays the other seat (default: same)")
-    p.add_argument("--rollouts", type=int, default=16, help="rollouts per legal action")
-    p.add_argument("--threshold", type=float, default=0.1, help="min gap, fraction of range")
-    p.add_argument("--confidence", type=float, default=None, help="min P(gap > threshold)")
-    p.add_argument("--pairs-per-position", type=int, default=1, help="largest gaps first")
-    p.add_argument("--max-positions", type=int, default=None, help="cap on distinct positions")
-    p.add_argument("--workers", type=int, default=0, help="Ray workers for rollouts (0: here)")
-
-
-def _train_args(p: argparse.ArgumentParser, lr: float) -> None:
+def _train_args(p: argparse.ArgumentParser, train: TrainOptions) -> None:
+    """Training flags; every default is read from ``train`` (the run config's TrainOptions
+    default) or ``LoraOptions``, so it is defined once, in training.config."""
+    lora = LoraOptions()
     p.add_argument("--data", required=True, help="training JSONL (sft.jsonl / prefs.jsonl)")
     p.add_argument("--eval-data", default=None, help="held-out JSONL for an eval loss")
     p.add_argument("--base", required=True, help="base model folder, or a workspace base name")
@@ -181,23 +150,29 @@ def _train_args(p: argparse.ArgumentParser, lr: float) -> None:
     p.add_argument("--out", default=None, help="adapter folder (instead of --version)")
     p.add_argument("--overwrite", action="store_true", help="replace an adapter at the output")
     p.add_argument("--no-quant", action="store_true", help="full-precision base (no 4-bit)")
-    p.add_argument("--lora-r", type=int, default=16, help="LoRA rank")
-    p.add_argument("--lora-alpha", type=int, default=32, help="LoRA scale alpha")
-    p.add_argument("--lora-dropout", type=float, default=0.05, help="LoRA dropout")
-    p.add_argument("--epochs", type=float, default=1.0, help="passes over the data")
-    p.add_argument("--max-steps", type=int, default=-1, help="overrides --epochs when > 0")
-    p.add_argument("--lr", type=float, default=lr, help="learning rate")
-    p.add_argument("--batch-size", type=int, default=8, help="rows (pairs) per step")
-    p.add_argument("--grad-accum", type=int, default=1, help="gradient accumulation")
-    p.add_argument("--max-length", type=int, default=1024, help="tokens; longer rows never cut")
+    p.add_argument("--lora-r", type=int, default=lora.r, help="LoRA rank")
+    p.add_argument("--lora-alpha", type=int, default=lora.alpha, help="LoRA scale alpha")
+    p.add_argument("--lora-dropout", type=float, default=lora.dropout, help="LoRA dropout")
+    p.add_argument("--epochs", type=float, default=train.epochs, help="passes over the data")
     p.add_argument(
-        "--long-rows", choices=("drop", "error"), default="drop", help="over --max-length"
+        "--max-steps", type=int, default=train.max_steps, help="overrides --epochs when > 0"
     )
-    p.add_argument("--warmup", type=float, default=0.0, help="steps, or a fraction if < 1")
-    p.add_argument("--seed", type=int, default=0, help="LoRA init, data order")
-    p.add_argument("--logging-steps", type=int, default=10, help="log the loss every N")
+    p.add_argument("--lr", type=float, default=train.learning_rate, help="learning rate")
+    p.add_argument("--batch-size", type=int, default=train.batch_size, help="rows (pairs) per step")
+    p.add_argument("--grad-accum", type=int, default=train.grad_accum, help="gradient accumulation")
     p.add_argument(
-        "--report-to", choices=("none", "tensorboard"), default="none", help="TRL logging"
+        "--max-length", type=int, default=train.max_length, help="tokens; longer rows never cut"
+    )
+    p.add_argument(
+        "--long-rows", choices=("drop", "error"), default=train.long_rows, help="over --max-length"
+    )
+    p.add_argument("--warmup", type=float, default=train.warmup, help="steps, or a fraction if < 1")
+    p.add_argument("--seed", type=int, default=train.seed, help="LoRA init, data order")
+    p.add_argument(
+        "--logging-steps", type=int, default=train.logging_steps, help="log the loss every N"
+    )
+    p.add_argument(
+        "--report-to", choices=("none", "tensorboard"), default=train.report_to, help="TRL logging"
     )
     p.add_argument("--gradient-checkpointing", action="store_true", help="less memory")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all)")
@@ -205,72 +180,34 @@ def _train_args(p: argparse.ArgumentParser, lr: float) -> None:
     p.add_argument("--workspace", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
-def _data_out(args, kind: str) -> Path:
-    if args.out:
-        return Path(args.out)
-    run = args.run or time.strftime(f"{kind}-%Y%m%d-%H%M%S")
-    return Workspace.resolve(getattr(args, "workspace", None)).datasets(run)
-
-
-def _play(args):
-    from training.config import PlaySpec
-
-    if not args.play:
-        if not args.logs:
-            raise InputError("give match logs, or --play GAME to play matches first")
-        return None
-    return PlaySpec(args.play, tuple(args.play_agents), args.play_games, args.play_seed)
-
-
-def _data_common(args, kind: str) -> dict:
-    return {
-        "inputs": tuple(args.logs),
-        "out": str(_data_out(args, kind)),
-        "agents": tuple(args.agents) if args.agents else None,
-        "seats": tuple(args.seats) if args.seats else None,
-        "dedup": args.dedup,
-        "balance_seats": not args.no_balance,
-        "heldout": args.heldout,
-        "seed": args.seed,
-        "skip_bad": args.skip_bad,
-        "play": _play(args),
-    }
-
-
 def cmd_data_sft(args: argparse.Namespace) -> int:
-    from training.config import SFTDataConfig
-    from training.sft_data import build_sft
+    from training.data_args import build_sft_from_args
 
-    result = build_sft(SFTDataConfig(**_data_common(args, "sft"), outcome=args.outcome))
-    print(result.summary())
+    print(build_sft_from_args(args))
     return 0
 
 
 def cmd_data_prefs(args: argparse.Namespace) -> int:
-    from training.config import PrefsDataConfig
-    from training.pref_data import build_prefs
+    from arena.runner import runner_for
+    from training.data_args import build_prefs_from_args
 
-    config = PrefsDataConfig(
-        **_data_common(args, "prefs"),
-        method=args.method,
-        rollout_agent=args.rollout_agent,
-        rollout_opponent=args.rollout_opponent,
-        rollouts=args.rollouts,
-        threshold=args.threshold,
-        confidence=args.confidence,
-        pairs_per_position=args.pairs_per_position,
-        max_positions=args.max_positions,
-        workers=args.workers,
-    )
-    workspace = Workspace.resolve(getattr(args, "workspace", None))
-    result = build_prefs(config, agent_options={"workspace": workspace})
-    print(result.summary())
+    print(build_prefs_from_args(args, runner_for))
     return 0
 
 
+def _local_base(base: str, workspace: Workspace) -> str:
+    """Training needs the base as a local folder (a path or a workspace base name)."""
+    from agents.llm.model_io import resolve_base
+
+    ref = resolve_base(base, workspace)
+    if not ref.local:
+        raise InputError(f"no local base '{base}' to train on; `arena base build` makes one")
+    return ref.ident
+
+
 def _train_common(args, workspace: Workspace) -> dict:
+    from agents.llm.model_io import pick_device
     from training.config import LoraOptions, QuantOptions, TrainOptions
-    from training.models import resolve_base, resolve_device
     from training.rows import dataset_game
 
     game = load_game(args.game).name if args.game else dataset_game(args.data)
@@ -299,14 +236,14 @@ def _train_common(args, workspace: Workspace) -> dict:
     return {
         "data": args.data,
         "eval_data": args.eval_data,
-        "base": resolve_base(args.base, workspace),
+        "base": _local_base(args.base, workspace),
         "out": str(out),
         "game": game,
         "lora": LoraOptions(r=args.lora_r, alpha=args.lora_alpha, dropout=args.lora_dropout),
         # 4-bit weights are dequantised to the compute dtype: bf16 on CUDA, fp32 on CPU
         "quant": QuantOptions(
             enabled=not args.no_quant,
-            compute_dtype="bfloat16" if resolve_device(args.device) != "cpu" else "float32",
+            compute_dtype="bfloat16" if pick_device(args.device) != "cpu" else "float32",
         ),
         "train": train,
     }
@@ -344,7 +281,7 @@ def cmd_train_dpo(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from training.config import EvalConfig
-    from training.evaluate import format_report, run_eval
+    from training.evaluate import run_eval
 
     handle = load_game(args.game)
     workspace = Workspace.resolve(getattr(args, "workspace", None))
@@ -360,7 +297,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         device=args.device,
     )
     report, path = run_eval(config, workspace=workspace)
-    print(format_report(report))
+    print(format_eval_report(report))
     print(f"report: {path}")
     return 0
 

@@ -7,7 +7,6 @@ import pytest
 
 from agents import make_agent, parse_spec
 from agents.llm import LLMOptions, clear_engines, decide_batch, policy_from_scores
-from arena.match import MatchJob, play_matches
 from games import (
     CURATED_GAMES,
     InputError,
@@ -15,6 +14,7 @@ from games import (
     load_game,
     random_observations,
 )
+from games.match import MatchJob, play_matches
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -266,7 +266,7 @@ def test_refused_swaps_leave_the_current_adapter_serving(
 
 
 def test_get_engine_resolves_workspace_names_and_reports_misses(tiny_base, tmp_path):
-    from arena.workspace import Workspace
+    from games.workspace import Workspace
 
     ws = Workspace(tmp_path / "ws")
     ws.base("tiny").parent.mkdir(parents=True)

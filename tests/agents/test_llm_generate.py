@@ -8,8 +8,8 @@ import pytest
 from agents import make_agent
 from agents.llm import clear_engines, extract_answer
 from agents.llm.generate import render_prompt
-from arena.match import MatchJob, play_match
 from games import Opening, load_game, observe
+from games.match import MatchJob, play_match
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}\n{% endfor %}"

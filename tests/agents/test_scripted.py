@@ -8,9 +8,9 @@ from open_spiel.python.algorithms import exploitability
 from agents import make_agent, parse_spec
 from agents.cfr import load_cfr_policy, tabular_policy
 from agents.solver import AlphaBetaSolver, GameTooLarge
-from arena.match import MatchJob, play_matches
-from arena.schedule import pair_jobs, summarize
 from games import InputError, Opening, load_game, observe
+from games.match import MatchJob, play_matches
+from games.schedule import pair_jobs, summarize
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from arena.cli import main
-from arena.records import read_matches
+from games.records import read_matches
 
 
 def run_cli(*args, cwd=None):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from arena.records import match_files, read_matches
+from games.records import match_files, read_matches
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 

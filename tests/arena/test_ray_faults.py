@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 
 from agents import make_agent
-from arena.match import play_matches
-from arena.records import match_files, read_matches
 from arena.runs import ExecOptions, RunSession
 from arena.shards import ShardStore
 from arena.tournament import TournamentConfig, run_tournament
-from arena.workspace import Workspace
 from games import InputError, load_game
+from games.match import play_matches
+from games.records import match_files, read_matches
+from games.workspace import Workspace
 
 
 @pytest.fixture(scope="module")

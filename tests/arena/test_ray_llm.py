@@ -8,11 +8,11 @@ import json
 import pytest
 import ray
 
-from arena.records import match_files, read_matches
 from arena.runs import ExecOptions, RunSession
 from arena.selfplay import SelfplayConfig, run_selfplay
 from arena.tournament import TournamentConfig, run_tournament
-from arena.workspace import Workspace
+from games.records import match_files, read_matches
+from games.workspace import Workspace
 
 pytestmark = pytest.mark.slow
 

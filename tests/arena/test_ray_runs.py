@@ -10,13 +10,13 @@ import pytest
 from agents import make_agent
 from arena.cli import main
 from arena.gating import GateRunConfig, run_gate
-from arena.match import play_matches
-from arena.records import match_files, read_matches
 from arena.runs import ExecOptions
 from arena.selfplay import SelfplayConfig, allocate, parse_league, run_selfplay
 from arena.tournament import TournamentConfig, run_tournament
-from arena.workspace import Workspace
 from games import InputError, load_game
+from games.match import play_matches
+from games.records import match_files, read_matches
+from games.workspace import Workspace
 from ratings import wilson_interval
 
 # Uniform random tic-tac-toe from the empty board: the first player wins 737/1260 of the time

@@ -15,10 +15,10 @@ import training.pref_data as pref_data
 import training.sft_data as sft_data
 from agents import make_agent
 from agents.solver import AlphaBetaSolver
-from arena.jsonl import JsonlWriter, RecordError
-from arena.match import play_matches
-from arena.schedule import pair_jobs
 from games import InputError, load_game, observe
+from games.jsonl import JsonlWriter, RecordError
+from games.match import play_matches
+from games.schedule import pair_jobs
 from training.config import PlaySpec, PrefsDataConfig, SFTDataConfig
 from training.manifest import sha256_file
 from training.pref_data import build_prefs, gap_confidence
@@ -280,20 +280,3 @@ def test_prefs_bad_options_are_input_errors(tmp_path):
             )
         )
     assert pref_data.DEFAULT_CONFIDENCE["rollout"] == 0.9
-
-
-@pytest.mark.slow
-def test_rollouts_on_ray_workers_give_the_same_pairs(tmp_path):
-    config = dict(
-        inputs=(),
-        method="rollout",
-        rollouts=8,
-        max_positions=16,
-        play=PlaySpec("tic_tac_toe", ("random", "random"), games=6, seed=3),
-    )
-    local = build_prefs(PrefsDataConfig(out=str(tmp_path / "local"), **config))
-    ray = build_prefs(PrefsDataConfig(out=str(tmp_path / "ray"), workers=2, **config))
-    assert ray.manifest.dataset["rollout_runner"] == "ray"
-    assert local.manifest.dataset["rollout_runner"] == "local"
-    assert sha256_file(ray.paths["train"]) == sha256_file(local.paths["train"])
-    assert not (tmp_path / "ray" / ".ray-scratch").exists()

@@ -11,6 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from agents.llm.model_io import load_train_base
 from games import InputError
 from training.config import (
     DPORunConfig,
@@ -23,7 +24,6 @@ from training.config import (
     TrainOptions,
 )
 from training.dpo import train_dpo
-from training.models import load_base
 from training.pref_data import build_prefs
 from training.reproduce import reproduce
 from training.sft import train_sft
@@ -134,7 +134,7 @@ def test_sft_step_changes_every_lora_weight_and_no_base_weight(sft_run, data, ti
     assert len(after) == len(before) == 2 * 7 * 2  # A and B, 7 linear layers, 2 blocks
     for name, tensor in after.items():
         assert not torch.allclose(tensor, before[_saved_key(name)].float()), name
-    fresh = load_base(str(tiny_base), QLORA, "cpu", gradient_checkpointing=False)
+    fresh = load_train_base(str(tiny_base), QLORA, "cpu", gradient_checkpointing=False)
     fresh_state = {k: v for k, v in fresh.state_dict().items()}
     trained = result.model.base_model.model.state_dict()
     base_keys = [k for k in trained if "lora_" not in k]
@@ -222,7 +222,7 @@ def test_reproduce_a_tiny_training_run(data, tiny_base, tmp_path):
 
 
 def test_reproduce_reports_a_changed_input(tmp_path):
-    from arena.jsonl import JsonlWriter
+    from games.jsonl import JsonlWriter
 
     log = tmp_path / "log.jsonl"
     build = SFTDataConfig(

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from arena.jsonl import RecordError, iter_jsonl
-from arena.records import MatchRecord
+from games.jsonl import RecordError, iter_jsonl
+from games.records import MatchRecord
 
 LONG = os.environ.get("ARENA_FUZZ") == "long"
 

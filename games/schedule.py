@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from arena.match import DEFAULT_MOVE_CAP, MatchJob, derive_seed
-from arena.records import MatchRecord
 from games import load_game, sample_opening
+from games.defaults import DEFAULT_OPENING_PLIES
+from games.match import DEFAULT_MOVE_CAP, MatchJob, derive_seed
+from games.records import MatchRecord
 
 
 def pair_jobs(
@@ -26,7 +27,7 @@ def pair_jobs(
     pairs: range | Iterable[int],
     run_seed: int,
     run_id: str = "run",
-    opening_plies: int = 2,
+    opening_plies: int = DEFAULT_OPENING_PLIES,
     move_cap: int = DEFAULT_MOVE_CAP,
     tag: str = "",
 ) -> list[MatchJob]:

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from agents.base import Agent, Decision
-from arena.records import MatchRecord, MoveRecord, SeatRecord
 from games import Opening, apply_opening, load_game, observe, sample_chance
+from games.player import Agent, Decision
+from games.records import MatchRecord, MoveRecord, SeatRecord
 
 DEFAULT_MOVE_CAP = 1000
 

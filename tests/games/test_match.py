@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from agents import Decision, ScriptedAgent, make_agent
-from arena.jsonl import JsonlWriter, ReadStats, RecordError
-from arena.match import MatchJob, play_match, play_matches
-from arena.records import MatchRecord, read_matches
-from arena.schedule import pair_jobs, summarize
 from games import Opening, load_game
+from games.jsonl import JsonlWriter, ReadStats, RecordError
+from games.match import MatchJob, play_match, play_matches
+from games.records import MatchRecord, read_matches
+from games.schedule import pair_jobs, summarize
 
 
 def _records(game="tic_tac_toe", a="random", b="mcts:20", pairs=5, seed=0, batch=None):

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from arena.jsonl import ReadStats, iter_jsonl, require
+from games.jsonl import ReadStats, iter_jsonl, require
 from games.limits import check_regular_file
 
 SCHEMA_VERSION = 1
@@ -162,7 +162,7 @@ def read_matches(
     quarantine: str | Path | None = None,
     stats: ReadStats | None = None,
 ) -> Iterator[MatchRecord]:
-    """Stream validated match records from one JSONL file (see ``arena.jsonl.iter_jsonl``)."""
+    """Stream validated match records from one JSONL file (see ``games.jsonl.iter_jsonl``)."""
     return iter_jsonl(
         path, MatchRecord.from_dict, skip_bad=skip_bad, quarantine=quarantine, stats=stats
     )

@@ -7,7 +7,7 @@ On a cluster it is a shared path that every node sees. Layout::
     matches/<run>/          JSONL shards
     datasets/<run>/         sft.jsonl, prefs.jsonl + manifest
     runs/<run>/             manifests, reports
-    registry.sqlite         versions, champions, gate decisions, rating snapshots
+    registry.sqlite         reserved for the adapter registry (not built yet)
 """
 
 from __future__ import annotations
@@ -21,6 +21,11 @@ from games import InputError
 
 DEFAULT_WORKSPACE = "arena-data"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def is_valid_name(name: str) -> bool:
+    """Whether ``name`` may be a folder name here (see ``check_name``)."""
+    return bool(_NAME.match(name))
 
 
 def check_name(kind: str, name: str) -> str:
