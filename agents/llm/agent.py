@@ -50,6 +50,8 @@ class LLMOptions:
         max_new_tokens: generate mode: tokens per answer (default 8, or 96 with a chat template).
         quantize: ``nf4`` loads the base in 4 bits (bitsandbytes); part of the engine key.
         dtype: ``auto`` (bf16 on CUDA, fp32 on CPU), ``bf16`` or ``fp32``; part of the engine key.
+        transfer: play an adapter on a game other than the one it was trained on (refused
+            otherwise); deliberate transfer, recorded in the spec.
     """
 
     mode: str = "score"
@@ -59,6 +61,7 @@ class LLMOptions:
     max_new_tokens: int | None = None
     quantize: str | None = None
     dtype: str = "auto"
+    transfer: bool = False
 
     @staticmethod
     def parse(values: dict) -> LLMOptions:
@@ -77,6 +80,8 @@ class LLMOptions:
                     value = float(value)
                 elif key in ("retries", "max_new_tokens"):
                     value = int(value)
+                elif key == "transfer":
+                    value = _flag(key, value)
                 else:
                     value = str(value)
             except ValueError:
@@ -104,6 +109,17 @@ class LLMOptions:
         if opts.quantize not in (None, "nf4", "none"):
             raise InputError(f"LLM option quantize={opts.quantize!r}: use nf4")
         return opts if opts.quantize != "none" else LLMOptions(**{**kwargs, "quantize": None})
+
+
+def _flag(key: str, value) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes"):
+        return True
+    if text in ("0", "false", "no"):
+        return False
+    raise InputError(f"LLM option {key}={value!r}: use 1 or 0")
 
 
 def policy_from_scores(
@@ -214,18 +230,24 @@ def make_llm_agent(parsed, handle=None, workspace=None, device=None, engine=None
     is what match records carry, so it must say how the agent played).
     """
     opts = LLMOptions.parse({**options, **parsed.options})
-    if engine is None:
-        from agents.llm.engine import get_engine
-
-        engine = get_engine(parsed.base, workspace, device, opts.quantize, opts.dtype)
-    role = None
-    if parsed.adapter:
+    path = None
+    if parsed.adapter:  # checked before the base loads: a wrong game costs nothing
         path = Path(parsed.adapter).expanduser()
         if not path.is_dir():
             raise InputError(
                 f"adapter '{parsed.adapter}' is not a folder (looked for {path.resolve()}); "
                 "registry versions such as v3 or champion are not available yet"
             )
+        if handle is not None:
+            from agents.llm.adapters import check_adapter_game
+
+            check_adapter_game(path.resolve(), handle.name, opts.transfer)
+    if engine is None:
+        from agents.llm.engine import get_engine
+
+        engine = get_engine(parsed.base, workspace, device, opts.quantize, opts.dtype)
+    role = None
+    if path is not None:
         role = f"folder:{path.resolve()}"
         engine.attach_role(role, path)
     return LLMAgent(parsed.raw, engine, role, opts)
