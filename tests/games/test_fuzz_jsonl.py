@@ -168,3 +168,13 @@ def test_devices_and_fifos_are_refused_not_read_forever(cli, tmp_path, kind):
         result = cli(["--workspace", str(tmp_path), *argv], seconds=30)
         result.assert_clean()
         assert result.code == 2 and "is not a regular file" in result.error
+
+
+def test_crafted_game_in_a_match_log_is_a_bad_line(cli, clean_log, tmp_path):
+    """Found while hardening: a log whose record names `connect_four(rows=0)` was accepted, and
+    the dataset builders and rollouts then handed that string to OpenSpiel (a segfault)."""
+    log = tmp_path / "m.jsonl"
+    evil = clean_log[0].replace(b'"game":"tic_tac_toe"', b'"game":"connect_four(rows=0)"', 1)
+    log.write_bytes(evil + b"".join(clean_log[1:]))
+    result = cli(["data", "prefs", str(log), "--out", str(tmp_path / "p")])
+    assert result.code == 2 and f"{log}:1: game 'connect_four(rows=0)'" in result.error
