@@ -107,6 +107,17 @@ def _check_size(spec: str, game: pyspiel.Game) -> None:
             )
 
 
+def _check_text_size(spec: str, text: str) -> None:
+    """Games without tensors (coin_game) are measured by their text: a prompt of a million
+    characters is no game for the arena, and every move would write one to the match log."""
+    limit = limits().max_game_size
+    if len(text) > limit:
+        raise InputError(
+            f"game '{spec}' is too large (state text {len(text)} characters > limit {limit}; "
+            f"set ${Limits.ENV['max_game_size']} to raise it)"
+        )
+
+
 def _probe(handle: GameHandle) -> None:
     """One initial state and its observation, created where a failure is still an InputError."""
     from games.observation import observe  # observation imports this module
@@ -114,11 +125,11 @@ def _probe(handle: GameHandle) -> None:
     with quiet_spiel_errors():
         try:
             state = handle.game.new_initial_state()
-            str(state)
+            _check_text_size(handle.spec, str(state))
             if not state.is_chance_node() and not state.is_terminal():
                 if not state.legal_actions():
                     raise ValueError("no legal move in the initial state")
-                observe(handle, state)
+                _check_text_size(handle.spec, observe(handle, state).prompt)
         except InputError:
             raise
         except Exception as error:  # OpenSpiel raises many kinds; all mean "cannot play this"

@@ -72,6 +72,9 @@ def test_crashing_game_strings_are_one_line_errors(game, expected, tmp_path):
         ("goofspiel", "not a 2-player turn-based game"),
         ("misere(game=connect_four(rows=0))", "rows=0"),
         ("x" * 2000, "too long"),
+        # fuzz (long profile): no tensors, so only its 1 MB state text shows the size; each
+        # game took over a minute and wrote megabytes of prompts
+        ("coin_game(columns=99999)", "state text 1000110 characters"),
     ],
 )
 def test_bad_game_strings_name_the_problem(game, expected):
