@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 WORKSPACE ?= arena-data
 
-.PHONY: setup demo test lint format clean
+.PHONY: setup demo test lint format clean browser
 
 setup: $(STAMP)
 
@@ -18,8 +18,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Two nights of the cycle on tic_tac_toe (configs/nightly.toml: base preset and budgets).
+# Exit status 3 (no promotion tonight) is an honest outcome, not a failure of the demo.
+NIGHTLY := $(BIN)/arena --workspace $(WORKSPACE) nightly --config configs/nightly.toml
 demo: $(STAMP)
-	$(BIN)/arena --workspace $(WORKSPACE) demo
+	$(NIGHTLY) --night demo-1 || test $$? -eq 3
+	$(NIGHTLY) --night demo-2 || test $$? -eq 3
+	$(BIN)/arena --workspace $(WORKSPACE) registry --game tic_tac_toe
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -30,7 +35,17 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: $(STAMP) lint
+# The browser tests drive Debian's Chromium (never a downloaded one). Install it with apt where
+# that works (root, or password-less sudo); otherwise say so: those tests then skip.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { command -v apt-get >/dev/null 2>&1 && \
+	    { if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
+	      $$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || \
+	      { $$SUDO apt-get update -q >/dev/null 2>&1 && $$SUDO apt-get install -y -q chromium >/dev/null 2>&1; }; } ; } || \
+	  echo "note: Chromium not installed (apt-get install -y chromium); the browser tests will skip"
+
+test: $(STAMP) lint browser
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -4,16 +4,18 @@ random                 uniform random legal moves
 mcts | mcts:400        Monte Carlo tree search with N simulations per move (default 200)
 solver                 exact alpha-beta (perfect-information games) or CFR+ policy (poker)
 llm:BASE               the bare base model (a folder or a Hugging Face id)
-llm:BASE@ADAPTER       base + LoRA adapter folder (registry versions such as v3: not yet)
+llm:BASE@ADAPTER       base + LoRA adapter (a folder, or a registry version: v3, champion)
 llm:...,key=value      LLM options that change how it plays, e.g. llm:tiny@v3,temperature=0
                        (temperature, norm, mode, retries, max_new_tokens, quantize, dtype)
-human                  reserved for a person playing; not available yet (refused)
+human                  a person: `arena play` (terminal) or `arena serve` (browser)
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from games import GameHandle, InputError
 from games.limits import Limits, limits
@@ -50,6 +52,45 @@ class AgentSpec:
         if self.kind != "llm" or not self.arg or "," not in self.arg:
             return {}
         return dict(item.split("=", 1) for item in self.arg.split(",")[1:])
+
+
+@dataclass(frozen=True)
+class ResolvedAdapter:
+    """What a registry reference (``v3``, ``champion``) names now: an adapter folder, or None
+    for the bare base (``v0``), and the version label decisions carry."""
+
+    path: Path | None
+    version: str
+
+
+# (base, ref, game spec, workspace) -> ResolvedAdapter; raises InputError for unknown refs
+AdapterResolver = Callable[[str, str, str, object], ResolvedAdapter]
+REGISTRY_REF = re.compile(r"^(v[0-9]+|champion)$")
+FOLLOWED_REFS = frozenset({"champion"})
+_resolver: AdapterResolver | None = None
+
+
+def set_adapter_resolver(resolver: AdapterResolver | None) -> None:
+    """Install how registry references are resolved. The registry lives above this layer
+    (``arena``), so it injects itself here (``arena/__init__.py``) instead of being imported."""
+    global _resolver
+    _resolver = resolver
+
+
+def is_registry_ref(adapter: str) -> bool:
+    """``v3`` or ``champion`` that is not also an existing folder (a folder wins)."""
+    return bool(REGISTRY_REF.match(adapter)) and not Path(adapter).expanduser().is_dir()
+
+
+def resolve_registry_ref(base: str, adapter: str, game: str, workspace=None) -> ResolvedAdapter:
+    """Resolve ``adapter`` (``v3``, ``champion``) of ``base`` for ``game`` through the
+    installed resolver; InputError when none is installed (no registry in this process)."""
+    if _resolver is None:
+        raise InputError(
+            f"adapter '{adapter}' is a registry version, but no registry is available here "
+            "(registry versions resolve in the arena's processes: `arena ...`, Ray workers)"
+        )
+    return _resolver(base, adapter, game, workspace)
 
 
 def parse_spec(spec: str) -> AgentSpec:
@@ -132,5 +173,5 @@ def make_agent(spec: str, handle: GameHandle, **options):
             raise InputError(f"LLM agents are unavailable: {error}") from None
         return make_llm_agent(parsed, handle, **options)
     if parsed.kind == "human":
-        raise InputError("'human' is not available yet: no interactive play exists; use an agent")
+        raise InputError("'human' plays through `arena play` or `arena serve`, not in batch runs")
     raise AssertionError(parsed.kind)

@@ -7,7 +7,7 @@ On a cluster it is a shared path that every node sees. Layout::
     matches/<run>/          JSONL shards
     datasets/<run>/         sft.jsonl, prefs.jsonl + manifest
     runs/<run>/             manifests, reports
-    registry.sqlite         reserved for the adapter registry (not built yet)
+    registry.sqlite         the adapter registry (arena/registry.py)
 """
 
 from __future__ import annotations

@@ -25,6 +25,12 @@ import numpy as np
 
 from agents.base import Decision, sample_from_policy
 from agents.llm.engine import Engine, ScoreRequest, ScoreResult
+from agents.spec import (
+    FOLLOWED_REFS,
+    ResolvedAdapter,
+    is_registry_ref,
+    resolve_registry_ref,
+)
 from games import InputError, Observation, completion_text
 
 MODES = ("score", "generate")
@@ -147,17 +153,52 @@ class LLMAgent:
         options: how it plays.
     """
 
-    def __init__(self, spec: str, engine: Engine, role: str | None, options: LLMOptions):
+    def __init__(
+        self,
+        spec: str,
+        engine: Engine,
+        role: str | None,
+        options: LLMOptions,
+        follow=None,
+    ):
         self.spec, self.engine, self.role, self.options = spec, engine, role, options
         self._closed = False
+        self._follow = follow  # () -> ResolvedAdapter, re-read before every decision
+        self._role_name: str | None = None  # the role this agent attached (registry refs)
+        self._base_version: str | None = None  # label of the bare base when it serves (v0)
+
+    def point_at(self, target: ResolvedAdapter, role_name: str) -> None:
+        """Serve ``target`` under ``role_name`` (shared by agents that follow the same
+        reference); the bare base (``target.path`` None) needs no role. A refused adapter
+        raises InputError and the current one keeps serving."""
+        self._role_name = role_name
+        if target.path is None:
+            if self.role is not None:
+                self.engine.detach_role(self.role)
+            self.role, self._base_version = None, target.version
+            return
+        wanted = Path(target.path).expanduser().resolve()
+        if self.role is None:
+            self.engine.attach_role(role_name, wanted, target.version)  # loads or swaps
+            self.role, self._base_version = role_name, None
+            return
+        ref = self.engine.role(self.role)
+        if ref is None or ref.path != wanted:
+            self.engine.set_role(self.role, wanted, target.version)
+
+    def refresh(self) -> None:
+        """Follow ``@champion``: switch to the current champion before the next decision."""
+        if self._follow is not None and not self._closed:
+            self.point_at(self._follow(), self._role_name or f"follow:{self.spec}")
 
     @property
     def version(self) -> str | None:
         """The adapter version serving now (it can change under a role swap)."""
         ref = self.engine.role(self.role) if self.role else None
-        return ref.version if ref else None
+        return ref.version if ref else self._base_version
 
     def requests(self, observations: list[Observation]) -> list[ScoreRequest]:
+        self.refresh()
         return [
             ScoreRequest(obs.prompt, tuple(completion_text(t) for t in obs.texts), self.role)
             for obs in observations
@@ -172,7 +213,8 @@ class LLMAgent:
             action = int(obs.actions[int(np.argmax(probs))])
         else:
             action = sample_from_policy(policy, rng)
-        return Decision(action=action, policy=policy, version=result.version)
+        version = result.version if result.version is not None else self._base_version
+        return Decision(action=action, policy=policy, version=version)
 
     def act(self, obs: Observation, rng: np.random.Generator) -> Decision:
         return self.act_batch([obs], [rng])[0]
@@ -184,6 +226,7 @@ class LLMAgent:
         if self.options.mode == "generate":
             from agents.llm.generate import generate_decisions
 
+            self.refresh()
             return generate_decisions(self, observations, rngs)
         results = self.engine.score(self.requests(observations))
         return [
@@ -231,14 +274,14 @@ def make_llm_agent(parsed, handle=None, workspace=None, device=None, engine=None
     """
     opts = LLMOptions.parse({**options, **parsed.options})
     path = None
-    if parsed.adapter:  # checked before the base loads: a wrong game costs nothing
+    if parsed.adapter and not is_registry_ref(parsed.adapter):
         path = Path(parsed.adapter).expanduser()
         if not path.is_dir():
             raise InputError(
-                f"adapter '{parsed.adapter}' is not a folder (looked for {path.resolve()}); "
-                "registry versions such as v3 or champion are not available yet"
+                f"adapter '{parsed.adapter}' is not a folder (looked for {path.resolve()}) "
+                "nor a registry version (v3, champion)"
             )
-        if handle is not None:
+        if handle is not None:  # before the base loads: a wrong game costs nothing
             from agents.llm.adapters import check_adapter_game
 
             check_adapter_game(path.resolve(), handle.name, opts.transfer)
@@ -246,6 +289,20 @@ def make_llm_agent(parsed, handle=None, workspace=None, device=None, engine=None
         from agents.llm.engine import get_engine
 
         engine = get_engine(parsed.base, workspace, device, opts.quantize, opts.dtype)
+    if parsed.adapter and is_registry_ref(parsed.adapter):
+        # registry versions are kept per game: the version resolved is this game's
+        if handle is None:
+            raise InputError(f"'{parsed.raw}': a registry version needs the game it plays")
+        game, base, ref = handle.spec, parsed.base, parsed.adapter
+        follow = None
+        if ref in FOLLOWED_REFS:
+
+            def follow() -> ResolvedAdapter:
+                return resolve_registry_ref(base, ref, game, workspace)
+
+        agent = LLMAgent(parsed.raw, engine, None, opts, follow=follow)
+        agent.point_at(resolve_registry_ref(base, ref, game, workspace), f"{ref}:{game}:{base}")
+        return agent
     role = None
     if path is not None:
         role = f"folder:{path.resolve()}"

@@ -22,6 +22,9 @@ COMMAND_MODULES = (
     "arena.cli.run_cmds",
     "arena.cli.train_cmds",
     "arena.cli.base_cmds",
+    "arena.cli.people_cmds",
+    "arena.cli.registry_cmds",
+    "arena.cli.nightly_cmds",
 )
 
 

@@ -50,7 +50,7 @@ def test_llm_spec_mistakes_are_one_line_errors(tiny_base, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all(line.startswith("arena: error: ") for line in err)
     assert "base model 'nowhere' not found" in err[0]
-    assert "registry versions" in err[1] and "mode='chat'" in err[2]
+    assert "registry" in err[1] and "mode='chat'" in err[2]
 
 
 def test_base_build_command_and_script(tmp_path, capsys):

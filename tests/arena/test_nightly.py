@@ -1,0 +1,223 @@
+"""The nightly cycle on the tiny base with tiny budgets: two nights through the CLI, a crash
+after every stage and a real SIGKILL (resumed without double work), a corrupted candidate,
+concurrent nights, config errors, and the regression verdict.
+
+The nights share one embedded Ray instance (started once for the module), as one process
+would on a cluster; the SIGKILLed night runs in a subprocess that joins it with --address.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from arena.cli import main
+from arena.nightly import NightLock
+from arena.nightly_checks import regression_verdict
+from arena.nightly_config import parse_config
+from arena.nightly_stages import FAULT_ENV, STAGES
+from arena.registry import Registry, base_key
+from games.workspace import Workspace
+
+GAME = "tic_tac_toe"
+
+
+def test_config_errors_are_one_line_and_stop_before_any_work(tmp_path, capsys):
+    ws = tmp_path / "ws"
+    cases = {
+        "[night]\ngames = ['chess9']": "unknown game 'chess9'",
+        "[night]\ncolour = 1": "unknown key(s) ['colour']",
+        "[gate]\nmargin = 0.9": "margin",
+        "[gate]\ncandidate = 'random'": "the night sets ['candidate'] itself",
+        "[sft_train.train]\nmax_steps = 'many'": "expected int",
+        "[datasets]\nsft = 'sometimes'": "sft must be one of",
+        "[night]\nbase = 'nowhere'\nbuild_preset = ''": "base 'nowhere' not found",
+        "[night\n": "not valid TOML",
+    }
+    for text, message in cases.items():
+        path = tmp_path / "bad.toml"
+        path.write_text(text)
+        assert main(["--workspace", str(ws), "nightly", "--config", str(path)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("arena: error: ") and message in err[0], err
+    assert not ws.exists()  # nothing started
+
+
+def test_example_config_parses_and_keeps_training_defaults():
+    from training.config import DPORunConfig, TrainOptions
+
+    config = parse_config(Path("configs/nightly.toml").read_text())
+    dpo = config.dpo_run_config(data="d", base="b", adapter="a", out="o")
+    default = DPORunConfig(data="d", base="b", adapter="a", out="o")
+    assert dpo.train.learning_rate == default.train.learning_rate  # not copied: inherited
+    sft = config.sft_run_config(data="d", base="b", out="o")
+    assert sft.train.learning_rate == TrainOptions().learning_rate
+    assert sft.train.max_steps == 60 and config.night.base == "small"
+
+
+def test_regression_verdict():
+    prev = {"version": "v1", "metric": "accuracy", "value": 0.60, "higher_is_better": True}
+    cur = dict(prev, version="v2", value=0.50)
+    assert regression_verdict(cur, prev, 0.05)[0] is True
+    assert regression_verdict(cur, prev, 0.15)[0] is False
+    assert regression_verdict(cur, prev, 0.15, score_ci_high=0.40)[0] is True
+    poker = {"version": "v1", "metric": "exploitability", "value": 0.1, "higher_is_better": False}
+    assert regression_verdict(dict(poker, value=0.2), poker, 0.05)[0] is True
+    assert regression_verdict(dict(poker, value=0.05), poker, 0.0)[0] is False
+
+
+def test_a_second_night_on_the_same_workspace_is_refused(tmp_path, tiny_base, capsys, night_config):
+    ws = Workspace.resolve(tmp_path / "ws")
+    config = tmp_path / "n.toml"
+    config.write_text(night_config(tiny_base))
+    with NightLock(ws, "other-night"):
+        assert main(["--workspace", str(ws.root), "nightly", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "another `arena nightly` is running on this workspace (night other-night" in err
+
+
+@pytest.fixture(scope="module")
+def ray_instance():
+    from arena.cluster import connect, disconnect
+
+    info = connect(None, num_cpus=3)
+    import ray
+
+    yield ray.get_runtime_context().gcs_address
+    disconnect(info)
+
+
+def run(ws: Path, config: Path, night: str) -> int:
+    return main(["--workspace", str(ws), "nightly", "--config", str(config), "--night", night])
+
+
+@pytest.mark.slow
+def test_two_nights_a_crash_after_every_stage_and_a_sigkill(
+    tmp_path, tiny_base, ray_instance, monkeypatch, capsys, night_config
+):
+    ws = tmp_path / "ws"
+    config = tmp_path / "nightly.toml"
+    config.write_text(night_config(tiny_base))
+    key = base_key(str(tiny_base))
+
+    # night 1: the first SFT candidate is gated against the bare base
+    assert run(ws, config, "n1") in (0, 3)
+    out = capsys.readouterr().out
+    assert "=== night n1:" in out and "tic_tac_toe gate:" in out and "rank" in out
+    reg = Registry.open(ws / "registry.sqlite", readonly=True)
+    assert [v.version for v in reg.versions(GAME, key)] == ["v0", "v1"]
+    assert {s.stage: s.status for s in reg.stages("n1")} == dict.fromkeys(STAGES, "done")
+    assert len(reg.gate_decisions(night="n1")) == 1 and reg.latest_ratings(GAME, key)
+    report = (ws / "nights/n1/report.md").read_text()
+    assert report.startswith("# Night n1")
+    png = f"ratings-tic_tac_toe-{key}.png"  # the rating-history plot, embedded
+    assert f"]({png})" in report and (ws / "nights/n1" / png).read_bytes()[:4] == b"\x89PNG"
+    if reg.champion(GAME, key).version == "v0":  # so that night 2 trains with DPO
+        assert main(["--workspace", str(ws), "promote", "v1", "--reason", "test"]) == 0
+    assert run(ws, config, "n1") in (0, 3)  # a finished night is not run again
+    assert "night n1 already finished" in capsys.readouterr().out
+
+    # night 2: a crash after each stage's work in turn (the decide stage: a real SIGKILL in
+    # another process, right after the verdict was committed); each rerun redoes only the
+    # stage that crashed
+    cmd = [sys.executable, "-m", "arena", "--workspace", str(ws), "nightly"]
+    cmd += ["--config", str(config), "--night", "n2"]
+    for stage in STAGES:
+        if stage == "decide":
+            env = {**os.environ, FAULT_ENV: "decide:kill", "RAY_ADDRESS": ray_instance}
+            killed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+            assert killed.returncode == -9, killed.stderr[-2000:]
+            assert "resuming night n2" in killed.stdout
+            assert reg.stage("n2", GAME, "decide").status == "running"  # killed mid-stage
+            assert len([e for e in reg.events(GAME, key) if e.night == "n2"]) == 1
+        else:
+            monkeypatch.setenv(FAULT_ENV, stage)
+            assert run(ws, config, "n2") == 1, stage
+            assert reg.stage("n2", GAME, stage).status == "failed"
+        champion = reg.champion(GAME, key)
+        assert champion.path is None or Path(champion.path, "adapter_model.safetensors").is_file()
+    monkeypatch.delenv(FAULT_ENV)
+    assert run(ws, config, "n2") in (0, 3)
+    capsys.readouterr()
+    stages = {s.stage: s for s in reg.stages("n2")}
+    assert {s: (r.status, r.attempts) for s, r in stages.items()} == dict.fromkeys(
+        STAGES, ("done", 2)
+    )
+    assert stages["datasets"].result.get("prefs")
+    assert stages["train"].result["runs"][-1]["kind"] == "dpo"
+    assert [v.version for v in reg.versions(GAME, key) if v.night == "n2"] == ["v2"]
+    assert len(reg.gate_decisions(night="n2")) == 1
+    verdicts = [e for e in reg.events(GAME, key) if e.night == "n2" and e.kind != "rollback"]
+    assert len(verdicts) == 1  # nothing decided or promoted twice
+    selfplay = json.loads((ws / "runs/n2-tic_tac_toe-selfplay/manifest.json").read_text())
+    assert selfplay["sessions"][-1]["resumed_records"] == stages["selfplay"].result["games"]
+    assert reg.night("n2").status == "finished"
+    reg.close()
+
+
+@pytest.mark.slow
+def test_a_corrupted_candidate_is_refused_and_the_champion_keeps_serving(
+    tmp_path, tiny_base, lora_factory
+):
+    from arena.nightly_stages import verify_adapter
+    from games import InputError
+
+    reg = Registry.open(tmp_path / "registry.sqlite")
+    key = base_key(str(tiny_base))
+    reg.init_base(GAME, key, actor="test")
+    good = lora_factory(tiny_base, tmp_path / "good", seed=1)
+    reg.register(GAME, key, good, "v0", "r1", verify=lambda f: verify_adapter(f, tiny_base))
+    reg.promote(GAME, key, "v1", reason="test", actor="test")
+    for damage in ("truncate", "remove"):
+        bad = lora_factory(tiny_base, tmp_path / damage, seed=2)
+        weights = bad / "adapter_model.safetensors"
+        if damage == "truncate":
+            weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+        else:
+            weights.unlink()
+        with pytest.raises(InputError, match="adapter_model.safetensors|weights do not load"):
+            reg.register(
+                GAME, key, bad, "v1", damage, verify=lambda f: verify_adapter(f, tiny_base)
+            )
+        assert bad.is_dir()  # left where it was, never moved into the registry
+    assert [v.version for v in reg.versions(GAME, key)] == ["v0", "v1"]
+    champion = reg.champion(GAME, key)
+    assert champion.version == "v1"
+    verify_adapter(Path(champion.path), tiny_base)  # still loads
+    reg.close()
+
+
+@pytest.mark.slow
+def test_a_candidate_identical_to_the_champion_is_not_promoted(
+    tmp_path, tiny_base, ray_instance, lora_factory
+):
+    from arena.gating import GateRunConfig, run_gate
+    from arena.runs import ExecOptions
+
+    ws = Workspace.resolve(tmp_path / "ws")
+    key = base_key(str(tiny_base))
+    reg = Registry.open(ws.registry)
+    reg.init_base(GAME, key, actor="test")
+    reg.register(GAME, key, lora_factory(tiny_base, tmp_path / "a", seed=4), "v0", "a")
+    reg.promote(GAME, key, "v1", reason="test", actor="test")
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for f in Path(reg.get(GAME, key, "v1").path).iterdir():
+        (copy / f.name).write_bytes(f.read_bytes())
+    reg.register(GAME, key, copy, parent="v1", run_id="b")
+    spec = f"llm:{tiny_base}@{{}},temperature=0"
+    gate = run_gate(
+        GateRunConfig(GAME, spec.format("v2"), spec.format("v1"), min_pairs=4, max_pairs=8),
+        ws, ExecOptions(workers=1), "same-gate",
+    )  # fmt: skip
+    assert gate.decision == "reject"
+    gate_row, event = reg.record_gate(
+        GAME, key, "v2", "v1", "reject", gate.gate.result.reason, gate.to_dict(), "test"
+    )
+    assert event.kind == "reject" and reg.champion(GAME, key).version == "v1"
+    reg.close()
