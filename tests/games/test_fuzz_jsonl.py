@@ -178,3 +178,12 @@ def test_crafted_game_in_a_match_log_is_a_bad_line(cli, clean_log, tmp_path):
     log.write_bytes(evil + b"".join(clean_log[1:]))
     result = cli(["data", "prefs", str(log), "--out", str(tmp_path / "p")])
     assert result.code == 2 and f"{log}:1: game 'connect_four(rows=0)'" in result.error
+
+
+def test_lone_surrogate_escape_is_a_bad_line(tmp_path):
+    """Found by the long fuzz profile: `"\\ud800"` is valid JSON but no Unicode text; a dataset
+    builder then failed to hash the row (UnicodeEncodeError traceback)."""
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(b'{"match_id": "\\ud800"}\n')
+    with pytest.raises(RecordError, match=r":1: a string holds a lone surrogate"):
+        list(iter_jsonl(path, MatchRecord.from_dict))
