@@ -63,7 +63,15 @@ def iter_jsonl(
                     continue
                 try:
                     record = parse(_object(raw))
-                except (ValueError, TypeError, KeyError, RecursionError) as error:
+                # wrong shapes (a seat that is null, a list too short) fail as these too
+                except (
+                    ValueError,
+                    TypeError,
+                    KeyError,
+                    AttributeError,
+                    IndexError,
+                    RecursionError,
+                ) as error:
                     reason = str(error) or type(error).__name__
                     if isinstance(error, RecursionError):
                         reason = "JSON nested too deeply"

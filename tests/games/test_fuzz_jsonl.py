@@ -187,3 +187,11 @@ def test_lone_surrogate_escape_is_a_bad_line(tmp_path):
     path.write_bytes(b'{"match_id": "\\ud800"}\n')
     with pytest.raises(RecordError, match=r":1: a string holds a lone surrogate"):
         list(iter_jsonl(path, MatchRecord.from_dict))
+
+
+def test_wrong_shapes_are_bad_lines(tmp_path):
+    """Found by the long fuzz profile: a seat that is null raised AttributeError (a traceback)."""
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(b'{"schema_version": 1, "seats": [null, 1], "returns": [0, 0]}\n')
+    with pytest.raises(RecordError, match=r"x.jsonl:1: "):
+        list(iter_jsonl(path, MatchRecord.from_dict))
