@@ -18,9 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from games import GameHandle, InputError
+from games.limits import Limits, limits
 
 KINDS = ("random", "mcts", "solver", "llm", "human")
 DEFAULT_MCTS_SIMULATIONS = 200
+MAX_SPEC = 1000
+_DIGITS = re.compile(r"^[0-9]{1,12}$")
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,17 @@ def resolve_registry_ref(base: str, adapter: str, game: str, workspace=None) -> 
 
 
 def parse_spec(spec: str) -> AgentSpec:
-    """Parse and validate ``spec``; raises InputError with the accepted forms."""
+    """Parse and validate ``spec``; raises InputError with the accepted forms.
+
+    ``llm:`` options are checked here too (names, types, ranges), so a run refuses a bad
+    option before it starts rather than when a worker first builds the agent.
+    """
+    if not isinstance(spec, str):
+        raise InputError(f"an agent spec must be a string, got {type(spec).__name__}")
+    if len(spec) > MAX_SPEC or any(ord(c) < 32 or ord(c) == 127 for c in spec):
+        raise InputError(
+            f"agent spec {spec[:80]!r}: at most {MAX_SPEC} characters, no control characters"
+        )
     raw = spec.strip()
     kind, _, arg = raw.partition(":")
     kind = kind.lower()
@@ -101,8 +114,13 @@ def parse_spec(spec: str) -> AgentSpec:
     if kind in ("random", "solver", "human") and arg:
         raise InputError(f"agent spec '{spec}': '{kind}' takes no argument")
     if kind == "mcts" and arg:
-        if not arg.isdigit() or int(arg) < 1:
-            raise InputError(f"agent spec '{spec}': simulations must be a positive integer")
+        cap = limits().max_mcts_simulations
+        # ASCII digits only: str.isdigit() accepts '²', which int() then refuses
+        if not _DIGITS.match(arg) or not 1 <= int(arg) <= cap:
+            raise InputError(
+                f"agent spec '{spec}': simulations must be an integer between 1 and {cap} "
+                f"(${Limits.ENV['max_mcts_simulations']} raises the limit)"
+            )
     if kind == "llm":
         target, *items = arg.split(",")
         base, _, adapter = target.partition("@")
@@ -115,6 +133,13 @@ def parse_spec(spec: str) -> AgentSpec:
                 f"agent spec '{spec}': expected llm:BASE or llm:BASE@ADAPTER, "
                 "optionally followed by ,key=value options"
             )
+        if items:
+            keys = [i.partition("=")[0].strip() for i in items]
+            if len(set(keys)) != len(keys):
+                raise InputError(f"agent spec '{spec}': an option is given twice")
+            from agents.llm.agent import LLMOptions  # no torch; numpy only
+
+            LLMOptions.parse(dict(i.split("=", 1) for i in items))
     return AgentSpec(kind=kind, arg=arg or None, raw=raw)
 
 

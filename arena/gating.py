@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 
 from agents import is_deterministic, parse_spec, with_temperature
 from arena.driver import Progress, RunStats
-from arena.runs import ExecOptions, RunSession, default_run_id
+from arena.runs import ExecOptions, RunSession, check_run_id, default_run_id
 from games import InputError, load_game
 from games.defaults import DEFAULT_OPENING_PLIES
 from games.files import write_json
+from games.limits import check_games, check_int, check_match_options
 from games.match import DEFAULT_MOVE_CAP, MatchJob
 from games.schedule import distinct_opening_pairs, pair_jobs
 from games.workspace import Workspace
@@ -77,9 +78,10 @@ class GateRunConfig:
             if self.argmax and handle.perfect_information:
                 spec = with_temperature(spec, 0.0)
             object.__setattr__(self, name, spec)
-        if self.batch_pairs < 1:
-            raise InputError(f"--batch-pairs must be at least 1, got {self.batch_pairs}")
+        check_int("batch_pairs", self.batch_pairs, 1)
         self.gate_config()  # validates margin, alpha, beta, min/max pairs
+        check_games("gate", self.max_pairs * 2, f"games at most ({self.max_pairs} max pairs)")
+        check_match_options(self.seed, self.opening_plies, self.move_cap)
 
     @property
     def deterministic(self) -> bool:
@@ -262,7 +264,7 @@ def run_gate(
 ) -> GateRunResult:
     """Play batches of pairs until the sequential gate decides; write gate.json and gate.md."""
     options = options or ExecOptions()
-    run_id = run_id or default_run_id("gate")
+    run_id = check_run_id(run_id) or default_run_id("gate")
     indices = config.pair_indices()
     gate = SequentialGate(config.gate_config(len(indices)))
     everything = config.jobs(run_id, indices)

@@ -29,12 +29,24 @@ from arena.workers import PoolConfig, WorkerPool
 from games import InputError
 from games.defaults import DEFAULT_BATCH
 from games.files import json_safe
+from games.limits import check_float, check_int, check_text
 from games.match import MatchJob
 from games.workspace import Workspace, check_name
 from training.manifest import environment as manifest_environment
 from training.manifest import write_manifest
 
 logger = logging.getLogger(__name__)
+MAX_WORKERS = 1024  # worker actors one run may ask Ray for
+MAX_BATCH = 4096  # games a worker plays at once
+
+
+def check_run_id(run_id: str | None) -> str | None:
+    """None (a default id is made) or a safe, non-empty name; ``--run-id ''`` is refused."""
+    if run_id is None:
+        return None
+    if not isinstance(run_id, str) or not run_id.strip():
+        raise InputError("--run-id must not be empty (omit it for a dated default)")
+    return check_name("run id", run_id)
 
 
 @dataclass(frozen=True)
@@ -54,6 +66,14 @@ class ExecOptions:
     cpus_per_worker: float = 1.0
     gpus_per_worker: float = 0.0
     batch: int = DEFAULT_BATCH
+
+    def __post_init__(self) -> None:
+        if self.address is not None:
+            check_text("--address", self.address, max_len=300)
+        check_int("--workers", self.workers, 1, MAX_WORKERS)
+        check_float("--cpus-per-worker", self.cpus_per_worker, 0, 1024, lo_open=True)
+        check_float("--gpus-per-worker", self.gpus_per_worker, 0, 64)
+        check_int("--batch", self.batch, 1, MAX_BATCH)
 
     def pool(self) -> PoolConfig:
         return PoolConfig(self.workers, self.cpus_per_worker, self.gpus_per_worker)

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from agents import with_temperature
 from arena.driver import Progress, RunStats
 from arena.report import pairing_entry, pairing_table
-from arena.runs import ExecOptions, RunSession, default_run_id
+from arena.runs import ExecOptions, RunSession, check_run_id, default_run_id
 from arena.tournament import light
 from games import InputError, load_game
 from games.defaults import DEFAULT_OPENING_PLIES
 from games.files import write_json
+from games.limits import check_float, check_games, check_int, check_match_options
 from games.match import DEFAULT_MOVE_CAP, MatchJob
 from games.records import MatchRecord
 from games.schedule import pair_jobs, summarize
@@ -87,8 +88,10 @@ class SelfplayConfig:
     move_cap: int = DEFAULT_MOVE_CAP
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.temperature) and self.temperature >= 0):
-            raise InputError(f"--temperature must be >= 0, got {self.temperature}")
+        check_float("temperature", self.temperature, 0, 100)
+        check_int("pairs", self.pairs, 1)
+        check_games("selfplay", self.pairs * 2, f"games ({self.pairs} pairs)")
+        check_match_options(self.seed, self.opening_plies, self.move_cap)
         object.__setattr__(self, "game", load_game(self.game).spec)
         object.__setattr__(self, "player", with_temperature(self.player, self.temperature))
         league = []
@@ -155,7 +158,7 @@ def run_selfplay(
 ) -> SelfplayResult:
     """Play (or resume) a self-play run on Ray; the match logs are the product."""
     options = options or ExecOptions()
-    run_id = run_id or default_run_id("selfplay")
+    run_id = check_run_id(run_id) or default_run_id("selfplay")
     jobs = config.jobs(run_id)
     tags = {f"{run_id}-sp{k:02d}": spec for k, (spec, _) in enumerate(config.opponents())}
     with RunSession("selfplay", run_id, dataclasses.asdict(config), workspace, options) as session:

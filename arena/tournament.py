@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from agents import parse_spec
 from arena.driver import Progress, RunStats
 from arena.report import format_table, pairing_entry, pairing_table
-from arena.runs import ExecOptions, RunSession, default_run_id
+from arena.runs import ExecOptions, RunSession, check_run_id, default_run_id
 from games import InputError, load_game
 from games.defaults import DEFAULT_OPENING_PLIES
 from games.files import write_json
+from games.limits import check_games, check_int, check_match_options
 from games.match import DEFAULT_MOVE_CAP, MatchJob
 from games.records import MatchRecord
 from games.schedule import pair_jobs, summarize
@@ -58,10 +59,14 @@ class TournamentConfig:
             raise InputError("a tournament needs at least 2 players")
         if len(set(players)) != len(players):
             raise InputError(f"players must be distinct, got {list(players)}")
-        if self.pairs < 1:
-            raise InputError(f"--pairs must be at least 1, got {self.pairs}")
+        check_int("pairs", self.pairs, 1)
         if self.format not in FORMATS:
             raise InputError(f"--format must be one of {', '.join(FORMATS)}")
+        check_match_options(self.seed, self.opening_plies, self.move_cap)
+        games = self.pairs * 2 * len(self.pairings())
+        check_games(
+            "tournament", games, f"games ({self.pairs} pairs x {len(self.pairings())} pairings)"
+        )
 
     def pairings(self) -> list[tuple[int, int]]:
         n = len(self.players)
@@ -125,7 +130,7 @@ def run_tournament(
     from ratings import bradley_terry
 
     options = options or ExecOptions()
-    run_id = run_id or default_run_id("tournament")
+    run_id = check_run_id(run_id) or default_run_id("tournament")
     jobs = config.jobs(run_id)
     with RunSession(
         "tournament", run_id, dataclasses.asdict(config), workspace, options

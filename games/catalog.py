@@ -6,14 +6,22 @@ The arena plays two-player, turn-based (sequential) games. Four games have curat
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
+import sys
+import tempfile
+import threading
 from dataclasses import dataclass
 
 import pyspiel
 
 from games.errors import InputError
+from games.game_strings import canonical_game_string
+from games.limits import Limits, limits
 
 CURATED_GAMES: tuple[str, ...] = ("tic_tac_toe", "connect_four", "kuhn_poker", "leduc_poker")
+_STDERR_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -35,37 +43,126 @@ class GameHandle:
         return info == pyspiel.GameType.Information.PERFECT_INFORMATION
 
 
-def _unknown(name: str) -> InputError:
-    return InputError(
-        f"unknown game '{name}'. Supported: {', '.join(CURATED_GAMES)} (curated views), or any "
-        "2-player turn-based OpenSpiel game such as hex(board_size=5) or breakthrough "
-        "(generic view); `arena games` lists them"
-    )
-
-
 @functools.lru_cache(maxsize=64)
 def load_game(spec: str) -> GameHandle:
     """Load ``spec`` (``"tic_tac_toe"``, ``"connect_four(rows=5,columns=6)"``) for the arena.
 
+    The string is checked first (``games.game_strings``: names, types, ranges), the loaded
+    game's size against ``Limits.max_game_size``, and one initial state and its observation
+    are created inside the error handler, so a game that loads here can be played.
+    ``handle.spec`` is the canonical string.
+
     Raises:
-        InputError: the name is not an OpenSpiel game, the parameters are rejected, or the game
-            is not a 2-player sequential game.
+        InputError: the name is not an OpenSpiel game, a parameter is unknown, mistyped or out
+            of range, the game is too large, or it is not a 2-player sequential game.
     """
-    spec = spec.strip()
-    name = spec.split("(", 1)[0].strip()
-    if not name or name not in pyspiel.registered_names():
-        raise _unknown(name or spec)
-    try:
-        game = pyspiel.load_game(spec)
-    except pyspiel.SpielError as error:
-        raise InputError(f"game '{spec}': {error}") from None
+    if not isinstance(spec, str):
+        raise InputError(f"a game must be a string, got {type(spec).__name__}")
+    spec = canonical_game_string(spec)
+    name = spec.split("(", 1)[0]
+    with quiet_spiel_errors():
+        try:
+            game = pyspiel.load_game(spec)
+        except (pyspiel.SpielError, RuntimeError, ValueError, IndexError, MemoryError) as error:
+            raise InputError(f"game '{spec}': {_first_line(error)}") from None
     gtype = game.get_type()
     if game.num_players() != 2 or gtype.dynamics != pyspiel.GameType.Dynamics.SEQUENTIAL:
         raise InputError(
             f"game '{spec}' is not a 2-player turn-based game; the arena plays only those"
         )
+    with quiet_spiel_errors():
+        _check_size(spec, game)
     params = dict(game.get_parameters())
-    return GameHandle(spec=spec, name=name, params=params, game=game)
+    handle = GameHandle(spec=spec, name=name, params=params, game=game)
+    _probe(handle)
+    return handle
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return " ".join(text.splitlines()[:1])[:300]
+
+
+def _check_size(spec: str, game: pyspiel.Game) -> None:
+    """Refuse a game whose shapes exceed the limit, before any state is allocated."""
+    limit = limits().max_game_size
+    sizes = {"distinct actions": game.num_distinct_actions(), "game length": 0, "tensor": 0}
+    gtype = game.get_type()
+    for key, method, provided in (
+        ("game length", game.max_game_length, True),
+        ("tensor", game.observation_tensor_size, gtype.provides_observation_tensor),
+        ("tensor", game.information_state_tensor_size, gtype.provides_information_state_tensor),
+    ):
+        if not provided:
+            continue
+        try:
+            sizes[key] = max(sizes[key], int(method()))
+        except (pyspiel.SpielError, RuntimeError, ValueError):
+            continue  # the game does not provide it
+    for what, size in sizes.items():
+        if size > limit or size < 0:
+            raise InputError(
+                f"game '{spec}' is too large ({what} {size} > limit {limit}; set "
+                f"${Limits.ENV['max_game_size']} to raise it)"
+            )
+
+
+def _check_text_size(spec: str, text: str) -> None:
+    """Games without tensors (coin_game) are measured by their text: a prompt of a million
+    characters is no game for the arena, and every move would write one to the match log."""
+    limit = limits().max_game_size
+    if len(text) > limit:
+        raise InputError(
+            f"game '{spec}' is too large (state text {len(text)} characters > limit {limit}; "
+            f"set ${Limits.ENV['max_game_size']} to raise it)"
+        )
+
+
+def _probe(handle: GameHandle) -> None:
+    """One initial state and its observation, created where a failure is still an InputError."""
+    from games.observation import observe  # observation imports this module
+
+    with quiet_spiel_errors():
+        try:
+            state = handle.game.new_initial_state()
+            _check_text_size(handle.spec, str(state))
+            if not state.is_chance_node() and not state.is_terminal():
+                if not state.legal_actions():
+                    raise ValueError("no legal move in the initial state")
+                _check_text_size(handle.spec, observe(handle, state).prompt)
+        except InputError:
+            raise
+        except Exception as error:  # OpenSpiel raises many kinds; all mean "cannot play this"
+            reason = _first_line(error)
+            raise InputError(f"game '{handle.spec}' cannot be played: {reason}") from None
+
+
+@contextlib.contextmanager
+def quiet_spiel_errors():
+    """OpenSpiel writes "OpenSpiel exception: ..." to the C++ stderr before raising; the error
+    reaches the user once, as an InputError, so that line is dropped and the rest passed on."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    with _STDERR_LOCK, tempfile.TemporaryFile() as capture:
+        sys.stderr.flush()
+        saved = os.dup(fd)
+        os.dup2(capture.fileno(), fd)
+        try:
+            yield
+        finally:
+            os.dup2(saved, fd)
+            os.close(saved)
+            capture.seek(0)
+            kept = [
+                line
+                for line in capture.read().decode("utf-8", "replace").splitlines(keepends=True)
+                if not line.startswith("OpenSpiel exception:")
+            ]
+            if kept:
+                sys.stderr.write("".join(kept))
 
 
 def playable_games() -> list[str]:
@@ -74,7 +171,7 @@ def playable_games() -> list[str]:
     for name in pyspiel.registered_names():
         try:
             load_game(name)
-        except (InputError, pyspiel.SpielError, RuntimeError):
+        except InputError:
             continue
         names.append(name)
     return names

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,34 +52,41 @@ def iter_jsonl(
     stats = stats if stats is not None else ReadStats()
     qpath = Path(quarantine) if quarantine else path.with_name(path.name + ".bad")
     qfile = None
+    seen: set[tuple] = set()
+    if path.exists() and not path.is_file():  # /dev/zero, a FIFO: endless or blocking reads
+        raise RecordError(f"{path}: not a regular file")
     try:
-        with path.open("r", encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
+        with path.open("rb") as handle:
+            for number, raw in enumerate(_lines(handle), start=1):
+                text = raw.decode("utf-8", "backslashreplace").rstrip("\r\n")
+                if not raw.strip():
                     continue
                 try:
-                    obj = json.loads(line)
-                    if not isinstance(obj, dict):
-                        raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
-                    record = parse(obj)
-                except (ValueError, TypeError, KeyError) as error:
+                    record = parse(_object(raw))
+                # wrong shapes (a seat that is null, a list too short) fail as these too
+                except (
+                    ValueError,
+                    TypeError,
+                    KeyError,
+                    AttributeError,
+                    IndexError,
+                    RecursionError,
+                ) as error:
                     reason = str(error) or type(error).__name__
+                    if isinstance(error, RecursionError):
+                        reason = "JSON nested too deeply"
                     if not skip_bad:
                         raise RecordError(f"{path}:{number}: {reason}") from None
                     if qfile is None:
+                        seen = _quarantined(qpath)
                         qfile = qpath.open("a", encoding="utf-8")
                         stats.quarantine = qpath
-                    qfile.write(
-                        json.dumps(
-                            {
-                                "file": str(path),
-                                "line": number,
-                                "reason": reason,
-                                "text": line.rstrip("\n"),
-                            }
-                        )
-                        + "\n"
-                    )
+                    # idempotent: a rerun over the same file does not add the same entry again
+                    key = (str(path), number, text)
+                    if key not in seen:
+                        seen.add(key)
+                        entry = {"file": str(path), "line": number, "reason": reason, "text": text}
+                        qfile.write(json.dumps(entry) + "\n")
                     stats.bad += 1
                     key = reason.split(":")[0][:60]
                     stats.reasons[key] = stats.reasons.get(key, 0) + 1
@@ -88,6 +96,84 @@ def iter_jsonl(
     finally:
         if qfile is not None:
             qfile.close()
+
+
+MAX_LINE_BYTES = 64 << 20  # one record; a longer "line" is refused, never read whole
+
+
+class _TooLong(bytes):
+    """The start of a line longer than ``MAX_LINE_BYTES`` (the rest was skipped)."""
+
+
+def _lines(handle) -> Iterator[bytes]:
+    """The file's lines as bytes; a line over ``MAX_LINE_BYTES`` is cut and reported bad."""
+    while True:
+        raw = handle.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            return
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            while (rest := handle.readline(1 << 20)) and not rest.endswith(b"\n"):
+                pass
+            yield _TooLong(raw[:200])
+            continue
+        yield raw
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _object(raw: bytes) -> dict:
+    """One line as a JSON object; ValueError naming the problem (bytes, syntax, type)."""
+    if isinstance(raw, _TooLong):
+        raise ValueError(f"line longer than {MAX_LINE_BYTES} bytes")
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"not UTF-8 text (byte {error.start + 1} of the line)") from None
+    obj = json.loads(line, parse_constant=_refuse_constant)
+    if not isinstance(obj, dict):
+        raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
+    if _SURROGATE_ESCAPE.search(line):
+        _check_unicode(obj)
+    return obj
+
+
+# "\ud800" is valid JSON but not Unicode text: alone, such a surrogate cannot be written back as
+# UTF-8 (found by the fuzz suite: a dataset builder failed hashing a row). Pairs are fine.
+_SURROGATE_ESCAPE = re.compile(r"\\[uU][dD][89a-fA-F]")
+
+
+def _check_unicode(value) -> None:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(
+                "a string holds a lone surrogate (\\ud800-\\udfff): not Unicode"
+            ) from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_unicode(key)
+            _check_unicode(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_unicode(item)
+
+
+def _quarantined(qpath: Path) -> set[tuple]:
+    """The (file, line, text) entries a quarantine file already holds."""
+    seen: set[tuple] = set()
+    if not qpath.exists():
+        return seen
+    with qpath.open("r", encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            try:
+                entry = json.loads(line)
+                seen.add((entry["file"], entry["line"], entry["text"]))
+            except (ValueError, KeyError, TypeError):
+                continue
+    return seen
 
 
 class JsonlWriter:

@@ -7,12 +7,15 @@ policy, plus the full action history (chance outcomes included) for exact replay
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from games.game_strings import canonical_game_string
 from games.jsonl import ReadStats, iter_jsonl, require
+from games.limits import check_regular_file
 
 SCHEMA_VERSION = 1
 TERMINATIONS = ("normal", "illegal_move", "move_cap")
@@ -138,7 +141,7 @@ class MatchRecord:
             raise ValueError("pair_index must be an integer or null")
         return MatchRecord(
             match_id=require(obj, "match_id", str),
-            game=require(obj, "game", str),
+            game=_checked_game(require(obj, "game", str)),
             seed=require(obj, "seed", int),
             opening=require(obj, "opening", dict),
             seats=seats,
@@ -152,6 +155,14 @@ class MatchRecord:
             game_params=dict(obj.get("game_params") or {}),
             timing=dict(obj.get("timing") or {}),
         )
+
+
+@functools.lru_cache(maxsize=256)
+def _checked_game(game: str) -> str:
+    """A record's game string passes the same rules as a user's: a crafted log must not reach
+    OpenSpiel with ``connect_four(rows=0)`` when a builder or a rollout loads the game."""
+    canonical_game_string(game)
+    return game
 
 
 def read_matches(
@@ -172,6 +183,4 @@ def match_files(path: str | Path) -> list[Path]:
     path = Path(path)
     if path.is_dir():
         return sorted(path.glob("*.jsonl"))
-    if not path.exists():
-        raise FileNotFoundError(f"no such match log: {path}")
-    return [path]
+    return [check_regular_file(path, "match log")]

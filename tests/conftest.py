@@ -9,6 +9,7 @@ CI leaves the variable unset, so the base is always built fresh from the current
 from __future__ import annotations
 
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -100,3 +101,107 @@ def _kill_processes_under(marker: Path) -> None:
 def kill_processes_under():
     """``kill_processes_under(marker)``: clean up the Ray processes a test started itself."""
     return _kill_processes_under
+
+
+# ---- fuzzing (Hypothesis): profiles, the CLI as a user runs it, a time bound per example ----
+# `make test` runs the "ci" profile: few examples, derandomised (the same examples every run, so
+# a green suite stays green), each bounded in time. ARENA_FUZZ=long runs the "long" profile:
+# many random examples, kept in .hypothesis/ so a failure found once is replayed first.
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+FUZZ_EXAMPLE_S = 60  # hard bound per example (SIGALRM); a hang fails the example
+# `arena: error: ...`, or argparse's `arena match: error: ...` after its usage lines
+ERROR_LINE = re.compile(r"^arena( [a-z-]+)*: error: ")
+
+settings.register_profile(
+    "ci",
+    max_examples=12,
+    deadline=None,  # wall time on 2 shared cores is noisy; FUZZ_EXAMPLE_S bounds hangs instead
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "long",
+    max_examples=400,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile("long" if os.environ.get("ARENA_FUZZ") == "long" else "ci")
+
+
+class ExampleTimeout(Exception):
+    """An example ran past FUZZ_EXAMPLE_S: a hang, which the property forbids."""
+
+
+class time_bound:
+    """``with time_bound(30):`` raises ExampleTimeout when the block runs past 30 s."""
+
+    def __init__(self, seconds: float = FUZZ_EXAMPLE_S):
+        self.seconds = seconds
+
+    def _fire(self, signum, frame):
+        raise ExampleTimeout(f"example ran past {self.seconds} s")
+
+    def __enter__(self):
+        self.previous = signal.signal(signal.SIGALRM, self._fire)
+        signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        return self
+
+    def __exit__(self, *exc):
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, self.previous)
+
+
+class CliResult:
+    def __init__(self, code: int, out: str, err: str):
+        self.code, self.out, self.err = code, out, err
+
+    def assert_clean(self) -> None:
+        """The fuzz property: success, or exit 2 whose last stderr line is one
+        ``arena: error: ...`` line; never a traceback, never another status."""
+        assert "Traceback" not in self.err, self.err[-3000:]
+        assert self.code in (0, 2), (self.code, self.err[-3000:])
+        if self.code == 2:
+            lines = [line for line in self.err.splitlines() if line.strip()]
+            assert lines and ERROR_LINE.match(lines[-1]), self.err[-3000:]
+
+    @property
+    def error(self) -> str:
+        lines = [line for line in self.err.splitlines() if line.strip()]
+        return lines[-1] if lines else ""
+
+
+def run_cli(argv: list[str], seconds: float = FUZZ_EXAMPLE_S) -> CliResult:
+    """``arena ARGV`` in this process, as a user runs it (exit status, stdout, stderr)."""
+    import contextlib
+    import io
+
+    from arena.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with time_bound(seconds), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as stop:  # argparse errors and --help
+            code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 2)
+        except ExampleTimeout:
+            raise
+        except BaseException:
+            import traceback
+
+            traceback.print_exc(file=err)
+            code = 1
+    return CliResult(int(code), out.getvalue(), err.getvalue())
+
+
+@pytest.fixture(scope="session")
+def cli():
+    """``cli(argv) -> CliResult``: the CLI in-process; ``.assert_clean()`` is the fuzz property."""
+    return run_cli
+
+
+@pytest.fixture(scope="session")
+def bounded():
+    """``with bounded(seconds):`` fails the example (ExampleTimeout) when it runs too long."""
+    return time_bound

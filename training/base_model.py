@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from games import CURATED_GAMES, InputError, completion_text, load_game, observe, sample_chance
+from games.limits import check_int, check_seed
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +144,9 @@ def resolve_preset(preset: str | BasePreset, **overrides) -> BasePreset:
     unknown = set(overrides) - set(BasePreset.__dataclass_fields__)
     if unknown:
         raise InputError(f"unknown base preset field(s): {', '.join(sorted(unknown))}")
-    return replace(preset, **overrides)
+    preset = replace(preset, **overrides)
+    check_int("steps", preset.steps, 1, 10_000_000)
+    return preset
 
 
 @dataclass(frozen=True)
@@ -330,6 +333,7 @@ def build_base(
     import torch
     from transformers import GenerationConfig, LlamaForCausalLM
 
+    check_seed("seed", seed)
     config = resolve_preset(preset, **overrides)
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:

@@ -15,7 +15,16 @@ import typing
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from games import InputError
 from games.defaults import DEFAULT_OPENING_PLIES
+from games.limits import (
+    check_float,
+    check_games,
+    check_int,
+    check_match_options,
+    check_optional_int,
+    check_seed,
+)
 
 DedupMode = Literal["none", "exact", "prompt"]
 OutcomeFilter = Literal["any", "won", "not_lost"]
@@ -23,6 +32,7 @@ PrefMethod = Literal["rollout", "solver", "outcome"]
 DPOLoss = Literal["sigmoid", "ipo"]
 SFTLabel = Literal["played", "solver"]
 PrefRejected = Literal["gap", "played"]
+MAX_ROLLOUTS = 100_000  # rollouts per legal action (the cost of a preference pair)
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,20 @@ class PlaySpec:
     games: int = 100
     seed: int = 0
     opening_plies: int = DEFAULT_OPENING_PLIES
+
+    def __post_init__(self) -> None:
+        check_int("games", self.games, 1)
+        check_games("play", self.games)
+        check_match_options(self.seed, self.opening_plies)
+
+
+def _check_data(config) -> None:
+    """Ranges the dataset builds share (SFTDataConfig, PrefsDataConfig)."""
+    check_float("heldout", config.heldout, 0, 1, hi_open=True)
+    check_seed("seed", config.seed)
+    if config.seats is not None:
+        for seat in config.seats:
+            check_int("seats", seat, 0, 1)
 
 
 @dataclass(frozen=True)
@@ -83,6 +107,9 @@ class SFTDataConfig:
     play: PlaySpec | None = None
     exclude_devset: bool = True
     label: SFTLabel = "played"
+
+    def __post_init__(self) -> None:
+        _check_data(self)
 
 
 @dataclass(frozen=True)
@@ -133,6 +160,16 @@ class PrefsDataConfig:
     exclude_devset: bool = True
     rejected: PrefRejected = "gap"
 
+    def __post_init__(self) -> None:
+        _check_data(self)
+        check_int("rollouts", self.rollouts, 1, MAX_ROLLOUTS)
+        check_float("threshold", self.threshold, 0, 1, hi_open=True)
+        if self.confidence is not None:
+            check_float("confidence", self.confidence, 0, 1, hi_open=True)
+        check_int("pairs_per_position", self.pairs_per_position, 1, 10_000)
+        check_optional_int("max_positions", self.max_positions, 1)
+        check_int("workers", self.workers, 0, 1024)
+
 
 @dataclass(frozen=True)
 class LoraOptions:
@@ -142,6 +179,11 @@ class LoraOptions:
     alpha: int = 32
     dropout: float = 0.05
     target_modules: str = "all-linear"
+
+    def __post_init__(self) -> None:
+        check_int("lora_r", self.r, 1, 4096)
+        check_int("lora_alpha", self.alpha, 1, 1_000_000)
+        check_float("lora_dropout", self.dropout, 0, 1, hi_open=True)
 
 
 @dataclass(frozen=True)
@@ -184,6 +226,21 @@ class TrainOptions:
     gradient_checkpointing: bool = False
     long_rows: Literal["drop", "error"] = "drop"
     threads: int | None = None
+
+    def __post_init__(self) -> None:
+        check_float("epochs", self.epochs, 0, 1e6, lo_open=True)
+        if self.max_steps != -1:
+            check_int("max_steps", self.max_steps, 1, 100_000_000)
+        check_float("learning_rate", self.learning_rate, 0, 1, lo_open=True)
+        check_int("batch_size", self.batch_size, 1, 65_536)
+        check_int("grad_accum", self.grad_accum, 1, 65_536)
+        check_int("max_length", self.max_length, 1, 1_048_576)
+        check_seed("seed", self.seed)
+        check_int("logging_steps", self.logging_steps, 1)
+        check_float("warmup", self.warmup, 0, 100_000_000)
+        if self.report_to not in ("none", "tensorboard"):
+            raise InputError(f"report_to must be none or tensorboard, got {self.report_to!r}")
+        check_optional_int("threads", self.threads, 1, 1024)
 
 
 @dataclass(frozen=True)
@@ -239,6 +296,10 @@ class DPORunConfig:
         default_factory=lambda: TrainOptions(learning_rate=5e-5, epochs=1.0)
     )
 
+    def __post_init__(self) -> None:
+        check_float("beta", self.beta, 0, 1000, lo_open=True)
+        check_float("sft_weight", self.sft_weight, 0, 1000)
+
 
 @dataclass(frozen=True)
 class EvalConfig:
@@ -259,6 +320,13 @@ class EvalConfig:
     seed: int = 0
     limit: int | None = None
     device: str | None = None
+
+    def __post_init__(self) -> None:
+        check_int("pairs", self.pairs, 0)
+        check_seed("seed", self.seed)
+        check_optional_int("limit", self.limit, 1)
+        opponents = len(self.opponents) if self.opponents else 2
+        check_games("eval", self.pairs * 2 * opponents, f"games ({self.pairs} pairs per opponent)")
 
 
 CONFIG_KINDS: dict[str, type] = {

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from games import InputError
+from games.limits import check_float
 from training.config import CONFIG_KINDS, from_dict
 from training.manifest import Manifest, read_manifest, sha256_file
 
@@ -91,6 +92,7 @@ def find_manifests(run: str | Path, workspace=None) -> list[Path]:
 
 def reproduce(manifest_path: Path, out: Path | None = None, rtol: float = 1e-4) -> ReproduceReport:
     """Re-run the manifest's run into ``out`` (default: a new temporary folder) and compare."""
+    rtol = check_float("rtol", rtol, 0, 1)
     manifest = read_manifest(manifest_path)
     cls = CONFIG_KINDS.get(manifest.kind)
     if cls is None:

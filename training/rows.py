@@ -22,6 +22,7 @@ import numpy as np
 
 from games import InputError
 from games.jsonl import JsonlWriter, iter_jsonl, require
+from games.limits import check_regular_file
 
 SPLITS = ("train", "heldout")
 
@@ -120,9 +121,7 @@ def _seat(obj: dict) -> int:
 
 def read_rows(path: str | Path, parse, *, skip_bad: bool = False) -> list:
     """Every validated row of a dataset file; an empty dataset is an error."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no such dataset: {path}")
+    path = check_regular_file(path, "dataset")
     rows = list(iter_jsonl(path, parse, skip_bad=skip_bad))
     if not rows:
         raise InputError(f"dataset {path} has no rows")
@@ -133,14 +132,12 @@ def dataset_game(path: str | Path) -> str:
     """The game of a dataset (from its first row), to file its adapter under."""
     from games import load_game
 
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no such dataset: {path}")
-    with path.open(encoding="utf-8") as handle:
-        first = handle.readline()
+    path = check_regular_file(path, "dataset")
+    with path.open("rb") as handle:
+        first = handle.readline(1 << 20)
     try:
-        return load_game(json.loads(first)["game"]).name
-    except (json.JSONDecodeError, KeyError, TypeError):
+        return load_game(json.loads(first.decode("utf-8"))["game"]).name
+    except (ValueError, KeyError, TypeError):
         raise InputError(
             f"{path}:1: cannot read the game from the first row; pass --game"
         ) from None

@@ -41,6 +41,8 @@ WEIGHTS_FILE = "adapter_model.safetensors"
 MANIFEST_FILE = "manifest.json"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 _VOLATILE_CONFIG_KEYS = {"_name_or_path", "transformers_version", "dtype", "torch_dtype"}
+MAX_MANIFEST_BYTES = 16 << 20
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _PREFIX = "base_model.model."
 
 
@@ -133,15 +135,50 @@ def unservable_parts(config: dict, shapes: dict | None = None) -> list[str]:
     return parts
 
 
-def _manifest_version(folder: Path) -> str | None:
-    path = folder / MANIFEST_FILE
+def read_manifest(folder: Path) -> dict | None:
+    """The adapter's ``manifest.json`` as a dict, None when there is none; InputError when it
+    is unreadable (bytes that are not UTF-8, invalid JSON, not an object, too large)."""
+    path = Path(folder) / MANIFEST_FILE
     if not path.is_file():
         return None
     try:
-        value = json.loads(path.read_text()).get("version")
-    except (json.JSONDecodeError, AttributeError):
-        raise InputError(f"adapter {folder}: {MANIFEST_FILE} is not a JSON object") from None
+        if path.stat().st_size > MAX_MANIFEST_BYTES:
+            raise ValueError(f"larger than {MAX_MANIFEST_BYTES} bytes")
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
+        raise InputError(f"adapter {folder}: unreadable {MANIFEST_FILE} ({error})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"adapter {folder}: {MANIFEST_FILE} is not a JSON object")
+    return data
+
+
+def _manifest_version(folder: Path) -> str | None:
+    value = (read_manifest(folder) or {}).get("version")
     return str(value) if value else None
+
+
+def adapter_game(folder: Path) -> str | None:
+    """The game an adapter was trained on (its manifest's ``config.game``), if recorded."""
+    manifest = read_manifest(folder) or {}
+    config = manifest.get("config")
+    game = config.get("game") if isinstance(config, dict) else None
+    game = game if isinstance(game, str) and game else manifest.get("game")
+    return game.split("(", 1)[0].strip() if isinstance(game, str) and game else None
+
+
+def check_adapter_game(folder: Path, game: str, transfer: bool = False) -> None:
+    """Refuse an adapter trained on another game than ``game`` (a name or a game string),
+    unless ``transfer`` says the transfer is deliberate (spec option ``transfer=1``)."""
+    trained = adapter_game(folder)
+    playing = game.split("(", 1)[0].strip()
+    if trained is None or trained == playing or transfer:
+        if trained is not None and trained != playing:
+            logger.warning("adapter %s (trained on %s) plays %s: transfer", folder, trained, game)
+        return
+    raise InputError(
+        f"adapter {folder} was trained on {trained}, not {playing}; to play it on {playing} "
+        "deliberately, add the option transfer=1 to its spec (llm:BASE@ADAPTER,transfer=1)"
+    )
 
 
 def _fingerprint(folder: Path) -> dict | None:
@@ -150,25 +187,35 @@ def _fingerprint(folder: Path) -> dict | None:
     config = folder / "config.json"
     if not config.is_file():
         return None
-    data = json.loads(config.read_text())
-    data = {k: v for k, v in data.items() if k not in _VOLATILE_CONFIG_KEYS}
-    recipe = folder / "arena_base.json"
-    if recipe.is_file():
-        made = json.loads(recipe.read_text())
-        data["_arena"] = [made.get("preset"), made.get("seed"), made.get("corpus")]
+    try:
+        data = json.loads(config.read_bytes().decode("utf-8"))
+        data = {k: v for k, v in data.items() if k not in _VOLATILE_CONFIG_KEYS}
+        recipe = folder / "arena_base.json"
+        if recipe.is_file():
+            made = json.loads(recipe.read_bytes().decode("utf-8"))
+            data["_arena"] = [made.get("preset"), made.get("seed"), made.get("corpus")]
+    except (ValueError, AttributeError, RecursionError) as error:
+        raise InputError(f"base {folder}: unreadable config ({error})") from None
     return data
 
 
 def _recorded_sha256(folder: Path) -> str | None:
-    """The base sha256 the arena's ``manifest.json`` records for the adapter, if any."""
-    path = folder / MANIFEST_FILE
-    if not path.is_file():
+    """The base sha256 the arena's ``manifest.json`` records for the adapter, if any.
+
+    A manifest that has a ``base`` entry must hold a well-formed sha256 in it: a damaged or
+    edited one is refused rather than letting the check fall back on the base's path or name.
+    """
+    manifest = read_manifest(folder)
+    if manifest is None or "base" not in manifest:
         return None
-    try:
-        recorded = json.loads(path.read_text())["base"]["sha256"]
-    except (json.JSONDecodeError, KeyError, TypeError):
-        return None
-    return recorded if isinstance(recorded, str) else None
+    base = manifest["base"]
+    recorded = base.get("sha256") if isinstance(base, dict) else None
+    if not isinstance(recorded, str) or not _SHA256.match(recorded):
+        raise InputError(
+            f"adapter {folder}: {MANIFEST_FILE} has a 'base' entry without a valid sha256; "
+            "cannot check which base it was trained on"
+        )
+    return recorded
 
 
 def check_same_base(info: AdapterInfo, base_ident: str, base_local: bool) -> None:
@@ -187,7 +234,7 @@ def check_same_base(info: AdapterInfo, base_ident: str, base_local: bool) -> Non
     if recorded is not None and base_local and has_safetensors(Path(base_ident)):
         current = base_fingerprint(base_ident)
         if recorded != current["sha256"]:
-            manifest = json.loads((info.path / MANIFEST_FILE).read_text())
+            manifest = read_manifest(info.path) or {}
             raise InputError(
                 f"adapter {info.path} was trained on base '{manifest['base'].get('name')}' "
                 f"(sha256 {recorded[:12]}), not on {current['path']} (sha256 "
@@ -231,7 +278,7 @@ def check_adapter(adapter: str | Path, base: str | Path) -> dict:
     if _recorded_sha256(info.path) is None:
         raise InputError(f"{manifest_path}: no base fingerprint recorded")
     check_same_base(info, str(Path(base).resolve()), True)
-    return json.loads(manifest_path.read_text())
+    return read_manifest(info.path) or {}
 
 
 _LORA_KEY = re.compile(

@@ -35,6 +35,12 @@ from agents.spec import (
 from games import InputError, Observation, completion_text
 
 MODES = ("score", "generate")
+# Bounded work per decision: re-prompts and answer length; a temperature below 1e-3 overflows
+# the softmax of log-likelihoods (use 0 for argmax).
+MAX_RETRIES = 20
+MAX_NEW_TOKENS = 4096
+MIN_TEMPERATURE = 1e-3
+MAX_TEMPERATURE = 100.0
 NORMS = ("sum", "mean")
 
 
@@ -51,6 +57,8 @@ class LLMOptions:
         max_new_tokens: generate mode: tokens per answer (default 8, or 96 with a chat template).
         quantize: ``nf4`` loads the base in 4 bits (bitsandbytes); part of the engine key.
         dtype: ``auto`` (bf16 on CUDA, fp32 on CPU), ``bf16`` or ``fp32``; part of the engine key.
+        transfer: play an adapter on a game other than the one it was trained on (refused
+            otherwise); deliberate transfer, recorded in the spec.
     """
 
     mode: str = "score"
@@ -60,6 +68,7 @@ class LLMOptions:
     max_new_tokens: int | None = None
     quantize: str | None = None
     dtype: str = "auto"
+    transfer: bool = False
 
     @staticmethod
     def parse(values: dict) -> LLMOptions:
@@ -78,6 +87,8 @@ class LLMOptions:
                     value = float(value)
                 elif key in ("retries", "max_new_tokens"):
                     value = int(value)
+                elif key == "transfer":
+                    value = _flag(key, value)
                 else:
                     value = str(value)
             except ValueError:
@@ -88,15 +99,34 @@ class LLMOptions:
             raise InputError(f"LLM option mode={opts.mode!r}: use score or generate")
         if opts.norm not in NORMS:
             raise InputError(f"LLM option norm={opts.norm!r}: use sum or mean")
-        if not np.isfinite(opts.temperature) or opts.temperature < 0:
-            raise InputError(f"LLM option temperature={opts.temperature}: must be >= 0")
-        if opts.retries < 0 or (opts.max_new_tokens is not None and opts.max_new_tokens < 1):
-            raise InputError("LLM options retries >= 0 and max_new_tokens >= 1, please")
+        t = opts.temperature
+        if not np.isfinite(t) or not (t == 0 or MIN_TEMPERATURE <= t <= MAX_TEMPERATURE):
+            raise InputError(
+                f"LLM option temperature={t}: must be 0 (argmax) or between "
+                f"{MIN_TEMPERATURE} and {MAX_TEMPERATURE:g}"
+            )
+        if not 0 <= opts.retries <= MAX_RETRIES:
+            raise InputError(f"LLM option retries={opts.retries}: must be 0 to {MAX_RETRIES}")
+        if opts.max_new_tokens is not None and not 1 <= opts.max_new_tokens <= MAX_NEW_TOKENS:
+            raise InputError(
+                f"LLM option max_new_tokens={opts.max_new_tokens}: must be 1 to {MAX_NEW_TOKENS}"
+            )
         if opts.dtype not in ("auto", "bf16", "fp32"):
             raise InputError(f"LLM option dtype={opts.dtype!r}: use auto, bf16 or fp32")
         if opts.quantize not in (None, "nf4", "none"):
             raise InputError(f"LLM option quantize={opts.quantize!r}: use nf4")
         return opts if opts.quantize != "none" else LLMOptions(**{**kwargs, "quantize": None})
+
+
+def _flag(key: str, value) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes"):
+        return True
+    if text in ("0", "false", "no"):
+        return False
+    raise InputError(f"LLM option {key}={value!r}: use 1 or 0")
 
 
 def policy_from_scores(
@@ -249,11 +279,24 @@ def make_llm_agent(parsed, handle=None, workspace=None, device=None, engine=None
     is what match records carry, so it must say how the agent played).
     """
     opts = LLMOptions.parse({**options, **parsed.options})
+    path = None
+    if parsed.adapter and not is_registry_ref(parsed.adapter):
+        path = Path(parsed.adapter).expanduser()
+        if not path.is_dir():
+            raise InputError(
+                f"adapter '{parsed.adapter}' is not a folder (looked for {path.resolve()}) "
+                "nor a registry version (v3, champion)"
+            )
+        if handle is not None:  # before the base loads: a wrong game costs nothing
+            from agents.llm.adapters import check_adapter_game
+
+            check_adapter_game(path.resolve(), handle.name, opts.transfer)
     if engine is None:
         from agents.llm.engine import get_engine
 
         engine = get_engine(parsed.base, workspace, device, opts.quantize, opts.dtype)
     if parsed.adapter and is_registry_ref(parsed.adapter):
+        # registry versions are kept per game: the version resolved is this game's
         if handle is None:
             raise InputError(f"'{parsed.raw}': a registry version needs the game it plays")
         game, base, ref = handle.spec, parsed.base, parsed.adapter
@@ -267,13 +310,7 @@ def make_llm_agent(parsed, handle=None, workspace=None, device=None, engine=None
         agent.point_at(resolve_registry_ref(base, ref, game, workspace), f"{ref}:{game}:{base}")
         return agent
     role = None
-    if parsed.adapter:
-        path = Path(parsed.adapter).expanduser()
-        if not path.is_dir():
-            raise InputError(
-                f"adapter '{parsed.adapter}' is not a folder (looked for {path.resolve()}) "
-                "nor a registry version (v3, champion)"
-            )
+    if path is not None:
         role = f"folder:{path.resolve()}"
         engine.attach_role(role, path)
     return LLMAgent(parsed.raw, engine, role, opts)

@@ -14,6 +14,8 @@ import sys
 
 from games import InputError
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
 # Each module defines ``register(subparsers)``; it adds its subcommands with a ``func``.
 COMMAND_MODULES = (
     "arena.cli.play_cmds",
@@ -24,6 +26,12 @@ COMMAND_MODULES = (
     "arena.cli.registry_cmds",
     "arena.cli.nightly_cmds",
 )
+
+
+def one_line(text: str) -> str:
+    """The message on one line: control characters a user typed (``\\r``, ``\\n``, escape
+    sequences) are shown escaped, so they can neither split nor rewrite the terminal line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder for models, adapters, match logs, datasets and run reports "
         "(default: $ARENA_WORKSPACE or ./arena-data)",
     )
-    parser.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        metavar="LEVEL",
+        help=f"logging level: {', '.join(LOG_LEVELS)} (default WARNING)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
@@ -49,11 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
-        level=getattr(logging, str(args.log_level).upper(), logging.WARNING),
+        level=getattr(logging, args.log_level),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if not getattr(args, "func", None):
-        parser.print_help()
+        parser.print_help(sys.stderr)
+        print("arena: error: no command given (see the list above)", file=sys.stderr)
         return 2
     try:
         return int(args.func(args) or 0)
@@ -63,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     except (InputError, FileNotFoundError, PermissionError, IsADirectoryError) as error:
         if os.environ.get("ARENA_DEBUG"):
             raise
-        print(f"arena: error: {error}", file=sys.stderr)
+        print(f"arena: error: {one_line(str(error))}", file=sys.stderr)
         return 2
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -11,13 +12,16 @@ from tqdm import tqdm
 
 from agents import make_agent, parse_spec
 from arena.report import pairing_entry, pairing_table
+from arena.runs import MAX_BATCH
 from games import CURATED_GAMES, InputError, load_game, observe, playable_games, sample_opening
 from games.defaults import DEFAULT_BATCH, DEFAULT_OPENING_PLIES
 from games.jsonl import JsonlWriter
+from games.limits import check_int
 from games.match import MatchJob
 from games.runner import LocalRunner
 from games.schedule import pair_jobs, summarize
 from games.workspace import Workspace
+from training.config import PlaySpec
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -106,10 +110,11 @@ def play_jobs(jobs: list[MatchJob], agents: dict, out: Path, batch: int, desc: s
 def cmd_match(args: argparse.Namespace) -> int:
     if args.games < 1:
         raise InputError("--games must be at least 1")
-    if args.batch < 1:
-        raise InputError("--batch must be at least 1")
+    check_int("--batch", args.batch, 1, MAX_BATCH)
     handle = load_game(args.game)
     specs = [parse_spec(s).raw for s in args.agents]
+    # the same ranges as every other way of playing matches (seed, opening plies, games limit)
+    PlaySpec(handle.spec, (specs[0], specs[1]), args.games, args.seed, args.opening_plies)
     workspace = Workspace.resolve(args.workspace)
     run_id = time.strftime("match-%Y%m%d-%H%M%S")
     out = Path(args.out) if args.out else workspace.matches(run_id) / "matches.jsonl"
@@ -117,6 +122,13 @@ def cmd_match(args: argparse.Namespace) -> int:
         spec: make_agent(spec, handle, workspace=workspace, device=args.device)
         for spec in dict.fromkeys(specs)
     }
+    if args.games >= 2000:  # openings take about 2 s per 10,000 games: say so first
+        print(
+            f"[match] {args.games} games of {handle.spec}: {specs[0]} vs {specs[1]}; "
+            "preparing the openings ...",
+            file=sys.stderr,
+            flush=True,
+        )
     jobs = pair_jobs(
         handle.spec,
         specs[0],

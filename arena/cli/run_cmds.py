@@ -224,6 +224,17 @@ class ProgressLine:
                 flush=True,
             )
 
+    def announce(self, games: int, options: ExecOptions) -> None:
+        """One line before anything slow starts (Ray start-up takes seconds): the size of the
+        run, so that no command sits silent."""
+        where = f"Ray at {options.address}" if options.address else "Ray (local or $RAY_ADDRESS)"
+        print(
+            f"[{self.desc}] {games} games at most; starting {options.workers} worker(s) on "
+            f"{where} ...",
+            file=sys.stderr,
+            flush=True,
+        )
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
@@ -259,6 +270,7 @@ def cmd_tournament(args: argparse.Namespace) -> int:
     )
     options = _options(args)
     with ProgressLine("tournament") as progress:
+        progress.announce(config.pairs * 2 * len(config.pairings()), options)
         result = run_tournament(
             config, Workspace.resolve(args.workspace), options, args.run_id, progress
         )
@@ -284,6 +296,7 @@ def cmd_selfplay(args: argparse.Namespace) -> int:
     )
     options = _options(args)
     with ProgressLine("selfplay") as progress:
+        progress.announce(config.pairs * 2, options)
         result = run_selfplay(
             config, Workspace.resolve(args.workspace), options, args.run_id, progress
         )
@@ -310,6 +323,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
     )
     options = _options(args)
     with ProgressLine("gate") as progress:
+        progress.announce(config.max_pairs * 2, options)
         result = run_gate(config, Workspace.resolve(args.workspace), options, args.run_id, progress)
     print(result.markdown())
     print(_footer(result.stats, options, result.paths))
