@@ -221,10 +221,22 @@ def _remote_train(gn: GameNight, kind: str, config) -> dict:
     task = ray.remote(num_cpus=n.train_cpus, num_gpus=n.train_gpus, max_retries=0)(_train_task)
     ref = task.remote(kind, to_dict(config))
     started = time.monotonic()
-    steps = config.train.max_steps if config.train.max_steps > 0 else "all"
-    while not ray.wait([ref], timeout=20)[0]:  # the task's own log stays on its node
-        gn.say(f"  [train] {kind} running for {time.monotonic() - started:.0f}s ({steps} steps)")
+    # The task's own log stays on its node; it writes its progress to the (shared) workspace.
+    while not ray.wait([ref], timeout=20)[0]:
+        gn.say(f"  [train] {kind}: {_train_progress(config.out, time.monotonic() - started)}")
     return ray.get(ref)
+
+
+def _train_progress(out: str, running_s: float) -> str:
+    """One progress line: steps, loss and ETA from the training's progress file."""
+    from training.train_common import read_progress
+
+    p = read_progress(out)
+    if not p or not p.get("max_steps"):
+        return f"running for {running_s:.0f}s (loading)"
+    eta = f", ETA {p['eta_s']:.0f}s" if p.get("eta_s") is not None else ""
+    loss = f", loss {p['loss']:.3f}" if p.get("loss") is not None else ""
+    return f"step {p['step']}/{p['max_steps']}{loss}, {running_s:.0f}s{eta}"
 
 
 def _with_threads(gn: GameNight, train) -> object:

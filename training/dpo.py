@@ -41,6 +41,7 @@ from training.train_common import (
     finalize,
     in_view,
     loss_metrics,
+    progress_callback,
     trainer_args,
 )
 
@@ -147,6 +148,7 @@ def train_dpo(
     trainer = DPOTrainer(
         model=model,
         args=args,
+        callbacks=[progress_callback(out)],
         train_dataset=to_dataset(rows),
         eval_dataset=to_dataset(eval_rows) if eval_rows else None,
         processing_class=tokenizer,

@@ -35,6 +35,7 @@ from training.train_common import (
     finalize,
     in_view,
     loss_metrics,
+    progress_callback,
     trainer_args,
 )
 
@@ -116,6 +117,7 @@ def train_sft(
     trainer = SFTTrainer(
         model=model,
         args=args,
+        callbacks=[progress_callback(out)],
         train_dataset=to_dataset(rows),
         eval_dataset=to_dataset(eval_rows) if eval_rows else None,
         processing_class=tokenizer,

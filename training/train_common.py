@@ -7,8 +7,10 @@ either dropped with a report (``long_rows="drop"``) or refused (``long_rows="err
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -170,6 +172,60 @@ def loss_metrics(log_history: list[dict], key: str = "loss") -> dict:
         "mean_train_loss": summary.get("train_loss"),
         "loss_curve": curve,
     }
+
+
+PROGRESS_FILE = "progress.json"
+
+
+def progress_path(out: str | Path) -> Path:
+    """Where a running training writes its progress (inside the scratch folder, which
+    ``finalize`` removes): a driver on another node reads it from the shared workspace."""
+    return Path(out) / "trainer" / PROGRESS_FILE
+
+
+def read_progress(out: str | Path) -> dict | None:
+    """The last progress a training wrote to ``progress_path(out)``; None before the first."""
+    try:
+        data = json.loads(progress_path(out).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def progress_callback(out: Path, every_s: float = 2.0):
+    """A TrainerCallback that writes step, total steps, elapsed time, ETA and the last loss to
+    ``progress_path(out)`` at most every ``every_s`` seconds (atomically: write, then rename),
+    so a night can show training progress whatever node the training runs on."""
+    from transformers import TrainerCallback
+
+    path = progress_path(out)
+
+    class ProgressFile(TrainerCallback):
+        def __init__(self) -> None:
+            self.started = time.monotonic()
+            self.written = 0.0
+            self.loss: float | None = None
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                self.loss = float(logs["loss"])
+
+        def on_step_end(self, args, state, control, **kwargs):
+            now = time.monotonic()
+            if now - self.written < every_s and state.global_step < state.max_steps:
+                return
+            self.written = now
+            elapsed = now - self.started
+            step, total = int(state.global_step), int(state.max_steps)
+            eta = elapsed / step * (total - step) if step else None
+            record = {"step": step, "max_steps": total, "elapsed_s": round(elapsed, 1)}
+            record.update(eta_s=None if eta is None else round(eta, 1), loss=self.loss)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temp = path.with_suffix(".tmp")
+            temp.write_text(json.dumps(record))
+            temp.replace(path)
+
+    return ProgressFile()
 
 
 def finalize(manifest: Manifest, out: Path, adapter_files: list[Path]) -> Path:

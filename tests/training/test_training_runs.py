@@ -284,3 +284,20 @@ def test_rows_over_max_length_are_counted_never_cut(data, tiny_base, tmp_path):
     empty.write_text("")
     with pytest.raises(InputError, match="has no rows"):
         train_sft(SFTRunConfig(**{**base, "data": str(empty)}, out=str(tmp_path / "x")))
+
+
+def test_progress_file_gives_step_eta_and_loss(tmp_path):
+    """A night on another node shows training progress from this file (it had only seconds)."""
+    from transformers import TrainerState
+
+    from training.train_common import progress_callback, read_progress
+
+    assert read_progress(tmp_path) is None
+    callback = progress_callback(tmp_path, every_s=0)
+    state = TrainerState()
+    state.global_step, state.max_steps = 5, 20
+    callback.on_log(None, state, None, logs={"loss": 1.5})
+    callback.on_step_end(None, state, None)
+    progress = read_progress(tmp_path)
+    assert progress["step"] == 5 and progress["max_steps"] == 20 and progress["loss"] == 1.5
+    assert progress["eta_s"] >= 0 and progress["elapsed_s"] >= 0
