@@ -224,3 +224,15 @@ def test_a_candidate_identical_to_the_champion_is_not_promoted(
     )
     assert event.kind == "reject" and reg.champion(GAME, key).version == "v1"
     reg.close()
+
+
+def test_training_progress_line(tmp_path):
+    from arena.nightly_stages import _train_progress
+    from training.train_common import progress_path
+
+    assert _train_progress(str(tmp_path), 12) == "running for 12s (loading)"
+    progress_path(tmp_path).parent.mkdir(parents=True)
+    progress_path(tmp_path).write_text(
+        '{"step": 50, "max_steps": 512, "eta_s": 300.4, "loss": 0.5}'
+    )
+    assert _train_progress(str(tmp_path), 40) == "step 50/512, loss 0.500, 40s, ETA 300s"
