@@ -130,7 +130,7 @@ def _value(default) -> st.SearchStrategy[str]:
     if isinstance(default, int):
         return st.one_of(ints, ints.map(lambda s: s + ".0"), TEXT)
     if isinstance(default, float):
-        floats = st.floats(allow_nan=True, allow_infinity=True).map(repr)
+        floats = st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=False).map(repr)
         return st.one_of(floats, ints, TEXT)
     if isinstance(default, dict):
         return st.sampled_from(["tic_tac_toe", "tic_tac_toe()", "connect_four(rows=0)", "x()"])
