@@ -197,7 +197,11 @@ def test_cli_refuses_to_mix_configs_under_one_run_id(tmp_path, ray_local, capsys
     capsys.readouterr()
     assert main(common + ["--players", "random", "solver", "--pairs", "3"]) == 2
     err = capsys.readouterr().err
-    assert "already exists" in err and "pairs" in err and err.count("\n") == 1
+    # the run announces its size before Ray starts (issue 12: no silent start); the refusal
+    # itself is one line, with no traceback
+    errors = [line for line in err.splitlines() if line.startswith("arena: error:")]
+    assert len(errors) == 1 and "already exists" in errors[0] and "pairs" in errors[0]
+    assert "Traceback" not in err and err.splitlines()[-1] == errors[0]
 
 
 @pytest.mark.parametrize(
