@@ -409,16 +409,23 @@ class Registry(NightsMixin):
         self, game: str, base: str, version: str, reason: str, actor: str, night: str | None = None
     ) -> EventRow:
         """Make ``version`` the champion by hand (``arena promote``); the old one is retired."""
-        row = self.get(game, base, version)
+        return self._swap(game, base, "promote", version, "retired", reason, actor, night)
+
+    def _swap(
+        self, game, base, kind, target, demoted, reason, actor, night, verb="promoted"
+    ) -> EventRow:
+        """Make ``target`` the champion and give the current one status ``demoted``, recorded
+        as one ``kind`` event, in a single transaction (what promote and rollback share)."""
+        row = self.get(game, base, target)
         if row.path is not None and not Path(row.path).is_dir():
-            raise InputError(f"{version}'s adapter folder {row.path} is missing; not promoted")
+            raise InputError(f"{target}'s adapter folder {row.path} is missing; not {verb}")
         with self._tx() as c:
             current = self._current(c, game, base)
-            if current == version:
-                raise InputError(f"{version} is already the champion of {base} for {game}")
-            event = self._event(c, game, base, "promote", current, version, reason, actor, night,
+            if current == target:
+                raise InputError(f"{target} is already the champion of {base} for {game}")
+            event = self._event(c, game, base, kind, current, target, reason, actor, night,
                                 None)  # fmt: skip
-            self._crown(c, game, base, current, version, "retired", event)
+            self._crown(c, game, base, current, target, demoted, event)
         return self._one(EventRow, "SELECT * FROM events WHERE id=?", (event,))
 
     def previous_champion(self, game: str, base: str) -> str | None:
@@ -450,17 +457,8 @@ class Registry(NightsMixin):
         target = to or self.previous_champion(game, base)
         if target is None:
             raise InputError(f"no previous champion of base '{base}' for {game} to roll back to")
-        row = self.get(game, base, target)
-        if row.path is not None and not Path(row.path).is_dir():
-            raise InputError(f"{target}'s adapter folder {row.path} is missing; not restored")
-        with self._tx() as c:
-            current = self._current(c, game, base)
-            if current == target:
-                raise InputError(f"{target} is already the champion of {base} for {game}")
-            event = self._event(c, game, base, "rollback", current, target, reason, actor, night,
-                                None)  # fmt: skip
-            self._crown(c, game, base, current, target, "rejected", event)
-        return self._one(EventRow, "SELECT * FROM events WHERE id=?", (event,))
+        return self._swap(game, base, "rollback", target, "rejected", reason, actor, night,
+                          verb="restored")  # fmt: skip
 
     # --------------------------------------------------------------------------- ratings
 
