@@ -37,7 +37,7 @@ def stage_summary(stage: str, r: dict | None) -> str:
         made = r.get("version") or r.get("rejected")
         return f"{runs}; {made}"
     if stage == "eval":
-        return "; ".join(f"{e['version']} {e['metric']} {e['value']:.3f}" for e in r.values())
+        return "; ".join(eval_summary(e) for e in r.values())
     if stage == "gate":
         return (
             f"{r['decision']} after {r['pairs']} pairs: score {r['score']:.3f} "
@@ -52,6 +52,20 @@ def stage_summary(stage: str, r: dict | None) -> str:
     if stage == "tournament":
         return f"{len(r['players'])} players, {len(r['leaderboard'])} rated"
     return ""
+
+
+def eval_summary(e: dict) -> str:
+    """``v1 optimal_move_accuracy 0.595 [0.526, 0.661], vs random 0.70 [0.64, 0.76]``."""
+    text = f"{e['version']} {e['metric']} {e['value']:.3f}{_ci(e.get('ci95'))}"
+    for o in e.get("opponents", []):
+        text += f", vs {o['opponent']} {o['score']:.3f}{_ci(o.get('score_ci95'))}"
+        if o.get("mean_return") is not None:
+            text += f" chips {o['mean_return']:+.3f}{_ci(o.get('mean_return_ci95'), '+')}"
+    return text
+
+
+def _ci(ci, sign: str = "") -> str:
+    return "" if not ci else f" [{ci[0]:{sign}.3f}, {ci[1]:{sign}.3f}]"
 
 
 def _num(value) -> str:

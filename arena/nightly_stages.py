@@ -331,6 +331,11 @@ def stage_train(gn: GameNight) -> dict:
     return {"runs": runs, "version": row.version, "path": row.path}
 
 
+# What the night keeps of each eval opponent: the score (win = 1, draw = 0.5) and, for poker,
+# the mean chips per game, each with its 95% interval over seat-swapped pairs.
+OPPONENT_KEYS = ("opponent", "games", "score", "score_ci95", "mean_return", "mean_return_ci95")
+
+
 def devset_score(gn: GameNight, version: str) -> dict:
     """Dev-set metric of ``version`` (and win rates when ``[eval] pairs`` > 0)."""
     from training.evaluate import evaluate
@@ -347,9 +352,10 @@ def devset_score(gn: GameNight, version: str) -> dict:
         "version": version,
         "metric": metric,
         "value": value,
+        "ci95": dev.get("ci95"),
         "higher_is_better": metric != "exploitability",
         "opponents": [
-            {k: o[k] for k in ("opponent", "games", "score", "score_ci95")}
+            {k: o.get(k) for k in OPPONENT_KEYS if o.get(k) is not None}
             for o in report["opponents"]
         ],
         "seconds": report["seconds"],

@@ -236,3 +236,35 @@ def test_training_progress_line(tmp_path):
         '{"step": 50, "max_steps": 512, "eta_s": 300.4, "loss": 0.5}'
     )
     assert _train_progress(str(tmp_path), 40) == "step 50/512, loss 0.500, 40s, ETA 300s"
+
+
+def test_eval_summary_shows_intervals_and_poker_chips():
+    from arena.nightly_report import eval_summary
+
+    board = {
+        "version": "v1",
+        "metric": "optimal_move_accuracy",
+        "value": 0.595,
+        "ci95": [0.526, 0.661],
+        "opponents": [{"opponent": "random", "score": 0.7, "score_ci95": [0.64, 0.76]}],
+    }
+    assert eval_summary(board) == (
+        "v1 optimal_move_accuracy 0.595 [0.526, 0.661], vs random 0.700 [0.640, 0.760]"
+    )
+    poker = {
+        "version": "v2",
+        "metric": "exploitability",
+        "value": 0.1,
+        "opponents": [
+            {
+                "opponent": "random",
+                "score": 0.55,
+                "score_ci95": [0.5, 0.6],
+                "mean_return": 0.125,
+                "mean_return_ci95": [-0.05, 0.3],
+            }
+        ],
+    }
+    assert eval_summary(poker) == (
+        "v2 exploitability 0.100, vs random 0.550 [0.500, 0.600] chips +0.125 [-0.050, +0.300]"
+    )
