@@ -188,7 +188,15 @@ def build_sft(config: SFTDataConfig) -> BuildResult:
 
 
 class SolverLabels:
-    """Every optimal move's text at a logged position, by the exact solver (cached per game)."""
+    """Every fastest optimal move's text at a logged position, by the exact solver (cached).
+
+    The solver's values do not see depth: where a move wins now, slower wins are optimal too,
+    and a quarter of the tic_tac_toe positions with a win on the board also labelled moves
+    that do not take it (258 of 1,043, measured in LEARNING.md). Those rows teach the model to
+    pass up a win, so where some optimal move ends the game with a win, only those are labelled
+    (the fastest win: what a player who cannot search deeper should learn first). A position is
+    dropped only when the labels cover every legal move (no signal).
+    """
 
     def __init__(self):
         self._solvers: dict[str, object] = {}
@@ -206,10 +214,18 @@ class SolverLabels:
         obs = observe(handle, state)
         if obs.prompt != move.prompt:
             raise InputError(f"{record.match_id} ply {move.ply}: history does not replay")
-        values = self._solvers[record.game].action_values(state)
-        best = max(values.values())
-        optimal = [obs.text_of(a) for a in obs.actions if values[a] >= best - 1e-9]
-        return [] if len(optimal) == len(obs.actions) else optimal
+        return [obs.text_of(a) for a in fastest_optimal(self._solvers[record.game], state)]
+
+
+def fastest_optimal(solver, state) -> list[int]:
+    """The optimal actions, only the winning-now ones where some optimal action wins now;
+    empty when they are every legal action (a label that teaches nothing)."""
+    values = solver.action_values(state)
+    best = max(values.values())
+    optimal = [a for a in state.legal_actions() if values[a] >= best - 1e-9]
+    if best > 0:
+        optimal = [a for a in optimal if state.child(a).is_terminal()] or optimal
+    return [] if len(optimal) == len(values) else optimal
 
 
 def _drop_reason(record: MatchRecord, move, chosen: list[bool], outcome: str) -> str | None:

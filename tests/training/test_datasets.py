@@ -328,3 +328,27 @@ def test_devset_positions_and_their_images_never_reach_training_rows(tmp_path):
     assert leaked == 0 and present > 0
     assert kept.drops[HeldOut.REASON] == kept.manifest.dataset["devset_excluded"] >= present
     assert HeldOut.REASON not in unfiltered.drops
+
+
+def test_solver_labels_take_a_win_now_over_slower_wins():
+    from types import SimpleNamespace
+
+    from games import observe
+    from training.sft_data import SolverLabels
+
+    handle = load_game("tic_tac_toe")
+    # x: a1 b1, o: a2 a3 -> x wins now at c1, and every other move wins later: by value alone
+    # every legal move is optimal (the position was dropped as "no signal")
+    history = [0, 1, 3, 2]
+    state = handle.game.new_initial_state()
+    for action in history:
+        state.apply_action(action)
+    values = AlphaBetaSolver(handle).action_values(state)
+    assert set(values.values()) == {1.0}
+    record = SimpleNamespace(game="tic_tac_toe", history=history, match_id="m")
+    move = SimpleNamespace(ply=4, prompt=observe(handle, state).prompt)
+    assert SolverLabels()(record, move) == ["c1"]
+    # a position where every move is optimal and none wins now carries no signal
+    empty = SimpleNamespace(game="tic_tac_toe", history=[], match_id="m")
+    first = SimpleNamespace(ply=0, prompt=observe(handle, handle.game.new_initial_state()).prompt)
+    assert SolverLabels()(empty, first) == []
