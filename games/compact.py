@@ -35,21 +35,14 @@ import re
 
 from games.observation import MOVE_MARKER
 
-VIEWS = ("full", "compact", "cells")
+VIEWS = ("full", "compact")
 BOARD_GAMES = ("tic_tac_toe", "connect_four")
 _MARK = re.compile(r"^You are player (\d+) \((\w+)\)\.")
 _CARD = re.compile(r"^You are player (\d+)\. Your card: (.+)\.$")
 
 
-def compact_prompt(prompt: str, marked: bool = False) -> str:
-    """The compact view of a full prompt; prompts of other games are returned unchanged.
-
-    ``marked`` (the ``cells`` view): a tic_tac_toe cell that holds a mark is written as its
-    name and the mark (`` b2x``), not the mark alone (`` x``). A line is then a set of tokens
-    (`` a1o a2o`` and an empty `` a3``) rather than a set of positions in the prompt, which a
-    small transformer matches by content instead of learning the board's geometry from
-    offsets (LEARNING.md measures the difference).
-    """
+def compact_prompt(prompt: str) -> str:
+    """The compact view of a full prompt; prompts of other games are returned unchanged."""
     lines = prompt.split("\n")
     if not lines or not lines[0].startswith("Game: ") or lines[-1] != MOVE_MARKER:
         return prompt
@@ -72,10 +65,7 @@ def compact_prompt(prompt: str, marked: bool = False) -> str:
         elif name == "tic_tac_toe" and _is_row(line):
             row, cells = line[0], line.split()[1:]
             body.append(
-                "".join(
-                    f" {row}{i + 1}" if c == "." else f" {row}{i + 1}{c}" if marked else f" {c}"
-                    for i, c in enumerate(cells)
-                )
+                "".join(f" {row}{i + 1}" if c == "." else f" {c}" for i, c in enumerate(cells))
             )
         else:
             body.append(line)
@@ -101,8 +91,8 @@ def _is_header(line: str) -> bool:
 
 def model_prompt(prompt: str, view: str) -> str:
     """The text a model with ``view`` reads for the canonical ``prompt``."""
-    if view in ("compact", "cells"):
-        return compact_prompt(prompt, marked=view == "cells")
+    if view == "compact":
+        return compact_prompt(prompt)
     if view == "full":
         return prompt
     raise ValueError(f"unknown prompt view '{view}' (one of {', '.join(VIEWS)})")

@@ -35,22 +35,6 @@ def test_compact_view_keeps_the_board_next_to_the_move_marker():
         model_prompt("x", "tiny")
 
 
-def test_cells_view_names_every_cell_and_its_mark():
-    from games import load_game, observe
-
-    handle = load_game("tic_tac_toe")
-    state = handle.game.new_initial_state()
-    for action in (4, 0, 8):  # x: b2 c3, o: a1
-        state.apply_action(action)
-    full = observe(handle, state).prompt
-    assert model_prompt(full, "cells") == (
-        "tic_tac_toe o\n a1o a2 a3\n b1 b2x b3\n c1 c2 c3x\nMove:"
-    )
-    assert model_prompt(full, "compact") == ("tic_tac_toe o\n o a2 a3\n b1 x b3\n c1 c2 x\nMove:")
-    c4 = random_observations("connect_four", 2, seed=0)[-1].prompt  # other games: compact
-    assert model_prompt(c4, "cells") == model_prompt(c4, "compact")
-
-
 def test_rules_text_names_wins_and_blocks():
     from games import load_game, observe
     from training.rules import tactics
