@@ -55,11 +55,12 @@ def stage_summary(stage: str, r: dict | None) -> str:
 
 
 def eval_summary(e: dict) -> str:
-    """``v1 optimal_move_accuracy 0.595 [0.526, 0.661], vs random 0.70 [0.64, 0.76]``."""
+    """``v1 optimal_move_accuracy 0.595 [0.526, 0.661], vs random 0.700 [0.640, 0.760]``;
+    poker (exploitability) adds the mean chips per game, ``chips +0.125 [-0.050, +0.300]``."""
     text = f"{e['version']} {e['metric']} {e['value']:.3f}{_ci(e.get('ci95'))}"
     for o in e.get("opponents", []):
         text += f", vs {o['opponent']} {o['score']:.3f}{_ci(o.get('score_ci95'))}"
-        if o.get("mean_return") is not None:
+        if e["metric"] == "exploitability" and o.get("mean_return") is not None:
             text += f" chips {o['mean_return']:+.3f}{_ci(o.get('mean_return_ci95'), '+')}"
     return text
 

@@ -28,7 +28,8 @@ rollouts = 2
 [dpo_train.train]
 max_steps = 2
 [eval]
-pairs = 0
+pairs = 1
+opponents = ["random"]
 limit = 16
 [gate]
 min_pairs = 2

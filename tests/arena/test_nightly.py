@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -118,6 +119,7 @@ def test_two_nights_a_crash_after_every_stage_and_a_sigkill(
     assert len(reg.gate_decisions(night="n1")) == 1 and reg.latest_ratings(GAME, key)
     report = (ws / "nights/n1/report.md").read_text()
     assert report.startswith("# Night n1")
+    assert re.search(r"v1 optimal_move_accuracy [\d.]+ \[[\d.]+, [\d.]+\], vs random", report)
     png = f"ratings-tic_tac_toe-{key}.png"  # the rating-history plot, embedded
     assert f"]({png})" in report and (ws / "nights/n1" / png).read_bytes()[:4] == b"\x89PNG"
     if reg.champion(GAME, key).version == "v0":  # so that night 2 trains with DPO
@@ -246,7 +248,15 @@ def test_eval_summary_shows_intervals_and_poker_chips():
         "metric": "optimal_move_accuracy",
         "value": 0.595,
         "ci95": [0.526, 0.661],
-        "opponents": [{"opponent": "random", "score": 0.7, "score_ci95": [0.64, 0.76]}],
+        "opponents": [
+            {
+                "opponent": "random",
+                "score": 0.7,
+                "score_ci95": [0.64, 0.76],
+                "mean_return": 0.4,  # a board game's return is not chips: not shown
+                "mean_return_ci95": [0.3, 0.5],
+            }
+        ],
     }
     assert eval_summary(board) == (
         "v1 optimal_move_accuracy 0.595 [0.526, 0.661], vs random 0.700 [0.640, 0.760]"
