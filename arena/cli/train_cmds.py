@@ -86,7 +86,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--beta", type=float, default=field_default(DPORunConfig, "beta"), help="DPO beta / IPO tau"
     )
     p.add_argument(
-        "--precompute-ref", action="store_true", help="reference log-probs once, before training"
+        "--precompute-ref",
+        action=argparse.BooleanOptionalAction,
+        default=field_default(DPORunConfig, "precompute_ref"),
+        help="reference log-probs once, before training",
     )
     p.add_argument(
         "--sft-weight",

@@ -62,6 +62,11 @@ def test_example_config_parses_and_keeps_training_defaults():
     assert sft.train.max_steps == TrainOptions().max_steps and config.night.base == "small"
     # the first night's SFT rows: varied positions labelled by the solver (LEARNING.md)
     assert config.sft_data_config(inputs=(), out="o").label == "solver"
+    assert dpo.train.epochs == default.train.epochs  # the tuned DPO budget, not max_steps
+    assert dpo.train.max_steps == -1 and dpo.precompute_ref == default.precompute_ref
+    # the second night's pairs: the champion's own mistakes against the solver's best move
+    prefs = config.prefs_data_config(inputs=("x",), out="o")
+    assert (prefs.method, prefs.rejected) == ("solver", "played")
 
 
 def test_regression_verdict():
@@ -278,3 +283,16 @@ def test_eval_summary_shows_intervals_and_poker_chips():
     assert eval_summary(poker) == (
         "v2 exploitability 0.100, vs random 0.550 [0.500, 0.600] chips +0.125 [-0.050, +0.300]"
     )
+
+
+def test_preference_learning_config_parses():
+    """configs/learning-prefs.toml (LEARNING.md section 4): a weak SFT night, then DPO nights
+    on the champion's own mistakes with the default DPO budget."""
+    from training.config import DPORunConfig
+
+    config = parse_config(Path("configs/learning-prefs.toml").read_text())
+    assert config.sft_run_config(data="d", base="b", out="o").train.epochs < 8
+    prefs = config.prefs_data_config(inputs=("x",), out="o")
+    assert (prefs.method, prefs.rejected) == ("solver", "played")
+    dpo = config.dpo_run_config(data="d", base="b", adapter="a", out="o")
+    assert dpo == DPORunConfig(data="d", base="b", adapter="a", out="o")

@@ -136,3 +136,18 @@ def test_scripts_are_thin_entry_points(tmp_path):
         cwd=ROOT,
     )
     assert prefs.returncode == 2 and "error: no such match log" in prefs.stderr
+
+
+def test_dpo_budget_defaults_reach_the_cli():
+    """The tuned DPO budget (LEARNING.md section 4) is what `arena train dpo` runs without
+    flags, and the precomputed reference can be switched off."""
+    from arena.cli import build_parser
+    from training.config import DPO_EPOCHS, DPO_LR, DPORunConfig
+
+    argv = ["train", "dpo", "--adapter", "a", "--data", "d", "--base", "b"]
+    args = build_parser().parse_args(argv)
+    assert (args.lr, args.epochs, args.precompute_ref) == (DPO_LR, DPO_EPOCHS, True)
+    assert build_parser().parse_args([*argv, "--no-precompute-ref"]).precompute_ref is False
+    default = DPORunConfig(data="d", base="b", adapter="a", out="o")
+    assert default.train.learning_rate == DPO_LR and default.train.epochs == DPO_EPOCHS
+    assert default.precompute_ref and default.sft_weight > 0
