@@ -37,7 +37,9 @@ def stage_summary(stage: str, r: dict | None) -> str:
         made = r.get("version") or r.get("rejected")
         return f"{runs}; {made}"
     if stage == "eval":
-        return "; ".join(f"{e['version']} {e['metric']} {e['value']:.3f}" for e in r.values())
+        return "; ".join(eval_summary(e) for e in r.values())
+    if stage == "gate" and r.get("by") == "exploitability":
+        return f"{r['decision']} by exploitability: {r['reason']}"
     if stage == "gate":
         return (
             f"{r['decision']} after {r['pairs']} pairs: score {r['score']:.3f} "
@@ -52,6 +54,21 @@ def stage_summary(stage: str, r: dict | None) -> str:
     if stage == "tournament":
         return f"{len(r['players'])} players, {len(r['leaderboard'])} rated"
     return ""
+
+
+def eval_summary(entry: dict) -> str:
+    """A version's dev-set metric, then per opponent its score and, for games whose returns
+    are not just win/loss (poker: chips), the mean return per game, each with its 95% CI."""
+    text = f"{entry['version']} {entry['metric']} {entry['value']:.3f}"
+    for o in entry.get("opponents") or []:
+        text += f", vs {o['opponent']} score {o['score']:.3f} {_ci(o.get('score_ci95'))}"
+        if o.get("mean_return") is not None and entry["metric"] == "exploitability":
+            text += f" chips/game {o['mean_return']:+.3f} {_ci(o.get('mean_return_ci95'))}"
+    return text
+
+
+def _ci(ci) -> str:
+    return "" if not ci else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
 def _num(value) -> str:

@@ -331,6 +331,11 @@ def stage_train(gn: GameNight) -> dict:
     return {"runs": runs, "version": row.version, "path": row.path}
 
 
+# What the night keeps of each opponent entry of ``arena eval``: the score and, since a win
+# rate hides the size of wins, the mean return per game (chips in poker) with its interval.
+OPPONENT_KEYS = ("opponent", "games", "score", "score_ci95", "mean_return", "mean_return_ci95")
+
+
 def devset_score(gn: GameNight, version: str) -> dict:
     """Dev-set metric of ``version`` (and win rates when ``[eval] pairs`` > 0)."""
     from training.evaluate import evaluate
@@ -348,10 +353,7 @@ def devset_score(gn: GameNight, version: str) -> dict:
         "metric": metric,
         "value": value,
         "higher_is_better": metric != "exploitability",
-        "opponents": [
-            {k: o[k] for k in ("opponent", "games", "score", "score_ci95")}
-            for o in report["opponents"]
-        ],
+        "opponents": [{k: o.get(k) for k in OPPONENT_KEYS} for o in report["opponents"]],
         "seconds": report["seconds"],
     }
 
@@ -377,6 +379,18 @@ def stage_gate(gn: GameNight) -> dict:
     if cand is None:
         return {"skipped": "no candidate"}
     champ = gn.results["plan"]["champion"]
+    if (
+        gn.config.gating.by == "exploitability"
+        and gn.results["eval"]["candidate"].get("metric") == "exploitability"
+    ):
+        from arena.nightly_checks import exploitability_gate
+
+        report = exploitability_gate(
+            gn.results["eval"]["candidate"], gn.results["eval"]["champion"],
+            gn.config.gating.exploitability_margin,
+        )  # fmt: skip
+        gn.say(f"  gate {cand} vs {champ}: {report['decision']}: {report['reason']}")
+        return report
     config = gn.config.gate_config(
         game=gn.game, candidate=gn.spec(cand), champion=gn.spec(champ), seed=gn.seed
     )
