@@ -94,3 +94,47 @@ def test_learning_configs_parse(name):
     if "kuhn" in name:
         assert config.gating.by == "exploitability"
         assert config.sft_data_config(inputs=(), out="o").dedup == "none"  # frequencies kept
+
+
+def _report(night: str, cand: dict, champ: dict, promoted: bool) -> dict:
+    gate = {"by": "exploitability", "decision": "accept" if promoted else "reject"}
+    return {
+        "night": night,
+        "games": {
+            "kuhn_poker": {
+                "eval": {"candidate": cand, "champion": champ},
+                "gate": gate,
+                "decide": {"decision": "promoted" if promoted else "rejected"},
+                "regression": {"rolled_back": False},
+            }
+        },
+    }
+
+
+def test_learning_plots_read_the_night_reports(tmp_path, capsys):
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("learning_plots", "scripts/learning_plots.py")
+    plots = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plots)
+    opp = {"opponent": "solver", "games": 400, "score": 0.5, "score_ci95": [0.45, 0.55],
+           "mean_return": -0.1, "mean_return_ci95": [-0.2, 0.0]}  # fmt: skip
+    v0, v1, v2 = (_score(v, x, opponents=[opp]) for v, x in (("v0", 0.5), ("v1", 0.1), ("v2", 0.2)))
+    for night, report in (
+        ("n1", _report("n1", v1, v0, True)),
+        ("n2", _report("n2", v2, v1, False)),
+    ):
+        (tmp_path / "ws" / "nights" / night).mkdir(parents=True)
+        (tmp_path / "ws" / "nights" / night / "report.json").write_text(json.dumps(report))
+    argv = ["--name", "k", "--out", str(tmp_path / "png"), "--workspace", str(tmp_path / "ws"),
+            "--game", "kuhn_poker", "--nights", "n1", "n2", "--table"]  # fmt: skip
+    assert plots.main(argv) == 0
+    out = capsys.readouterr().out
+    assert (tmp_path / "png" / "k_exploitability.png").is_file()
+    assert (tmp_path / "png" / "k_chips_vs_solver.png").is_file()
+    rows = [line for line in out.splitlines() if line.startswith(("| n1 ", "| n2 "))]
+    assert rows[0].split(" | ")[1:3] == ["v1", "0.100"] and "| yes | v1 |" in rows[0]
+    assert "| reject | no | v1 |" in rows[1] and "-0.100 [-0.200, 0.000]" in rows[1]
+    with pytest.raises(SystemExit):
+        plots.main(["--name", "k", "--workspace", str(tmp_path / "ws"), "--nights", "n9"])
