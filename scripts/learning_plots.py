@@ -158,14 +158,19 @@ def plot_nights(labels, champ: dict, cands: dict, out: Path, name: str) -> list[
             continue
         vals = [points[i] for i in xs]
         fig, ax = plt.subplots(figsize=(5.4, 3.4), dpi=110)
-        ax.plot(xs, [v[0] for v in vals], marker="o", label="champion after the night")
-        ax.fill_between(xs, [v[1] for v in vals], [v[2] for v in vals], alpha=0.25, label="95% CI")
+        exact = all(v[1] == v[0] == v[2] for v in vals)
+        line = "champion after the night" + (" (exact)" if exact else "")
+        ax.plot(xs, [v[0] for v in vals], marker="o", label=line)
+        if not exact:
+            ax.fill_between(xs, [v[1] for v in vals], [v[2] for v in vals], alpha=0.25,
+                            label="95% CI")  # fmt: skip
         cx = [i for i, p in enumerate(cands.get(metric, [])) if p is not None]
         if cx:
             cv = [cands[metric][i] for i in cx]
             err = [[v[0] - v[1] for v in cv], [v[2] - v[0] for v in cv]]
-            ax.errorbar([x + 0.08 for x in cx], [v[0] for v in cv], yerr=err, fmt="s",
-                        ms=4, capsize=3, alpha=0.7, label="candidate (95% CI)")  # fmt: skip
+            label = "candidate" + ("" if exact else " (95% CI)")
+            ax.errorbar([x + 0.08 for x in cx], [v[0] for v in cv], yerr=err, fmt="s", ms=4,
+                        capsize=3, alpha=0.7, label=label)  # fmt: skip
         ax.set_xticks(range(len(labels)), labels, rotation=20)
         ax.set_ylabel(metric)
         ax.set_title(f"{name}: {metric} by night")
