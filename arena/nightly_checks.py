@@ -43,6 +43,27 @@ def regression_verdict(
     )
 
 
+def exploitability_gate(candidate: dict, champion: dict, margin: float) -> dict:
+    """The gate of ``[gate] by = "exploitability"``: accept the candidate when its exact
+    exploitability (``devset_score`` of the eval stage) is lower than the champion's by at
+    least ``margin`` chips per game. Exact numbers, so no test statistic and no games."""
+    gain = champion["value"] - candidate["value"]
+    accept = gain >= margin
+    return {
+        "by": "exploitability",
+        "decision": "accept" if accept else "reject",
+        "reason": (
+            f"exploitability {candidate['value']:.4f} vs champion {champion['version']}'s "
+            f"{champion['value']:.4f}: lower by {gain:+.4f}, "
+            f"{'at least' if accept else 'less than'} the margin {margin:g}"
+        ),
+        "candidate": candidate["value"],
+        "champion": champion["value"],
+        "margin": margin,
+        "pairs": 0,
+    }
+
+
 def _known_score(gn: GameNight, version: str) -> dict | None:
     """The dev-set score measured earlier tonight (eval stage), if any."""
     for entry in gn.results.get("eval", {}).values():

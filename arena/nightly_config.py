@@ -36,6 +36,7 @@ from training.config import (
 
 WHEN = ("first", "always", "never", "after_first")
 PREVIOUS = "previous"
+GATE_BY = ("games", "exploitability")
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,26 @@ class TournamentSection:
 
 
 @dataclass(frozen=True)
+class GateSection:
+    """``[gate]``'s own keys (the rest override ``arena.gating.GateRunConfig``).
+
+    Attributes:
+        by: ``games``: the SPRT on seat-swapped games (win/draw/loss); ``exploitability``: for
+            games with an exact exploitability (poker), the candidate is promoted when its
+            exploitability is lower than the champion's by at least ``exploitability_margin``
+            (no games are played; other games keep the SPRT). In poker a win rate hides the
+            size of wins: the bare ``small`` base wins 0.525 of its games against the CFR
+            solver while losing 0.14 chips per game (LEARNING.md section 5), so a gate on
+            games can reject a better policy; exploitability is exact and measures what the
+            issue asks (distance from equilibrium).
+        exploitability_margin: chips per game the candidate must improve by.
+    """
+
+    by: str = "games"
+    exploitability_margin: float = 0.005
+
+
+@dataclass(frozen=True)
 class NightlyConfig:
     """The whole night, resolved: own sections plus the validated override dicts."""
 
@@ -123,6 +144,7 @@ class NightlyConfig:
     datasets: DatasetsSection = field(default_factory=DatasetsSection)
     regression: RegressionSection = field(default_factory=RegressionSection)
     tournament: TournamentSection = field(default_factory=TournamentSection)
+    gating: GateSection = field(default_factory=GateSection)
     league: tuple[tuple[str, float], ...] = (("self", 2.0), (PREVIOUS, 1.0))
     selfplay: dict = field(default_factory=dict)
     sft_data: dict = field(default_factory=dict)
@@ -251,6 +273,9 @@ def parse_config(text: str, source: str = "nightly.toml") -> NightlyConfig:
     tour = dict(raw.get("tournament", {}))
     own_tour = {k: tour.pop(k) for k in ("recent", "scripted", "pairs") if k in tour}
     tournament = _section(TournamentSection, own_tour, w("tournament"))
+    gate = dict(raw.get("gate", {}))
+    own_gate = {k: gate.pop(k) for k in ("by", "exploitability_margin") if k in gate}
+    gating = _section(GateSection, own_gate, w("gate"))
     selfplay = dict(raw.get("selfplay", {}))
     league_entries = selfplay.pop("league", ["self=2", f"{PREVIOUS}=1"])
     if not isinstance(league_entries, list) or not all(isinstance(e, str) for e in league_entries):
@@ -261,6 +286,7 @@ def parse_config(text: str, source: str = "nightly.toml") -> NightlyConfig:
         datasets=datasets,
         regression=regression,
         tournament=tournament,
+        gating=gating,
         league=league,
         selfplay=_overrides("selfplay", SelfplayConfig, selfplay, w("selfplay")),
         sft_data=_overrides("sft_data", SFTDataConfig, raw.get("sft_data", {}), w("sft_data")),
@@ -270,7 +296,7 @@ def parse_config(text: str, source: str = "nightly.toml") -> NightlyConfig:
         ),
         dpo_train=_overrides("dpo_train", DPORunConfig, raw.get("dpo_train", {}), w("dpo_train")),
         eval=_overrides("eval", EvalConfig, raw.get("eval", {}), w("eval")),
-        gate=_overrides("gate", GateRunConfig, raw.get("gate", {}), w("gate")),
+        gate=_overrides("gate", GateRunConfig, gate, w("gate")),
         tournament_run=_overrides("tournament", TournamentConfig, tour, w("tournament")),
         source=source,
     )
@@ -324,6 +350,11 @@ def _check(config: NightlyConfig, source: str) -> None:
         raise InputError(
             f"{source}: [regression] pairs >= 0, [tournament] pairs >= 1 and recent >= 0"
         )
+    g = config.gating
+    if g.by not in GATE_BY:
+        raise InputError(f"{source} [gate]: by must be one of {', '.join(GATE_BY)}, got '{g.by}'")
+    if not (math.isfinite(g.exploitability_margin) and 0 <= g.exploitability_margin < 1):
+        raise InputError(f"{source} [gate]: exploitability_margin must be in [0, 1)")
     for key in ("devset_tolerance", "score_tolerance"):
         value = getattr(r, key)
         if not (math.isfinite(value) and 0 <= value < 1):

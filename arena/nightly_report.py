@@ -38,6 +38,8 @@ def stage_summary(stage: str, r: dict | None) -> str:
         return f"{runs}; {made}"
     if stage == "eval":
         return "; ".join(eval_summary(e) for e in r.values())
+    if stage == "gate" and r.get("by") == "exploitability":
+        return f"{r['decision']} by exploitability: {r['reason']}"
     if stage == "gate":
         return (
             f"{r['decision']} after {r['pairs']} pairs: score {r['score']:.3f} "
@@ -56,12 +58,12 @@ def stage_summary(stage: str, r: dict | None) -> str:
 
 def eval_summary(e: dict) -> str:
     """``v1 optimal_move_accuracy 0.595 [0.526, 0.661], vs random 0.700 [0.640, 0.760]``;
-    poker (exploitability) adds the mean chips per game, ``chips +0.125 [-0.050, +0.300]``."""
+    poker (exploitability) adds the mean chips per game, ``chips/game +0.125 [-0.050, +0.300]``."""
     text = f"{e['version']} {e['metric']} {e['value']:.3f}{_ci(e.get('ci95'))}"
     for o in e.get("opponents", []):
         text += f", vs {o['opponent']} {o['score']:.3f}{_ci(o.get('score_ci95'))}"
         if e["metric"] == "exploitability" and o.get("mean_return") is not None:
-            text += f" chips {o['mean_return']:+.3f}{_ci(o.get('mean_return_ci95'), '+')}"
+            text += f" chips/game {o['mean_return']:+.3f}{_ci(o.get('mean_return_ci95'), '+')}"
     return text
 
 

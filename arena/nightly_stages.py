@@ -383,6 +383,18 @@ def stage_gate(gn: GameNight) -> dict:
     if cand is None:
         return {"skipped": "no candidate"}
     champ = gn.results["plan"]["champion"]
+    if (
+        gn.config.gating.by == "exploitability"
+        and gn.results["eval"]["candidate"].get("metric") == "exploitability"
+    ):
+        from arena.nightly_checks import exploitability_gate
+
+        report = exploitability_gate(
+            gn.results["eval"]["candidate"], gn.results["eval"]["champion"],
+            gn.config.gating.exploitability_margin,
+        )  # fmt: skip
+        gn.say(f"  gate {cand} vs {champ}: {report['decision']}: {report['reason']}")
+        return report
     config = gn.config.gate_config(
         game=gn.game, candidate=gn.spec(cand), champion=gn.spec(champ), seed=gn.seed
     )

@@ -281,7 +281,7 @@ def test_eval_summary_shows_intervals_and_poker_chips():
         ],
     }
     assert eval_summary(poker) == (
-        "v2 exploitability 0.100, vs random 0.550 [0.500, 0.600] chips +0.125 [-0.050, +0.300]"
+        "v2 exploitability 0.100, vs random 0.550 [0.500, 0.600] chips/game +0.125 [-0.050, +0.300]"
     )
 
 

@@ -247,6 +247,25 @@ def test_poker_rollouts_redeal_the_hidden_card():
         ).information_state_string(1)
 
 
+def test_poker_rollouts_weigh_hidden_cards_by_the_opponents_policy():
+    from training.rollouts import opponent_policy
+
+    handle = load_game("kuhn_poker")
+    # player 0 holds the Queen and checked; player 1 bet. The equilibrium opponent bets the
+    # King always and the Jack a third of the time: the Jack has probability 1/4, not 1/2.
+    history = [1, 2, 0, 1]
+    deals, chance = consistent_histories(handle, history, player=0)
+    assert chance.tolist() == [0.5, 0.5]
+    deals, belief = consistent_histories(handle, history, 0, opponent_policy(handle, "solver"))
+    assert deals == [(1, 0, 0, 1), (1, 2, 0, 1)] and abs(belief[0] - 0.25) < 0.01
+    uniform = consistent_histories(handle, history, 0, opponent_policy(handle, "random"))[1]
+    assert uniform.tolist() == [0.5, 0.5]  # a uniform opponent says nothing about its card
+    never = consistent_histories(handle, history, 0, lambda state: {0: 1.0, 1: 0.0})[1]
+    assert never.tolist() == [0.5, 0.5]  # a policy that rules out every deal: chance weights
+    assert opponent_policy(load_game("tic_tac_toe"), "random") is None
+    assert opponent_policy(handle, "llm:small") is None
+
+
 def test_poker_rollout_pairs_build(tmp_path):
     result = build_prefs(
         PrefsDataConfig(
