@@ -266,11 +266,13 @@ class SFTRunConfig:
 
 
 # DPO/IPO budget for the arena's small bases on a CPU (LEARNING.md section 4): one epoch at
-# 5e-5 (about 5 steps) moved nothing (margin 0.045 -> 0.052); 8 epochs at 3e-3, the SFT
-# learning rate, on a few hundred pairs of the adapter's own mistakes move the margin to 1.3 and
-# the policy's mass on optimal moves by +0.04 (1e-3 moved it less), though not the argmax play
-# beyond the dev set's interval. For a hub LLM of a billion parameters, pass --lr 5e-6 --epochs 1.
-DPO_LR = 3e-3
+# 5e-5 (about 5 steps) moved nothing (margin 0.045 -> 0.052). 8 epochs at 3e-3 (the SFT rate)
+# moved the margin to 1.3 and the mass on optimal moves by +0.04 from a weak SFT adapter, but
+# from `make demo`'s SFT champion (96 pairs) it collapsed the play: dev accuracy 0.600 -> 0.480,
+# score vs random 0.785 -> 0.505. At 3e-4 the same run stays within the champion's intervals
+# (0.615, 0.728); 1e-3 drifted (0.535, 0.685). So: 3e-4 for 8 epochs, and the gate decides.
+# For a hub LLM of a billion parameters, pass --lr 5e-6 --epochs 1.
+DPO_LR = 3e-4
 DPO_EPOCHS = 8.0
 
 
