@@ -90,7 +90,14 @@ def test_a_night_through_ray_job_submit(tmp_path, tiny_base, ray_head, night_con
     cmd = [str(Path(sys.executable).with_name("ray")), "job", "submit", "--address", address]
     cmd += ["--", sys.executable, "-m", "arena", "--workspace", str(ws), "nightly"]
     cmd += ["--config", str(config), "--night", "job-1"]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    deadline = time.monotonic() + 120
+    while True:
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+        # The dashboard port opens before the head's job agent has registered; until it has,
+        # the submission is refused and no job exists, so submitting again is safe.
+        if "No available agent to submit job" not in done.stderr or time.monotonic() > deadline:
+            break
+        time.sleep(2)
     # `ray job submit` exits 1 for any non-zero job status, and a night without a promotion
     # exits 3: the registry and the job's log tell which it was.
     (tmp_path / "job.log").write_text(done.stdout + done.stderr)

@@ -59,7 +59,15 @@ def assert_exactly_once(folder: Path, config: TournamentConfig, run_id: str) -> 
     assert {r.match_id: strip(r) for r in records} == expected
 
 
-def test_killed_worker_has_its_games_rescheduled_exactly_once(tmp_path, ray_local):
+def test_killed_worker_has_its_games_rescheduled_exactly_once(tmp_path, ray_local, monkeypatch):
+    from arena.driver import DriverConfig
+
+    # Backups off: on a loaded machine the healthy worker could otherwise back up the dead
+    # worker's tail chunk and finish the run before Ray reports the death (no replacement,
+    # which is correct but not what this test is about; test_a_stalled_worker covers backups).
+    monkeypatch.setattr(
+        ExecOptions, "driver", lambda self: DriverConfig(self.batch, backup_after=0)
+    )
     config = TournamentConfig("tic_tac_toe", ("mcts:100", "random"), pairs=12, seed=3)
     jobs = config.jobs("kill")
     ws = Workspace(tmp_path)
