@@ -144,12 +144,30 @@ def _fmt(point) -> str:
     return f"{value:.3f}" if low == high == value else f"{value:.3f} [{low:.3f}, {high:.3f}]"
 
 
-def plot_nights(labels, champ: dict, cands: dict, out: Path, name: str) -> list[Path]:
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _save(plt, fig, ax, labels, metric: str, title: str, path: Path, fontsize: int) -> Path:
+    """Ticks, labels, grid and legend shared by every plot, then write ``path``."""
+    ax.set_xticks(range(len(labels)), labels, rotation=20)
+    ax.set_ylabel(metric)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=fontsize)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_nights(labels, champ: dict, cands: dict, out: Path, name: str) -> list[Path]:
+    plt = _pyplot()
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for metric, points in champ.items():
@@ -171,25 +189,13 @@ def plot_nights(labels, champ: dict, cands: dict, out: Path, name: str) -> list[
             label = "candidate" + ("" if exact else " (95% CI)")
             ax.errorbar([x + 0.08 for x in cx], [v[0] for v in cv], yerr=err, fmt="s", ms=4,
                         capsize=3, alpha=0.7, label=label)  # fmt: skip
-        ax.set_xticks(range(len(labels)), labels, rotation=20)
-        ax.set_ylabel(metric)
-        ax.set_title(f"{name}: {metric} by night")
-        ax.grid(alpha=0.3)
-        ax.legend(loc="best", fontsize=7)
-        fig.tight_layout()
-        path = out / f"{name}_{metric}.png"
-        fig.savefig(path)
-        plt.close(fig)
-        written.append(path)
+        title, path = f"{name}: {metric} by night", out / f"{name}_{metric}.png"
+        written.append(_save(plt, fig, ax, labels, metric, title, path, fontsize=7))
     return written
 
 
 def plot(labels: list[str], data: dict, out: Path, name: str) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for metric, points in data.items():
@@ -200,16 +206,8 @@ def plot(labels: list[str], data: dict, out: Path, name: str) -> list[Path]:
         fig, ax = plt.subplots(figsize=(5, 3.2), dpi=110)
         ax.plot(xs, [v[0] for v in vals], marker="o")
         ax.fill_between(xs, [v[1] for v in vals], [v[2] for v in vals], alpha=0.25, label="95% CI")
-        ax.set_xticks(range(len(labels)), labels, rotation=20)
-        ax.set_ylabel(metric)
-        ax.set_title(f"{name}: {metric}")
-        ax.grid(alpha=0.3)
-        ax.legend(loc="best", fontsize=8)
-        fig.tight_layout()
         path = out / f"{name}_{metric.replace(':', '')}.png"
-        fig.savefig(path)
-        plt.close(fig)
-        written.append(path)
+        written.append(_save(plt, fig, ax, labels, metric, f"{name}: {metric}", path, fontsize=8))
     return written
 
 
