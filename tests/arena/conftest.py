@@ -1,7 +1,16 @@
-"""Fixtures of the nightly tests."""
+"""Fixtures of the arena tests: the tiny nightly config, and real multi-process Ray on 127.0.0.1."""
 
 from __future__ import annotations
 
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -49,3 +58,174 @@ scripted = ["random"]
 def night_config():
     """``night_config(base, **sections) -> str``: the tiny nightly TOML."""
     return tiny_config
+
+
+# Real multi-process Ray on 127.0.0.1 (test_cluster.py, test_nightly_job.py): every process
+# gets unique ports and its own temp dir, so it cannot collide with another Ray instance on
+# this machine, and is stopped by signalling its own process group, never with `ray stop`
+# (which kills every Ray process of the machine, other people's included).
+
+
+def free_ports(n: int) -> list[int]:
+    sockets, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        sockets.append(s)
+        ports.append(s.getsockname()[1])
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def port_range(width: int = 40) -> tuple[int, int]:
+    """A block of consecutive ports that are free right now (for Ray's worker processes)."""
+    for base in range(24000 + (os.getpid() % 200) * 50, 60000, 500):
+        try:
+            held = []
+            for port in range(base, base + width):
+                s = socket.socket()
+                held.append(s)
+                s.bind(("127.0.0.1", port))
+            return base, base + width - 1
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+    raise RuntimeError("no free port range")
+
+
+def node_args(manager: int) -> list[str]:
+    objects, agent, agent_grpc, metrics, runtime_env = free_ports(5)
+    low, high = port_range()
+    return [
+        "--block",
+        "--node-ip-address=127.0.0.1",
+        "--num-cpus=1",
+        "--num-gpus=0",
+        "--object-store-memory=100000000",
+        "--disable-usage-stats",
+        f"--node-manager-port={manager}",
+        f"--object-manager-port={objects}",
+        f"--dashboard-agent-listen-port={agent}",
+        f"--dashboard-agent-grpc-port={agent_grpc}",
+        f"--metrics-export-port={metrics}",
+        f"--runtime-env-agent-port={runtime_env}",
+        f"--min-worker-port={low}",
+        f"--max-worker-port={high}",
+    ]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "ray start exited early (see ray.log in the test's tmp_path)"
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"nothing listens on {port}")
+
+
+def wait_for_nodes(address: str, count: int, env: dict, timeout: float = 60) -> None:
+    code = (
+        "import ray, sys, time\n"
+        f"ray.init(address={address!r}, logging_level='ERROR')\n"
+        f"deadline = time.monotonic() + {timeout}\n"
+        f"while sum(n['Alive'] for n in ray.nodes()) < {count}:\n"
+        "    assert time.monotonic() < deadline, ray.nodes()\n"
+        "    time.sleep(0.2)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def stop(procs: list[subprocess.Popen], temp: Path, kill_processes_under) -> None:
+    """SIGTERM our process groups, SIGKILL what is left, then any process under our temp dir."""
+    for proc in reversed(procs):  # the second node first, then the head
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=15)
+    time.sleep(0.5)
+    kill_processes_under(temp)
+
+
+@pytest.fixture
+def ray_cluster(tmp_path, kill_processes_under):
+    temp = Path(tempfile.mkdtemp(prefix="rc", dir="/tmp"))  # short: Unix socket paths
+    # Token authentication, as Ray enables by default for new clusters: every process of the
+    # test (both nodes and the arena driver) gets the token from the environment.
+    env = {**os.environ, "RAY_TMPDIR": str(temp), "RAY_USAGE_STATS_ENABLED": "0"}
+    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32))
+    env["RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S"] = "0"  # SIGTERM stops a node at once
+    env.pop("RAY_ADDRESS", None)
+    ray = str(Path(sys.executable).with_name("ray"))
+    (head_port,) = free_ports(1)
+    procs: list[subprocess.Popen] = []
+    log = (tmp_path / "ray.log").open("w")
+    try:
+        head = [ray, "start", "--head", f"--port={head_port}", "--include-dashboard=false"]
+        head += [f"--temp-dir={temp}"]
+        head_manager, node_manager = free_ports(2)
+        procs.append(
+            subprocess.Popen(
+                head + node_args(head_manager),
+                env=env,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+        )
+        wait_for_port(head_port, procs[0])
+        worker = [ray, "start", f"--address=127.0.0.1:{head_port}", *node_args(node_manager)]
+        procs.append(
+            subprocess.Popen(worker, env=env, stdout=log, stderr=log, start_new_session=True)
+        )
+        wait_for_port(node_manager, procs[1])
+        wait_for_nodes(f"127.0.0.1:{head_port}", 2, env)
+        yield f"127.0.0.1:{head_port}", env
+    finally:
+        stop(procs, temp, kill_processes_under)
+        log.close()
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.fixture
+def ray_head(tmp_path, kill_processes_under):
+    temp = Path(tempfile.mkdtemp(prefix="rj", dir="/tmp"))  # short: Unix socket paths
+    env = {**os.environ, "RAY_TMPDIR": str(temp), "RAY_USAGE_STATS_ENABLED": "0"}
+    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32))
+    env["RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S"] = "0"
+    env.pop("RAY_ADDRESS", None)
+    port, dashboard, manager, objects, agent, agent_grpc, metrics, runtime_env = free_ports(8)
+    cmd = [str(Path(sys.executable).with_name("ray")), "start", "--head", "--block"]
+    cmd += [f"--port={port}", "--node-ip-address=127.0.0.1", f"--temp-dir={temp}"]
+    cmd += ["--include-dashboard=true", "--dashboard-host=127.0.0.1"]
+    cmd += [f"--dashboard-port={dashboard}", "--num-cpus=3", "--num-gpus=0"]
+    cmd += ["--object-store-memory=100000000", "--disable-usage-stats"]
+    cmd += [f"--node-manager-port={manager}", f"--object-manager-port={objects}"]
+    cmd += [f"--dashboard-agent-listen-port={agent}", f"--dashboard-agent-grpc-port={agent_grpc}"]
+    cmd += [f"--metrics-export-port={metrics}", f"--runtime-env-agent-port={runtime_env}"]
+    log = (tmp_path / "ray.log").open("w")
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log, start_new_session=True)
+    try:
+        wait_for_port(dashboard, proc, timeout=90)
+        yield f"http://127.0.0.1:{dashboard}", env
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=15)
+        time.sleep(0.5)
+        kill_processes_under(temp)
+        log.close()
+        shutil.rmtree(temp, ignore_errors=True)

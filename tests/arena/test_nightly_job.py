@@ -7,15 +7,9 @@ group (never `ray stop`, which would kill every Ray process on the machine).
 
 from __future__ import annotations
 
-import os
 import re
-import secrets
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,62 +18,6 @@ import pytest
 from arena.registry import Registry, base_key
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
-
-
-def free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
-def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "ray start exited early (see ray.log in tmp_path)"
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.3)
-    raise TimeoutError(f"nothing listens on {port}")
-
-
-@pytest.fixture
-def ray_head(tmp_path, kill_processes_under):
-    temp = Path(tempfile.mkdtemp(prefix="rj", dir="/tmp"))  # short: Unix socket paths
-    env = {**os.environ, "RAY_TMPDIR": str(temp), "RAY_USAGE_STATS_ENABLED": "0"}
-    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32))
-    env["RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S"] = "0"
-    env.pop("RAY_ADDRESS", None)
-    port, dashboard, manager, objects, agent, agent_grpc, metrics, runtime_env = free_ports(8)
-    cmd = [str(Path(sys.executable).with_name("ray")), "start", "--head", "--block"]
-    cmd += [f"--port={port}", "--node-ip-address=127.0.0.1", f"--temp-dir={temp}"]
-    cmd += ["--include-dashboard=true", "--dashboard-host=127.0.0.1"]
-    cmd += [f"--dashboard-port={dashboard}", "--num-cpus=3", "--num-gpus=0"]
-    cmd += ["--object-store-memory=100000000", "--disable-usage-stats"]
-    cmd += [f"--node-manager-port={manager}", f"--object-manager-port={objects}"]
-    cmd += [f"--dashboard-agent-listen-port={agent}", f"--dashboard-agent-grpc-port={agent_grpc}"]
-    cmd += [f"--metrics-export-port={metrics}", f"--runtime-env-agent-port={runtime_env}"]
-    log = (tmp_path / "ray.log").open("w")
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log, start_new_session=True)
-    try:
-        wait_for_port(dashboard, proc)
-        yield f"http://127.0.0.1:{dashboard}", env
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=15)
-        time.sleep(0.5)
-        kill_processes_under(temp)
-        log.close()
-        shutil.rmtree(temp, ignore_errors=True)
 
 
 def test_a_night_through_ray_job_submit(tmp_path, tiny_base, ray_head, night_config):
