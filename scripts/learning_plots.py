@@ -153,6 +153,12 @@ def _pyplot():
     return plt
 
 
+def _present(points: list) -> tuple[list[int], list]:
+    """The x positions and values of the points a report has (None: the metric is missing)."""
+    xs = [i for i, p in enumerate(points) if p is not None]
+    return xs, [points[i] for i in xs]
+
+
 def _save(plt, fig, ax, labels, metric: str, title: str, path: Path, fontsize: int) -> Path:
     """Ticks, labels, grid and legend shared by every plot, then write ``path``."""
     ax.set_xticks(range(len(labels)), labels, rotation=20)
@@ -171,10 +177,9 @@ def plot_nights(labels, champ: dict, cands: dict, out: Path, name: str) -> list[
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for metric, points in champ.items():
-        xs = [i for i, p in enumerate(points) if p is not None]
+        xs, vals = _present(points)
         if len(xs) < 2:
             continue
-        vals = [points[i] for i in xs]
         fig, ax = plt.subplots(figsize=(5.4, 3.4), dpi=110)
         exact = all(v[1] == v[0] == v[2] for v in vals)
         line = "champion after the night" + (" (exact)" if exact else "")
@@ -199,10 +204,9 @@ def plot(labels: list[str], data: dict, out: Path, name: str) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for metric, points in data.items():
-        xs = [i for i, p in enumerate(points) if p is not None]
+        xs, vals = _present(points)
         if len(xs) < 2:
             continue
-        vals = [points[i] for i in xs]
         fig, ax = plt.subplots(figsize=(5, 3.2), dpi=110)
         ax.plot(xs, [v[0] for v in vals], marker="o")
         ax.fill_between(xs, [v[1] for v in vals], [v[2] for v in vals], alpha=0.25, label="95% CI")

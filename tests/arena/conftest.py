@@ -218,14 +218,6 @@ def ray_head(tmp_path, kill_processes_under):
         wait_for_port(dashboard, proc, timeout=90)
         yield f"http://127.0.0.1:{dashboard}", env
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=15)
-        time.sleep(0.5)
-        kill_processes_under(temp)
+        stop([proc], temp, kill_processes_under)
         log.close()
         shutil.rmtree(temp, ignore_errors=True)
