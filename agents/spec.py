@@ -72,7 +72,7 @@ _resolver: AdapterResolver | None = None
 
 def set_adapter_resolver(resolver: AdapterResolver | None) -> None:
     """Install how registry references are resolved. The registry lives above this layer
-    (``arena``), so it injects itself here (``arena/__init__.py``) instead of being imported."""
+    (``arena``), so the processes that need it install it (``arena.registry.resolve.install``)."""
     global _resolver
     _resolver = resolver
 
@@ -164,7 +164,7 @@ def is_deterministic(spec: str) -> bool:
     in generate mode). ``random`` and ``mcts`` draw from their generator, and ``solver`` breaks
     ties between optimal moves at random, so none of them is deterministic. Two deterministic
     players replay the same game from the same opening: such games are not independent
-    evidence (``arena.gating`` and ``training.evaluate`` count each distinct opening once).
+    evidence (``arena.runs.gate`` and ``training.evaluate`` count each distinct opening once).
     """
     parsed = parse_spec(spec)
     if parsed.kind != "llm":

@@ -1,4 +1,4 @@
-"""``arena nightly --config nightly.toml``: one night of the cycle (logic in ``arena.nightly``)."""
+"""``arena nightly --config nightly.toml``: one night of the cycle (``arena.nightly.pipeline``)."""
 
 from __future__ import annotations
 
@@ -30,9 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_nightly(args: argparse.Namespace) -> int:
     from arena.cli.run_cmds import ProgressLine
-    from arena.nightly import game_outcome, run_night
-    from arena.nightly_config import load_config
-    from arena.nightly_report import leaderboard_table, stage_summary
+    from arena.nightly.config import load_config
+    from arena.nightly.pipeline import game_outcome, run_night
+    from arena.nightly.report import leaderboard_table, stage_summary
 
     config = load_config(args.config)
     workspace = Workspace.resolve(args.workspace)
