@@ -37,6 +37,23 @@ def atomic_write(path: str | Path, text: str | Iterable[str], *, fsync: bool = F
     return path
 
 
+def atomic_write_bytes(path: str | Path, data: bytes, *, fsync: bool = False) -> Path:
+    """``atomic_write`` for bytes (adapter weights received from another node)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        with temp.open("wb") as handle:
+            handle.write(data)
+            if fsync:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+    return path
+
+
 def json_safe(value):
     """JSON without NaN/Infinity tokens: +-inf become ``"inf"``/``"-inf"``, NaN becomes null."""
     if isinstance(value, float) and not math.isfinite(value):

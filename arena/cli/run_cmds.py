@@ -23,8 +23,9 @@ EPILOG = """\
 Ray: without --address (and without $RAY_ADDRESS) a private Ray instance starts on this
 machine and stops at the end. On a cluster (`ray start --head` on one node, `ray start
 --address HEAD:6379` on the others) pass --address HEAD:6379, or submit the command with
-`ray job submit --address http://HEAD:8265 -- arena ...`; the workspace must then be a path
-every node sees. Records: WORKSPACE/matches/RUN/shard-*.jsonl; reports: WORKSPACE/runs/RUN/.
+`ray job submit --address http://HEAD:8265 -- arena ...`. Nodes that do not see the workspace
+get bases and adapters by content hash through Ray (--artifacts ship; auto detects it).
+Records: WORKSPACE/matches/RUN/shard-*.jsonl; reports: WORKSPACE/runs/RUN/.
 Resume: run the same command with the same --run-id."""
 
 
@@ -86,6 +87,14 @@ def _common(p: argparse.ArgumentParser) -> None:
         "reproduce LLM records bit for bit, since scores can differ in the last bits with the "
         "batch",
     )
+    ray.add_argument(
+        "--artifacts",
+        choices=("auto", "shared", "ship"),
+        default=field_default(ExecOptions, "artifacts"),
+        help="how workers get bases and adapters: shared (every node sees the workspace), ship "
+        "(by content hash through Ray, into each node's cache $ARENA_CACHE) or auto (every node "
+        "is asked whether it sees the workspace; default %(default)s)",
+    )
 
 
 def _options(args: argparse.Namespace) -> ExecOptions:
@@ -95,6 +104,7 @@ def _options(args: argparse.Namespace) -> ExecOptions:
         cpus_per_worker=args.cpus_per_worker,
         gpus_per_worker=args.gpus_per_worker,
         batch=args.batch,
+        artifacts=args.artifacts,
     )
 
 

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
+from arena.execution.artifacts import check_mode
 from arena.execution.cluster import ClusterInfo
 from arena.execution.driver import DriverConfig, Progress, RunStats
 from arena.execution.runner import RayRunner
@@ -59,6 +60,9 @@ class ExecOptions:
         cpus_per_worker: logical CPUs per worker.
         gpus_per_worker: GPUs per worker (> 0 puts LLM players on CUDA).
         batch: most games a worker plays in one batch.
+        artifacts: how workers get bases and adapters: ``shared`` (every node sees the
+            workspace), ``ship`` (by content hash through Ray) or ``auto`` (probe the nodes);
+            see ``arena.execution.artifacts``.
     """
 
     address: str | None = None
@@ -66,6 +70,7 @@ class ExecOptions:
     cpus_per_worker: float = 1.0
     gpus_per_worker: float = 0.0
     batch: int = DEFAULT_BATCH
+    artifacts: str = "auto"
 
     def __post_init__(self) -> None:
         if self.address is not None:
@@ -74,6 +79,7 @@ class ExecOptions:
         check_float("--cpus-per-worker", self.cpus_per_worker, 0, 1024, lo_open=True)
         check_float("--gpus-per-worker", self.gpus_per_worker, 0, 64)
         check_int("--batch", self.batch, 1, MAX_BATCH)
+        check_mode(self.artifacts)
 
     def pool(self) -> PoolConfig:
         return PoolConfig(self.workers, self.cpus_per_worker, self.gpus_per_worker)
@@ -158,11 +164,13 @@ class RunSession:
             workspace=self.workspace.root,
             batch=options.batch,
             pool=options.pool(),
+            artifacts=options.artifacts,
         )
         self._session = {
             "started_at": _now(),
             "cluster": self.cluster.describe(),
             "options": asdict(options),
+            "artifacts": self.runner.artifacts.to_dict(),
             "resumed_records": self.loaded.records,
             "quarantined": asdict(self.loaded),
         }

@@ -52,6 +52,7 @@ class NightSection:
         train_cpus, train_gpus: resources the training task requests (a GPU node on a cluster).
         threads: torch CPU threads in training and evaluation (1 on a shared CPU).
         device: training/evaluation device (None: CUDA when the task got a GPU, else CPU).
+        train_resources, artifacts: see their help.
     """
 
     games: tuple[str, ...] = ("tic_tac_toe",)
@@ -65,6 +66,8 @@ class NightSection:
     train_gpus: float = 0.0
     threads: int = 1
     device: str | None = None
+    train_resources: dict[str, float] = field(default_factory=dict, metadata={"help": "custom Ray resources the training task requests, e.g. {worker_node = 1} (a node started with `ray start --resources '{\"worker_node\": 1}'`)"})  # noqa: E501  # fmt: skip
+    artifacts: str = field(default="auto", metadata={"help": "how nodes get bases, adapters and datasets: shared (every node sees the workspace), ship (by content hash through Ray) or auto (probe every node)"})  # noqa: E501  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -320,6 +323,16 @@ def _check(config: NightlyConfig, source: str) -> None:
         value = getattr(n, key)
         if not (math.isfinite(value) and value >= 0):
             raise InputError(f"{source} [night]: {key} must be >= 0, got {value}")
+    if not isinstance(n.train_resources, dict):
+        raise InputError(f"{source} [night]: train_resources must be a table of name = amount")
+    for name, amount in n.train_resources.items():
+        number = isinstance(amount, int | float) and not isinstance(amount, bool)
+        if not (number and math.isfinite(amount) and amount >= 0):
+            raise InputError(f"{source} [night]: train_resources: '{name}' must be a number >= 0")
+    from arena.execution.artifacts import MODES
+
+    if n.artifacts not in MODES:
+        raise InputError(f"{source} [night]: artifacts must be one of {', '.join(MODES)}")
     if n.build_preset:
         from training.base_model import PRESETS
 

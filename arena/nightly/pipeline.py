@@ -76,6 +76,7 @@ class NightResult:
     error: str | None = None
     paths: dict[str, str] = field(default_factory=dict)
     resumed: bool = False
+    artifacts: dict = field(default_factory=dict)  # the artifact mode and why (this session)
 
     @property
     def exit_code(self) -> int:
@@ -192,11 +193,17 @@ def run_night(
             base_path = ensure_base(config, workspace, say)
             cluster = _connect(config, address)
             say(cluster.describe())
+            from arena.execution.artifacts import choose_mode
+
+            choice = choose_mode(config.night.artifacts, workspace, cluster)
+            result.artifacts = choice.to_dict()
+            say(f"artifacts: {choice.mode} ({choice.reason})")
             options = ExecOptions(
                 address=address,
                 workers=config.night.workers,
                 cpus_per_worker=config.night.cpus_per_worker,
                 gpus_per_worker=config.night.gpus_per_worker,
+                artifacts=choice.mode,
             )
             for game in config.night.games:
                 gn = GameNight(

@@ -109,6 +109,9 @@ def markdown(result, registry, plots: dict[str, list[str]] | None = None) -> str
     lines = [f"# Night {result.night}: **{result.outcome.upper()}**", ""]
     if result.error:
         lines += [f"Failed: `{result.error}` (rerun the same command to continue).", ""]
+    if result.artifacts:
+        a = result.artifacts
+        lines += [f"Artifacts: **{a['mode']}** ({a['reason']}).", ""]
     for game, stages in result.games.items():
         lines += [f"## {game}", "", "| stage | seconds | result |", "|---|---|---|"]
         for stage, r in stages.items():
@@ -130,12 +133,15 @@ def markdown(result, registry, plots: dict[str, list[str]] | None = None) -> str
 def write_report(result, registry, workspace, config) -> dict[str, str]:
     folder: Path = workspace.root / "nights" / result.night
     folder.mkdir(parents=True, exist_ok=True)
+    if not result.artifacts:  # a finished night's report printed again: keep what it used
+        result.artifacts = _previous(folder / "report.json").get("artifacts") or {}
     report = {
         "night": result.night,
         "outcome": result.outcome,
         "error": result.error,
         "games": result.games,
         "seconds": result.seconds,
+        "artifacts": result.artifacts,
         "champions": [c.to_dict() for c in registry.champions()],
     }
     paths = {
@@ -159,7 +165,17 @@ def write_report(result, registry, workspace, config) -> dict[str, str]:
             "started_at": row.started_at if row else None,
             "finished_at": row.finished_at if row else None,
             "stages": [s.to_dict() for s in registry.stages(result.night)],
+            "artifacts": result.artifacts,
             "environment": environment(),
         },
     )
     return paths
+
+
+def _previous(path: Path) -> dict:
+    import json
+
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
