@@ -143,6 +143,8 @@ class ArtifactServer:
 
         if key not in self._entries:
             raise KeyError(f"artifact {key} was not published to this server")
+        if not 0 < length <= 8 * CHUNK_BYTES:
+            raise ValueError(f"byte ranges are 1 to {8 * CHUNK_BYTES} bytes, not {length}")
         root, ref = self._entries[key]
         path = root if ref.kind == "file" else root / ref.files[index].path
         with path.open("rb") as handle:
@@ -202,9 +204,18 @@ class Publisher:
 
     @classmethod
     def get(cls) -> Publisher:
-        """The publisher of this Ray session (a new one after Ray restarts)."""
-        if cls._current is None or cls._current.session != _session():
-            cls._current = Publisher()
+        """The publisher of this Ray session (a new one after Ray restarts, or when the server
+        no longer answers)."""
+        import ray
+
+        current = cls._current
+        if current is not None and current.session == _session():
+            try:
+                ray.get(current.server.__ray_ready__.remote(), timeout=60)
+                return current
+            except (ray.exceptions.RayError, TimeoutError):
+                logger.warning("the artifact server is gone; starting another one")
+        cls._current = Publisher()
         return cls._current
 
     def publish(self, path: str | Path) -> ArtifactRef:
@@ -219,11 +230,13 @@ class Publisher:
 
     def seats(self, jobs, workspace) -> ShipContext:
         """Resolve and publish every LLM seat of ``jobs`` (registry references included)."""
+        from agents import parse_spec
+
         seats: dict[tuple[str, str], SeatArtifacts] = {}
         for job in jobs:
             for spec in job.seats:
                 key = (job.game, spec)
-                if key not in seats and spec.startswith("llm:"):
+                if key not in seats and parse_spec(spec).kind == "llm":
                     seats[key] = self.seat(load_game(job.game).spec, spec, workspace)
         return ShipContext(self.server, seats)
 
@@ -295,8 +308,22 @@ def choose_mode(mode: str, workspace, cluster) -> ModeChoice:
     return ModeChoice("ship", f"auto: {len(blind)} node(s) do not see the workspace ({blind[0]})")
 
 
+_PROBED: dict[tuple, list[str]] = {}
+
+
 def nodes_without(root: Path, timeout_s: float = PROBE_TIMEOUT_S) -> list[str]:
-    """The alive nodes that do not read back a marker the driver writes into ``root``."""
+    """The alive nodes that do not read back a marker the driver writes into ``root``
+    (asked again whenever the set of alive nodes changes, else remembered)."""
+    import ray
+
+    nodes = sorted(n["NodeID"] for n in ray.nodes() if n.get("Alive"))
+    memo = (_session(), str(root), tuple(nodes))
+    if memo not in _PROBED:
+        _PROBED[memo] = _probe(root, nodes, timeout_s)
+    return _PROBED[memo]
+
+
+def _probe(root: Path, nodes: list[str], timeout_s: float) -> list[str]:
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -306,7 +333,6 @@ def nodes_without(root: Path, timeout_s: float = PROBE_TIMEOUT_S) -> list[str]:
     marker.write_text(token)
     try:
         probe = ray.remote(num_cpus=0, max_retries=0)(_reads_marker)
-        nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive")]
         refs = [
             probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False)).remote(
                 str(marker), token
