@@ -8,8 +8,12 @@ walks from the root choosing, at a node of ``N`` visits, the child maximising
     PUCT(a) = Q(a) + c_puct * P(a) * sqrt(N) / (1 + N(a))        (Silver et al. 2017, Eq. 2)
 
 with ``Q(a)`` the child's mean return for the player who moves there (0 while unvisited, a
-draw's value) and ``P(a)`` the prior. A terminal child already seen is worth its exact
-outcome (no exploration bonus: there is nothing left to learn about it).
+draw's value) and ``P(a)`` the prior. Solved positions back up as in MCTS-Solver (Winands,
+Bjornsson and Saito 2008; OpenSpiel's ``solve=True``): a terminal position's outcome is
+exact, and a node is solved once one child wins for the player to move or all its children
+are solved (then the best of them). A solved child is worth its exact outcome, without an
+exploration bonus (nothing is left to learn about it), and the move chosen at the root is a
+proven win first, never a proven loss while another move is open.
 
 Leaf values without a value head: the prior's LLM has none, so a new leaf is worth the mean
 return of ``rollouts`` uniformly random playouts from it (OpenSpiel's
@@ -90,6 +94,7 @@ class _Search:
 
     def __init__(self, state: pyspiel.State, rng: np.random.Generator, options: SearchOptions):
         self.state, self.rng, self.options = state, rng, options
+        self.max_utility = state.get_game().max_utility()
         self.root = Node(None, state.current_player(), 1.0)
         self.root_prior: np.ndarray | None = None
         self.path: list[Node] = []
@@ -108,7 +113,8 @@ class _Search:
         """Walk down to a leaf; True when the leaf needs a prior before the walk goes on."""
         node, state = self.root, self.state.clone()
         self.path = [node]
-        while node.outcome is None and not state.is_terminal():
+        # the root is always searched (a solved root keeps spending its budget on its moves)
+        while node is self.root or (node.outcome is None and not state.is_terminal()):
             if not node.children:
                 if node.visits == 0:
                     break  # a new leaf: evaluated by rollouts, expanded when seen again
@@ -129,17 +135,32 @@ class _Search:
         self.path.append(child)
 
     def backup(self) -> None:
-        """Value the leaf (outcome or rollouts) and add it to every node on the path."""
+        """Value the leaf (outcome or rollouts), add it to every node on the path, and solve
+        the nodes above a solved leaf while their children allow (MCTS-Solver)."""
         leaf, state = self.path[-1], self.leaf_state
+        solved = True
         if leaf.outcome is not None:
             returns = leaf.outcome
         elif state.is_terminal():
             returns = leaf.outcome = [float(r) for r in state.returns()]
         else:
-            returns = self.rollouts(state)
-        for node in self.path:
+            returns, solved = self.rollouts(state), False
+        for node in reversed(self.path):
             node.visits += 1
             node.value_sum += returns[node.player]
+            if solved and node.children and node.outcome is None:
+                solved = self._solve(node)
+
+    def _solve(self, node: Node) -> bool:
+        mover = node.children[0].player
+        done = [c for c in node.children if c.outcome is not None]
+        if not done:
+            return False
+        best = max(done, key=lambda c: c.outcome[mover])
+        if best.outcome[mover] == self.max_utility or len(done) == len(node.children):
+            node.outcome = best.outcome
+            return True
+        return False
 
     def rollouts(self, state: pyspiel.State) -> list[float]:
         n = self.options.rollouts
@@ -152,15 +173,20 @@ class _Search:
             total += playout.returns()
         return list(total / n) if n else list(total)
 
+    @staticmethod
+    def _rank(child: Node) -> tuple:
+        """OpenSpiel's ``sort_key``: a proven win over anything, a proven loss last."""
+        proven = 0.0 if child.outcome is None else child.outcome[child.player]
+        mean = child.value_sum / child.visits if child.visits else 0.0
+        return (proven, child.visits, mean, child.prior)
+
     def result(self) -> SearchResult:
         children = self.root.children
         visits = np.array([c.visits for c in children], dtype=np.int64)
         values = np.array([c.value_sum / c.visits if c.visits else 0.0 for c in children])
         t = self.options.temperature
-        if t == 0:  # most visited; ties to the better mean value, then the higher prior
-            best = max(
-                range(len(children)), key=lambda i: (visits[i], values[i], children[i].prior)
-            )
+        if t == 0:  # proven first, then most visited, the better mean value, the higher prior
+            best = max(range(len(children)), key=lambda i: self._rank(children[i]))
         else:  # N^(1/T), normalised in log space so that small T does not overflow
             logits = np.where(visits > 0, np.log(np.maximum(visits, 1)) / t, -np.inf)
             weights = np.exp(logits - logits.max())

@@ -171,6 +171,23 @@ def test_the_tree_finds_a_win_in_one_with_a_uniform_prior():
     assert seen[0] == 1 and max(seen) == 1 and len(seen) <= 41
 
 
+@pytest.mark.parametrize("rollouts", [0, 1])
+def test_the_tree_blocks_a_threat_it_cannot_outrun(rollouts):
+    """x on cells 0 and 1, o on 4 and 2, x to move: every move but 6 loses to o's diagonal
+    2-4-6; with rollouts=0 only the tree's terminal outcomes and their backup say so."""
+    state = load_game("tic_tac_toe").game.new_initial_state()
+    for action in (0, 4, 1, 2):
+        state.apply_action(action)
+
+    def uniform(states):
+        return [np.full(len(s.legal_actions()), 1 / len(s.legal_actions())) for s in states]
+
+    options = SearchOptions(sims=60, rollouts=rollouts)
+    (result,) = search_many([state], [np.random.default_rng(1)], uniform, options)
+    assert result.action == 6
+    assert all(v < 0 for a, v in zip(result.actions, result.values, strict=True) if a != 6)
+
+
 def test_search_beats_its_own_prior_played_argmax(tiny_base):
     """The improvement operator: PUCT over the tiny base's policy against that policy at
     temperature 0, 10 seat-swapped pairs of tic_tac_toe (about 3 s)."""
