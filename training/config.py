@@ -28,7 +28,7 @@ from games.limits import (
 
 DedupMode = Literal["none", "exact", "prompt"]
 OutcomeFilter = Literal["any", "won", "not_lost"]
-PrefMethod = Literal["rollout", "solver", "outcome"]
+PrefMethod = Literal["rollout", "solver", "outcome", "search"]
 DPOLoss = Literal["sigmoid", "ipo"]
 SFTLabel = Literal["played", "solver"]
 PrefRejected = Literal["gap", "played"]
@@ -122,8 +122,10 @@ class PrefsDataConfig:
 
     Attributes:
         method: ``rollout`` (branching rollouts from each legal action), ``solver`` (exact
-            alpha-beta values; small deterministic perfect-information games) or ``outcome``
-            (the move of a won game against a different move of a lost game at one prompt).
+            alpha-beta values; small deterministic perfect-information games), ``outcome``
+            (the move of a won game against a different move of a lost game at one prompt) or
+            ``search`` (a search agent's most visited move against its LLM prior's argmax,
+            from the logged visit counts: MCTS-DPO; ``threshold`` is then a visit share).
         rollout_agent: who plays on after the branching action, for the mover's side.
         rollout_opponent: who plays the other side (None: ``rollout_agent``).
         rollouts: rollouts per legal action (rollout method).
