@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from games import InputError
 from games.workspace import Workspace
 
 
@@ -20,9 +21,23 @@ def register(sub: argparse._SubParsersAction) -> None:
         "command again after a crash. Exit status: 0 promoted, 3 rejected, 1 failed, 2 bad "
         "input (config errors are reported before any work starts).",
     )
-    p.add_argument("--config", required=True, help="nightly TOML (see configs/nightly.toml)")
-    p.add_argument("--address", default=None, help="Ray cluster HOST:PORT (default: "
-                   "$RAY_ADDRESS, else a local instance)")  # fmt: skip
+    p.add_argument("--config", default=None, help="nightly TOML (see configs/nightly.toml)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="TABLE.KEY=VALUE",
+        help="override one key of the config, e.g. --set gate.max_pairs=40 --set night.seed=3 "
+        "(VALUE in TOML syntax; repeatable)",
+    )
+    p.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the resolved config with where each value came from (default, FILE:LINE, "
+        "--set), check it, and exit without doing any work",
+    )
+    p.add_argument("--address", default=None, help="Ray cluster HOST:PORT (default: [night] "
+                   "address, $RAY_ADDRESS, else a local instance)")  # fmt: skip
     p.add_argument("--night", default=None, help="night id (default: today's UTC date; the "
                    "same id resumes that night)")  # fmt: skip
     p.set_defaults(func=cmd_nightly)
@@ -30,12 +45,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_nightly(args: argparse.Namespace) -> int:
     from arena.cli.run_cmds import ProgressLine
-    from arena.nightly.config import load_config
+    from arena.nightly.config import default_config, load_config
     from arena.nightly.pipeline import game_outcome, run_night
+    from arena.nightly.preflight import check_ready
     from arena.nightly.report import leaderboard_table, stage_summary
+    from arena.nightly.show import describe
 
-    config = load_config(args.config)
+    sets = tuple(args.set)
+    if args.config is None and not args.print_config:
+        raise InputError("give --config nightly.toml (see configs/nightly.toml)")
+    config = load_config(args.config, sets) if args.config else default_config(sets)
     workspace = Workspace.resolve(args.workspace)
+    if args.print_config:
+        check_ready(config, workspace)
+        print(describe(config), end="")
+        return 0
     bars: list[ProgressLine] = []
 
     def progress(desc: str):
