@@ -84,6 +84,10 @@ _HELDOUT = "fraction of matches held out (by match id, so a game never straddles
 _SEED = "seed of the split and of the balancing subsample"
 _SKIP_BAD = "quarantine malformed match lines instead of stopping at the first one"
 _PLAY = "play these matches first and build from their log"
+_IMAGES = (
+    "with exclude_devset, also drop the dev positions' symmetric images (8 for tic_tac_toe, "
+    "the mirror for connect_four); off: only the exact dev positions (LEARNING.md: both)"
+)
 _DEVSET = (
     "drop dev-set positions and their symmetric images (counted in the manifest), so that "
     "`arena eval` measures positions the adapter never saw (--include-devset keeps them)"
@@ -115,6 +119,7 @@ class SFTDataConfig:
     skip_bad: bool = option(False, _SKIP_BAD)
     play: PlaySpec | None = option(None, _PLAY)
     exclude_devset: bool = option(True, _DEVSET, no_flag="--include-devset")
+    devset_images: bool = option(True, _IMAGES)
     label: SFTLabel = option(
         "played", "played: the logged move; solver: every optimal move at each logged position"
     )
@@ -172,6 +177,7 @@ class PrefsDataConfig:
     workers: int = option(0, "Ray workers for rollouts (0: in this process)")
     play: PlaySpec | None = option(None, _PLAY)
     exclude_devset: bool = option(True, _DEVSET, no_flag="--include-devset")
+    devset_images: bool = option(True, _IMAGES)
     rejected: PrefRejected = option(
         "gap", "gap: the largest value gap; played: the logged player's own worse move vs the best"
     )

@@ -104,11 +104,36 @@ class DatasetsSection:
         "preference pairs at the self-play positions, then DPO/IPO: after_first (once an "
         "adapter is champion), always, or never",
     )
+    teacher: str = option(
+        "{champion}",
+        "who plays the champion's seats in self-play, a spec in which {champion} is the "
+        "champion's own spec: the champion itself, or a search over its policy, e.g. "
+        "search:{champion},sims=64 (expert iteration: SFT distils the search's moves)",
+    )
+    selfplay_sft: bool = option(
+        False,
+        "also make SFT rows at the teacher's self-play positions (labelled by [sft_data] "
+        "label), so each night adds the positions the champion meets",
+    )
+    replay_nights: int = option(
+        0, "add the SFT rows of up to this many earlier nights of the game (a replay buffer)"
+    )
+    replay_rows: int = option(0, "at most this many replayed rows (a uniform sample; 0: all)")
 
     def __post_init__(self) -> None:
+        from agents import parse_spec
+
         if self.sft == "never" and self.prefs == "never":
             raise InputError("sft and prefs are both 'never': nothing to train")
-        check_int("games", self.games, 2)
+        if self.games < 0 or self.games == 1:
+            raise InputError("games must be 0 (no expert games) or at least 2")
+        if self.sft != "never" and self.games == 0 and not self.selfplay_sft:
+            raise InputError("games = 0 needs selfplay_sft = true (no SFT rows)")
+        if "{champion}" not in self.teacher:
+            raise InputError(f"teacher must contain {{champion}}: {self.teacher!r}")
+        parse_spec(self.teacher.replace("{champion}", "llm:x"))
+        check_int("replay_nights", self.replay_nights, 0)
+        check_int("replay_rows", self.replay_rows, 0)
         for spec in (self.expert, self.opponent):
             _scripted("[datasets]", spec)
 
@@ -287,11 +312,17 @@ def night_values(config: NightlyConfig, table: str, game: str) -> dict[str, Any]
     folders it creates. The file may not set these keys; the check builds each run config
     with them, so that a bad value is found before any work."""
     v0 = f"llm:{config.night.base}@v0"
+    teacher = config.datasets.teacher.replace("{champion}", v0)
     league = tuple((s, w) for s, w in config.league if s != PREVIOUS)
     paths = {"out": "-", "eval_data": None, "game": game}
     return {
-        "selfplay": {"game": game, "player": v0, "league": league, "seed": 0},
-        "sft_data": {"inputs": (), "out": "-", "play": None, "agents": (config.datasets.expert,)},
+        "selfplay": {"game": game, "player": teacher, "league": league, "seed": 0},
+        "sft_data": {
+            "inputs": (),
+            "out": "-",
+            "play": None,
+            "agents": (config.datasets.expert, teacher),
+        },
         "sft_train": {**paths, "data": "-", "base": config.night.base, "init_adapter": None},
         "prefs_data": {"inputs": (), "out": "-", "play": None},
         "dpo_train": {**paths, "data": "-", "base": config.night.base, "adapter": "-"},
