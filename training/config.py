@@ -62,40 +62,72 @@ class PlaySpec:
         check_games("play", self.games)
         check_match_options(self.seed, self.opening_plies)
 
+    def jobs(self, run_id: str) -> list:
+        """The seat-swapped match jobs, ``games`` rounded up to whole pairs."""
+        from agents import parse_spec
+        from games import load_game
+        from games.schedule import pair_jobs
 
-def _check_data(config) -> None:
-    """Ranges the dataset builds share (SFTDataConfig, PrefsDataConfig)."""
-    check_float("heldout", config.heldout, 0, 1, hi_open=True)
-    check_seed("seed", config.seed)
-    check_choice("dedup", config.dedup, DedupMode)
-    if config.seats is not None:
-        for seat in config.seats:
-            check_int("seats", seat, 0, 1)
-
-
-# What the two dataset builds share, declared once for both.
-_INPUTS = "match-log files or folders of shards"
-_OUT = "output folder (``sft.jsonl``/``prefs.jsonl``, held-out rows, ``manifest.json``)"
-_AGENTS = "keep only the moves of seats played by these specs (default: every seat)"
-_SEATS = "keep only these seats, 0 and/or 1 (default: both)"
-_DEDUP = "exact: drop repeated (prompt, completion); prompt: the first row per prompt; none"
-_BALANCE = "downsample the larger seat so both seats have as many rows (per split)"
-_HELDOUT = "fraction of matches held out (by match id, so a game never straddles splits)"
-_SEED = "seed of the split and of the balancing subsample"
-_SKIP_BAD = "quarantine malformed match lines instead of stopping at the first one"
-_PLAY = "play these matches first and build from their log"
-_IMAGES = (
-    "with exclude_devset, also drop the dev positions' symmetric images (8 for tic_tac_toe, "
-    "the mirror for connect_four); off: only the exact dev positions (LEARNING.md: both)"
-)
-_DEVSET = (
-    "drop dev-set positions and their symmetric images (counted in the manifest), so that "
-    "`arena eval` measures positions the adapter never saw (--include-devset keeps them)"
-)
+        first, second = (parse_spec(s).raw for s in self.agents)
+        pairs = range((self.games + 1) // 2)
+        game = load_game(self.game).spec
+        return pair_jobs(game, first, second, pairs, self.seed, run_id, self.opening_plies)
 
 
 @dataclass(frozen=True)
-class SFTDataConfig:
+class DataConfig:
+    """What the two dataset builds share (``SFTDataConfig``, ``PrefsDataConfig`` add theirs):
+    the logs, the output, which moves count, de-duplication, the held-out split, the dev set."""
+
+    inputs: tuple[str, ...] = option(help="match-log files or folders of shards")
+    out: str = option(help="output folder (rows, held-out rows, manifest.json)")
+    agents: tuple[str, ...] | None = option(
+        None,
+        "keep only the moves of seats played by these specs (default: every seat)",
+        metavar="SPEC",
+    )
+    seats: tuple[int, ...] | None = option(
+        None, "keep only these seats, 0 and/or 1 (default: both)"
+    )
+    dedup: DedupMode = option(
+        "exact", "exact: drop repeated (prompt, completion); prompt: the first row per prompt; none"
+    )
+    balance_seats: bool = option(
+        True,
+        "downsample the larger seat so both seats have as many rows (per split)",
+        flag="--balance",
+        no_flag="--no-balance",
+    )
+    heldout: float = option(
+        0.1, "fraction of matches held out (by match id, so a game never straddles splits)"
+    )
+    seed: int = option(0, "seed of the split and of the balancing subsample")
+    skip_bad: bool = option(
+        False, "quarantine malformed match lines instead of stopping at the first one"
+    )
+    play: PlaySpec | None = option(None, "play these matches first and build from their log")
+    exclude_devset: bool = option(
+        True,
+        "drop dev-set positions (counted in the manifest), so that `arena eval` measures "
+        "positions the adapter never saw (--include-devset keeps them)",
+        no_flag="--include-devset",
+    )
+    devset_images: bool = option(
+        True,
+        "with exclude_devset, also drop the dev positions' symmetric images (8 for "
+        "tic_tac_toe, the mirror for connect_four); off: the exact dev positions only",
+    )
+
+    def __post_init__(self) -> None:
+        check_float("heldout", self.heldout, 0, 1, hi_open=True)
+        check_seed("seed", self.seed)
+        check_choice("dedup", self.dedup, DedupMode)
+        for seat in self.seats or ():
+            check_int("seats", seat, 0, 1)
+
+
+@dataclass(frozen=True)
+class SFTDataConfig(DataConfig):
     """``arena data sft``: expert moves from match logs as TRL prompt-completion rows.
 
     ``label="solver"`` labels every logged position with every optimal move (one row each;
@@ -105,33 +137,21 @@ class SFTDataConfig:
     narrow games.
     """
 
-    inputs: tuple[str, ...] = option(help=_INPUTS)
-    out: str = option(help=_OUT)
-    agents: tuple[str, ...] | None = option(None, _AGENTS, metavar="SPEC")
-    seats: tuple[int, ...] | None = option(None, _SEATS)
     outcome: OutcomeFilter = option(
         "any", "keep moves from any game, only games the mover won, or games it did not lose"
     )
-    dedup: DedupMode = option("exact", _DEDUP)
-    balance_seats: bool = option(True, _BALANCE, flag="--balance", no_flag="--no-balance")
-    heldout: float = option(0.1, _HELDOUT)
-    seed: int = option(0, _SEED)
-    skip_bad: bool = option(False, _SKIP_BAD)
-    play: PlaySpec | None = option(None, _PLAY)
-    exclude_devset: bool = option(True, _DEVSET, no_flag="--include-devset")
-    devset_images: bool = option(True, _IMAGES)
     label: SFTLabel = option(
         "played", "played: the logged move; solver: every optimal move at each logged position"
     )
 
     def __post_init__(self) -> None:
-        _check_data(self)
+        super().__post_init__()
         check_choice("outcome", self.outcome, OutcomeFilter)
         check_choice("label", self.label, SFTLabel)
 
 
 @dataclass(frozen=True)
-class PrefsDataConfig:
+class PrefsDataConfig(DataConfig):
     """``arena data prefs``: (chosen, rejected) completions at self-play positions.
 
     ``rejected="played"`` makes the move the logged player chose the rejected answer and the
@@ -140,16 +160,12 @@ class PrefsDataConfig:
     mistakes, so DPO moves mass where the policy actually goes wrong.
     """
 
-    inputs: tuple[str, ...] = option(help=_INPUTS)
-    out: str = option(help=_OUT)
     method: PrefMethod = option(
         "rollout",
         "rollout: branching rollouts from each legal action; solver: exact alpha-beta values "
         "(small deterministic perfect-information games); outcome: the move of a won game "
         "against a different move of a lost game at one prompt",
     )
-    agents: tuple[str, ...] | None = option(None, _AGENTS, metavar="SPEC")
-    seats: tuple[int, ...] | None = option(None, _SEATS)
     rollout_agent: str = option("random", "who plays on after the branching action, for the mover")
     rollout_opponent: str | None = option(
         None, "who plays the other side (default: the rollout agent)"
@@ -169,21 +185,13 @@ class PrefsDataConfig:
     max_positions: int | None = option(
         None, "stop after this many distinct positions (rollouts are the cost)"
     )
-    dedup: DedupMode = option("exact", _DEDUP)
-    balance_seats: bool = option(True, _BALANCE, flag="--balance", no_flag="--no-balance")
-    heldout: float = option(0.1, _HELDOUT)
-    seed: int = option(0, _SEED)
-    skip_bad: bool = option(False, _SKIP_BAD)
     workers: int = option(0, "Ray workers for rollouts (0: in this process)")
-    play: PlaySpec | None = option(None, _PLAY)
-    exclude_devset: bool = option(True, _DEVSET, no_flag="--include-devset")
-    devset_images: bool = option(True, _IMAGES)
     rejected: PrefRejected = option(
         "gap", "gap: the largest value gap; played: the logged player's own worse move vs the best"
     )
 
     def __post_init__(self) -> None:
-        _check_data(self)
+        super().__post_init__()
         check_choice("method", self.method, PrefMethod)
         check_choice("rejected", self.rejected, PrefRejected)
         check_int("rollouts", self.rollouts, 1, MAX_ROLLOUTS)

@@ -20,7 +20,7 @@ from games.jsonl import JsonlWriter
 from games.limits import check_int
 from games.match import MatchJob
 from games.runner import LocalRunner
-from games.schedule import pair_jobs, summarize
+from games.schedule import summarize
 from games.workspace import Workspace
 from training.config import PlaySpec
 
@@ -115,15 +115,7 @@ def cmd_match(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
-    jobs = pair_jobs(
-        handle.spec,
-        specs[0],
-        specs[1],
-        range((play.games + 1) // 2),
-        play.seed,
-        run_id=run_id,
-        opening_plies=play.opening_plies,
-    )[: play.games]
+    jobs = play.jobs(run_id)[: play.games]
     started = time.perf_counter()
     records = play_jobs(jobs, agents, out, args.batch, desc=f"{specs[0]} vs {specs[1]}")
     seconds = time.perf_counter() - started

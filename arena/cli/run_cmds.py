@@ -35,47 +35,35 @@ EXEC_FLAGS = Flags(ExecOptions)
 PLACEMENT = "placement (where the games run; the games themselves depend only on the options above)"
 
 
-def _add(p: argparse.ArgumentParser, flags: Flags, func) -> None:
-    flags.add_to(p)
-    p.add_argument(
-        "--run-id",
-        default=None,
-        help="name of the run (default: KIND-DATE-TIME); reuse it to resume an interrupted run",
-    )
-    EXEC_FLAGS.add_to(p, PLACEMENT)
-    p.set_defaults(func=func)
-
-
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "tournament",
-        help="round robin or gauntlet on Ray -> match logs + per-pairing summary",
-        description="Play every pairing of the players (or the first against the others) in "
-        "seat-swapped pairs on Ray workers, stream the games to JSONL shards, and print a "
-        "results table with confidence intervals. Writes runs/RUN/summary.json (wins, draws, "
-        "losses and pentanomial counts per pairing) for `ratings`.",
-        epilog=EPILOG,
-    )
-    _add(p, TOURNAMENT_FLAGS, cmd_tournament)
-    p = sub.add_parser(
-        "selfplay",
-        help="a player against a league on Ray -> match logs for the dataset builders",
-        description="Play a player against a league (itself, past versions, scripted agents) "
-        "in seat-swapped pairs, split between the opponents by weight. LLM players sample "
-        "with --temperature. The match logs feed `arena data sft|prefs`.",
-        epilog=EPILOG,
-    )
-    _add(p, SELFPLAY_FLAGS, cmd_selfplay)
-    p = sub.add_parser(
-        "gate",
-        help="candidate vs champion on Ray until the SPRT decides -> decision + report",
-        description="Play seat-swapped pairs of candidate vs champion in batches until the "
-        "sequential probability ratio test accepts (the candidate beats the champion by the "
-        "margin) or rejects, or the cap is reached (the champion stays). Writes "
-        "runs/RUN/gate.json and gate.md and prints the report.",
-        epilog=EPILOG,
-    )
-    _add(p, GATE_FLAGS, cmd_gate)
+    for name, flags, func, summary, description in (
+        ("tournament", TOURNAMENT_FLAGS, cmd_tournament,
+         "round robin or gauntlet on Ray -> match logs + per-pairing summary",
+         "Play every pairing of the players (or the first against the others) in seat-swapped "
+         "pairs on Ray workers, stream the games to JSONL shards, and print a results table "
+         "with confidence intervals. Writes runs/RUN/summary.json (wins, draws, losses and "
+         "pentanomial counts per pairing) for `ratings`."),
+        ("selfplay", SELFPLAY_FLAGS, cmd_selfplay,
+         "a player against a league on Ray -> match logs for the dataset builders",
+         "Play a player against a league (itself, past versions, scripted agents) in "
+         "seat-swapped pairs, split between the opponents by weight. LLM players sample with "
+         "--temperature. The match logs feed `arena data sft|prefs`."),
+        ("gate", GATE_FLAGS, cmd_gate,
+         "candidate vs champion on Ray until the SPRT decides -> decision + report",
+         "Play seat-swapped pairs of candidate vs champion in batches until the sequential "
+         "probability ratio test accepts (the candidate beats the champion by the margin) or "
+         "rejects, or the cap is reached (the champion stays). Writes runs/RUN/gate.json and "
+         "gate.md and prints the report."),
+    ):  # fmt: skip
+        p = sub.add_parser(name, help=summary, description=description, epilog=EPILOG)
+        flags.add_to(p)
+        p.add_argument(
+            "--run-id",
+            default=None,
+            help="name of the run (default: KIND-DATE-TIME); reuse it to resume an interrupted run",
+        )
+        EXEC_FLAGS.add_to(p, PLACEMENT)
+        p.set_defaults(func=func)
 
 
 class ProgressLine:

@@ -47,25 +47,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     train = sub.add_parser("train", help="QLoRA SFT or DPO/IPO with TRL")
     tsub = train.add_subparsers(dest="train_command", metavar="STAGE", required=True)
-    p = tsub.add_parser(
-        "sft",
-        help="supervised fine-tuning of a LoRA adapter",
-        description="Train a LoRA adapter (all linear layers) on sft.jsonl, loss on the "
-        "completion only, base in 4-bit nf4 (QLoRA) unless --no-quant. Writes the adapter "
-        "(safetensors) and manifest.json to --out or the workspace's adapters/GAME/VERSION.",
-    )
-    _output_args(p)
-    SFT_FLAGS.add_to(p)
-    p.set_defaults(func=cmd_train_sft)
-    p = tsub.add_parser(
-        "dpo",
-        help="preference optimisation from the previous adapter",
-        description="Continue --adapter on prefs.jsonl with DPO (--loss sigmoid) or IPO "
-        "(--loss ipo); the previous adapter, frozen, is the reference policy.",
-    )
-    _output_args(p)
-    DPO_FLAGS.add_to(p)
-    p.set_defaults(func=cmd_train_dpo)
+    for name, flags, func, summary, description in (
+        ("sft", SFT_FLAGS, cmd_train_sft, "supervised fine-tuning of a LoRA adapter",
+         "Train a LoRA adapter (all linear layers) on sft.jsonl, loss on the completion only, "
+         "base in 4-bit nf4 (QLoRA) unless --no-quant. Writes the adapter (safetensors) and "
+         "manifest.json to --out or the workspace's adapters/GAME/VERSION."),
+        ("dpo", DPO_FLAGS, cmd_train_dpo, "preference optimisation from the previous adapter",
+         "Continue --adapter on prefs.jsonl with DPO (--loss sigmoid) or IPO (--loss ipo); the "
+         "previous adapter, frozen, is the reference policy."),
+    ):  # fmt: skip
+        p = tsub.add_parser(name, help=summary, description=description)
+        p.add_argument("--version", default=None, help="adapter version -> adapters/GAME/VERSION")
+        p.add_argument("--out", default=None, help="adapter folder (instead of --version)")
+        p.add_argument("--overwrite", action="store_true", help="replace an adapter at the output")
+        p.add_argument("--workspace", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        flags.add_to(p)
+        p.set_defaults(func=func)
 
     p = sub.add_parser(
         "eval",
@@ -99,14 +96,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("action", choices=("check", "rebuild"), help="check hashes, or regenerate")
     p.add_argument("--games", nargs="+", default=None, help="rebuild only these games")
     p.set_defaults(func=cmd_devsets)
-
-
-def _output_args(p: argparse.ArgumentParser) -> None:
-    """Where a training writes its adapter: the command's own flags (no config field)."""
-    p.add_argument("--version", default=None, help="adapter version -> adapters/GAME/VERSION")
-    p.add_argument("--out", default=None, help="adapter folder (instead of --version)")
-    p.add_argument("--overwrite", action="store_true", help="replace an adapter at the output")
-    p.add_argument("--workspace", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
 def cmd_data_sft(args: argparse.Namespace) -> int:
