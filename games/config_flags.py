@@ -102,7 +102,8 @@ class Flags:
             default = next(word for word, value in names.items() if value == default)
         help_text = meta.get("help", "").replace("%", "%%")  # argparse formats help with %
         if not (default is MISSING or default is None or default is False or default == ()):
-            help_text += f" (default {_show(default)})"
+            shown = meta["text"](default) if "text" in meta else default  # the form typed
+            help_text += f" (default {_show(shown)})"
         kwargs = {"dest": flags[0].lstrip("-").replace("-", "_"), "help": help_text}
         if "metavar" in meta:
             kwargs["metavar"] = meta["metavar"]
