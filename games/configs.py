@@ -240,10 +240,6 @@ def coerce(hint: Any, value: Any, where: str) -> Any:
         if not isinstance(value, hint) or (hint is not bool and isinstance(value, bool)):
             raise InputError(f"{where}: expected {hint.__name__}, got {type(value).__name__}")
         return value
-    if hint is dict:
-        if not isinstance(value, dict):
-            raise InputError(f"{where}: expected a table, got {type(value).__name__}")
-        return value
     if isinstance(hint, type) and not isinstance(value, hint):
         raise InputError(f"{where}: expected {hint.__name__}, got {type(value).__name__}")
     return value
