@@ -154,7 +154,8 @@ class ArtifactServer:
 
 @dataclass(frozen=True)
 class SeatArtifacts:
-    """What a node needs to build one LLM seat (``llm:BASE[@ADAPTER]``) from its cache.
+    """What a node needs to build one LLM seat (``llm:BASE[@ADAPTER]``, or a ``search:`` over
+    one) from its cache.
 
     Attributes:
         base: the published base folder, or None for a hub base (``hub``).
@@ -236,7 +237,7 @@ class Publisher:
         for job in jobs:
             for spec in job.seats:
                 key = (job.game, spec)
-                if key not in seats and parse_spec(spec).kind == "llm":
+                if key not in seats and parse_spec(spec).kind in ("llm", "search"):
                     seats[key] = self.seat(load_game(job.game).spec, spec, workspace)
         return ShipContext(self.server, seats)
 
@@ -247,6 +248,7 @@ class Publisher:
         from arena.registry.resolve import resolve_for_agents
 
         parsed = parse_spec(spec)
+        parsed = parsed.inner if parsed.kind == "search" else parsed  # the prior's LLM
         base = resolve_base(parsed.base, workspace)
         published = self.publish(base.ident) if base.local else None
         hub = None if base.local else base.ident

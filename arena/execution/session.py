@@ -20,6 +20,7 @@ import platform
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from typing import Literal
 
 from arena.execution.artifacts import check_mode
 from arena.execution.cluster import ClusterInfo
@@ -28,6 +29,7 @@ from arena.execution.runner import RayRunner
 from arena.execution.shards import LoadReport, ShardStore
 from arena.execution.workers import PoolConfig, WorkerPool
 from games import InputError
+from games.configs import option
 from games.defaults import DEFAULT_BATCH
 from games.files import json_safe
 from games.limits import check_float, check_int, check_text
@@ -52,33 +54,40 @@ def check_run_id(run_id: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class ExecOptions:
-    """How to run: where and on how many workers. Never changes which games are played.
+    """How to run: where and on how many workers. Never changes which games are played, so it
+    is kept beside a run's config (the run's identity), not in it: a run resumes on other
+    workers. (``batch`` only matters to LLM players, whose scores can differ in the last bits
+    with the composition of their batch.)"""
 
-    Attributes:
-        address: Ray cluster address (``HOST:PORT``); None: ``$RAY_ADDRESS`` or embedded.
-        workers: number of worker actors.
-        cpus_per_worker: logical CPUs per worker.
-        gpus_per_worker: GPUs per worker (> 0 puts LLM players on CUDA).
-        batch: most games a worker plays in one batch.
-        artifacts: how workers get bases and adapters: ``shared`` (every node sees the
-            workspace), ``ship`` (by content hash through Ray) or ``auto`` (probe the nodes);
-            see ``arena.execution.artifacts``.
-    """
-
-    address: str | None = None
-    workers: int = 2
-    cpus_per_worker: float = 1.0
-    gpus_per_worker: float = 0.0
-    batch: int = DEFAULT_BATCH
-    artifacts: str = "auto"
+    address: str | None = option(
+        None,
+        "Ray cluster to join, HOST:PORT of the head (default: $RAY_ADDRESS, else an embedded "
+        "Ray instance on this machine)",
+    )
+    workers: int = option(2, "worker actors")
+    cpus_per_worker: float = option(1.0, "CPUs reserved per worker")
+    gpus_per_worker: float = option(
+        0.0, "GPUs per worker, fractions share a GPU; > 0 puts LLM players on CUDA"
+    )
+    batch: int = option(
+        DEFAULT_BATCH,
+        "most games a worker plays at once: the LLM batch; keep it to reproduce LLM records bit "
+        "for bit, since scores can differ in the last bits with the batch",
+    )
+    artifacts: Literal["auto", "shared", "ship"] = option(
+        "auto",
+        "how workers get bases and adapters: shared (every node sees the workspace), ship (by "
+        "content hash through Ray, into each node's cache $ARENA_ARTIFACT_CACHE) or auto "
+        "(every node is asked whether it sees the workspace); see arena.execution.artifacts",
+    )
 
     def __post_init__(self) -> None:
         if self.address is not None:
-            check_text("--address", self.address, max_len=300)
-        check_int("--workers", self.workers, 1, MAX_WORKERS)
-        check_float("--cpus-per-worker", self.cpus_per_worker, 0, 1024, lo_open=True)
-        check_float("--gpus-per-worker", self.gpus_per_worker, 0, 64)
-        check_int("--batch", self.batch, 1, MAX_BATCH)
+            check_text("address", self.address, max_len=300)
+        check_int("workers", self.workers, 1, MAX_WORKERS)
+        check_float("cpus_per_worker", self.cpus_per_worker, 0, 1024, lo_open=True)
+        check_float("gpus_per_worker", self.gpus_per_worker, 0, 64)
+        check_int("batch", self.batch, 1, MAX_BATCH)
         check_mode(self.artifacts)
 
     def pool(self) -> PoolConfig:

@@ -5,7 +5,8 @@ behind it is built from local copies: the base from the cache (or the hub id, lo
 node itself), a folder adapter rewritten to its cached copy (same folder name, so the same
 version label), and a registry reference answered from the table the driver resolved
 (``SeatArtifacts``), which this module installs as the process's adapter resolver in front of
-the registry's. ``agents/`` never learns about any of it: it gets an engine and a spec.
+the registry's. A ``search:`` seat gets the same for the LLM of its prior. ``agents/`` never
+learns about any of it: it gets an engine and a spec.
 """
 
 from __future__ import annotations
@@ -49,21 +50,15 @@ def build_agent(context: ShipContext, game: str, spec: str, device: str | None):
     seat: SeatArtifacts = context.seats[(game, spec)]
     cache = node_cache()
     parsed = parse_spec(spec)
+    llm = parsed.inner if parsed.kind == "search" else parsed  # a search's prior is an LLM
     base = str(cache.fetch(seat.base, context.server)) if seat.base is not None else seat.hub
-    options = LLMOptions.parse(parsed.options)
+    options = LLMOptions.parse(llm.options)
     engine = get_engine(base, None, device, options.quantize, options.dtype)
     adapter: Path | None = None
     if seat.adapter is not None:
         adapter = cache.fetch(seat.adapter, context.server)
     if seat.ref is not None:
-        _TABLE[(parsed.base, seat.ref, handle.spec)] = ResolvedAdapter(adapter, seat.version)
-        return make_agent(spec, handle, engine=engine, device=device)
-    if adapter is not None:
-        spec = local_spec(parsed, adapter)
+        _TABLE[(llm.base, seat.ref, handle.spec)] = ResolvedAdapter(adapter, seat.version)
+    elif adapter is not None:  # the same spec, with the adapter's folder as found here
+        spec = spec.replace(f"@{llm.adapter}", f"@{adapter}", 1)
     return make_agent(spec, handle, engine=engine, device=device)
-
-
-def local_spec(parsed, adapter: Path) -> str:
-    """``llm:BASE@<cached adapter>[,options]``: the same agent with the adapter found here."""
-    options = "".join(f",{k}={v}" for k, v in parsed.options.items())
-    return f"llm:{parsed.base}@{adapter}{options}"

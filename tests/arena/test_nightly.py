@@ -24,6 +24,7 @@ from arena.nightly.pipeline import NightLock
 from arena.nightly.stages import FAULT_ENV, STAGES
 from arena.registry.store import Registry, base_key
 from games.workspace import Workspace
+from ratings import GateConfig
 
 GAME = "tic_tac_toe"
 
@@ -38,7 +39,7 @@ def test_config_errors_are_one_line_and_stop_before_any_work(tmp_path, capsys):
         "[sft_train.train]\nmax_steps = 'many'": "expected int",
         "[datasets]\nsft = 'sometimes'": "sft must be one of",
         "[night]\nartifacts = 'nfs'": "artifacts must be one of auto, shared, ship",
-        "[night]\ntrain_resources = {gpu_node = -1}": "train_resources: 'gpu_node' must be",
+        "[night]\ntrain_resources = {gpu_node = -1}": "train_resources.gpu_node must be a finite",
         "[night]\ntrain_resources = 'gpu_node'": "train_resources must be a table",
         "[night]\nbase = 'nowhere'\nbuild_preset = ''": "base 'nowhere' not found",
         "[night\n": "not valid TOML",
@@ -225,7 +226,9 @@ def test_a_candidate_identical_to_the_champion_is_not_promoted(
     reg.register(GAME, key, copy, parent="v1", run_id="b")
     spec = f"llm:{tiny_base}@{{}},temperature=0"
     gate = run_gate(
-        GateRunConfig(GAME, spec.format("v2"), spec.format("v1"), min_pairs=4, max_pairs=8),
+        GateRunConfig(
+            GAME, spec.format("v2"), spec.format("v1"), gate=GateConfig(min_pairs=4, max_pairs=8)
+        ),
         ws, ExecOptions(workers=1), "same-gate",
     )  # fmt: skip
     assert gate.decision == "reject"
