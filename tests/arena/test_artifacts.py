@@ -166,12 +166,14 @@ def test_the_node_cache_streams_verifies_refetches_and_evicts(tmp_path, ray_loca
 def test_a_run_in_ship_mode_plays_the_records_of_shared_mode(
     tmp_path, tiny_base, lora_factory, ray_local
 ):
-    """Registry versions and a folder adapter, resolved and published by the driver, built
-    from the node's cache by the workers: the records (specs, versions, moves) are the same."""
+    """Registry versions, a folder adapter and a search over the champion, resolved and
+    published by the driver, built from the node's cache by the workers: the records (specs,
+    versions, moves, policies) are the same as in shared mode."""
     from arena.execution.session import ExecOptions
     from arena.registry.store import Registry, base_key
     from arena.runs.tournament import TournamentConfig, run_tournament
     from games.records import match_files, read_matches
+    from games.schedule import MatchOptions
     from games.workspace import Workspace
 
     ws = Workspace(tmp_path / "ws")
@@ -181,8 +183,9 @@ def test_a_run_in_ship_mode_plays_the_records_of_shared_mode(
         staged = lora_factory(tiny_base, tmp_path / "staging" / "a", seed=1)
         reg.register(game, key, staged, parent="v0", run_id="r1")
     loose = lora_factory(tiny_base, tmp_path / "loose", seed=2)
-    players = (f"llm:{tiny_base}@v1", f"llm:{tiny_base}@{loose}", f"llm:{tiny_base}@champion")
-    config = TournamentConfig(game, players, pairs=1, seed=3)
+    search = f"search:llm:{tiny_base}@champion,sims=4"  # a search over the champion's policy
+    players = (f"llm:{tiny_base}@v1", f"llm:{tiny_base}@{loose}", search)
+    config = TournamentConfig(game, players, pairs=1, matches=MatchOptions(seed=3))
     out = {}
     for mode in ("shared", "ship"):
         run_tournament(config, ws, ExecOptions(workers=1, artifacts=mode), run_id=mode)
