@@ -231,11 +231,11 @@ def main(argv: list[str] | None = None) -> int:
     headers = ["base", "MB", "condition", "artifact s", "agent ready s", "vs shared", "run s"]
     table = format_table(headers, rows)
     hashed = "; ".join(f"{k}: {b / 1e6:.1f} MB in {s:.2f} s" for k, (b, s) in hashing.items())
+    cpu, day = platform.processor() or platform.machine(), time.strftime("%Y-%m-%d")
     text = f"""## Artifacts: a run starting on a worker node, shared vs shipped (bench_artifacts.py)
 
 Command: `{command}`
-Machine: {os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), other
-engineers' jobs sharing them; {time.strftime("%Y-%m-%d")}.
+Machine: {os.cpu_count()} CPU cores ({cpu}), other engineers' jobs sharing them; {day}.
 
 Two Ray nodes on 127.0.0.1: a head with 0 CPUs (the driver and the artifact server) and a
 worker node with 1 CPU and its own cache. "artifact s": on the worker node, getting the base

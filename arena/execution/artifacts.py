@@ -233,12 +233,12 @@ class Publisher:
         """Resolve and publish every LLM seat of ``jobs`` (registry references included)."""
         from agents import parse_spec
 
-        seats: dict[tuple[str, str], SeatArtifacts] = {}
-        for job in jobs:
-            for spec in job.seats:
-                key = (job.game, spec)
-                if key not in seats and parse_spec(spec).kind in ("llm", "search"):
-                    seats[key] = self.seat(load_game(job.game).spec, spec, workspace)
+        wanted = dict.fromkeys((job.game, spec) for job in jobs for spec in job.seats)
+        seats = {
+            (game, spec): self.seat(load_game(game).spec, spec, workspace)
+            for game, spec in wanted
+            if parse_spec(spec).kind in ("llm", "search")
+        }
         return ShipContext(self.server, seats)
 
     def seat(self, game: str, spec: str, workspace) -> SeatArtifacts:
