@@ -69,6 +69,18 @@ def test_example_config_parses_and_keeps_training_defaults():
     assert (prefs.method, prefs.rejected) == ("solver", "played")
 
 
+def test_gpu_night_config_fits_one_gpu_and_trains_sft_then_dpo():
+    """configs/gpu-night.toml (scripts/gpu_check.sh): the actors' and the training task's GPU
+    shares fit one GPU together, and one night trains SFT then DPO within small budgets."""
+    config = parse_config(Path("configs/gpu-night.toml").read_text(), "gpu-night.toml")
+    n = config.night
+    assert n.gpus_per_worker > 0 and n.train_gpus > 0 and n.build_preset == ""
+    assert n.workers * n.gpus_per_worker + n.train_gpus <= 1
+    assert (config.datasets.sft, config.datasets.prefs) == ("first", "always")
+    assert config.sft_run_config(data="d", base="b", out="o").train.max_steps == 40
+    assert config.dpo_run_config(data="d", base="b", adapter="a", out="o").train.max_steps == 20
+
+
 def test_regression_verdict():
     prev = {"version": "v1", "metric": "accuracy", "value": 0.60, "higher_is_better": True}
     cur = dict(prev, version="v2", value=0.50)

@@ -192,6 +192,7 @@ def test_manifest_holds_the_run(sft_run, data, tiny_base):
     assert m["dataset"]["rows"] == data[0].written["train"] and m["dataset"]["tokens"] > 0
     assert {"load_data", "load_model", "train", "save"} <= set(m["stages"])
     assert m["steps"] == 20 and m["metrics"]["final_loss"] > 0 and m["metrics"]["peak_rss_mib"]
+    assert ("peak_gpu_mib" in m["metrics"]) == (m["metrics"]["device"] != "cpu")
     assert {"torch", "transformers", "trl", "peft", "bitsandbytes"} <= set(m["versions"])
     assert "commit" in m["git"] and m["hardware"]["cpu_count"]
     assert m["base"]["sha256"] and m["base"]["path"] == str(tiny_base.resolve())

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# The project's GPU check, made for ONE call on the lent device machine (an H200 with python3.12,
+# torch + CUDA, transformers, peft, accelerate; nothing can be downloaded there). It runs from
+# the repository root and writes everything that should come back under $OUT:
+#
+#   0. unpack .gpu-carry/site.tar.xz (scripts/gpu_pack.sh: ray, bitsandbytes, open_spiel, trl,
+#      datasets, peft, ...) into /tmp/site; print the device, library versions, an import check
+#      and one 4-bit bitsandbytes matmul on CUDA                          -> env.txt
+#   1. scripts/bench_engine.py: the LLM engine on a Qwen2-0.5B-shaped random model in bf16
+#                                                                          -> engine.md
+#   2. scripts/bench_training_gpu.py: QLoRA SFT then DPO via `arena train` on the small base
+#      and on the 0.5B-shaped model: steps/s, tokens/s, peak GPU memory, weights moved
+#                                                           -> training.md, training_manifests.json
+#   3. one night, `arena nightly --config configs/gpu-night.toml` (LLM actors and training on
+#      the GPU) on the carried small base                  -> night_report.md, night_report.json
+#   4. the test suite's CUDA tests (pytest -m gpu on the files that have them)
+#
+# plus gpu_check.log (all output), summary.md (each step's exit code and seconds) and
+# extras.tar.gz (the night's files, Ray's logs). Every step runs under `timeout`, and all of
+# them within one deadline (GPU_CHECK_BUDGET_S, 530 s), so the call ends in under 9 minutes
+# whatever hangs; a failed step leaves the others' output.
+#
+#   device:  bash scripts/gpu_check.sh                    (carry: .gpu-carry)
+#   here:    GPU_CHECK_CPU=1 GPU_CHECK_PY=.venv/bin/python OUT=/tmp/gpu-out bash scripts/gpu_check.sh
+#            (a rehearsal on a CPU: miniature shapes, GPU shares set to 0; catches argument and
+#            packaging mistakes, measures nothing)
+set -u
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+OUT=${OUT:-/tmp/gpu-check-out}
+PY=${GPU_CHECK_PY:-python3}
+CARRY=${GPU_CHECK_CARRY:-$ROOT/.gpu-carry}
+SITE=${GPU_CHECK_SITE:-/tmp/site}
+WORK=${GPU_CHECK_WORK:-/tmp/gpu-check}
+CPU=${GPU_CHECK_CPU:-}
+DEADLINE=$((SECONDS + ${GPU_CHECK_BUDGET_S:-530}))
+mkdir -p "$OUT" "$WORK"
+exec > >(tee -a "$OUT/gpu_check.log") 2>&1
+TEE=$!
+export ROOT OUT PY CARRY SITE WORK CPU
+export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
+export TRANSFORMERS_OFFLINE=1 RAY_USAGE_STATS_ENABLED=0 MPLBACKEND=Agg
+SUMMARY=$OUT/summary.md
+printf '# GPU check %s\n\n| step | exit | seconds | limit |\n|---|---:|---:|---:|\n' \
+  "$(date -u +%FT%TZ)" >"$SUMMARY"
+
+# step NAME LIMIT_S CMD...: CMD under a hard timeout, cut to what is left before the deadline
+step() {
+  local name=$1 limit=$(($2 * ${GPU_CHECK_LIMIT_X:-1}))
+  shift 2
+  local left=$((DEADLINE - SECONDS - 5))
+  ((left < limit)) && limit=$left
+  if ((limit < 15)); then
+    echo "+++ $(date +%T) [$name] SKIPPED: ${left}s left before the deadline"
+    echo "| $name | skipped (no time) | 0 | 0 |" >>"$SUMMARY"
+    return 124
+  fi
+  echo "+++ $(date +%T) [$name] start (limit ${limit}s): $*"
+  local t0=$SECONDS rc
+  timeout -k 10 "$limit" bash -c '"$@"' "$name" "$@" # a child bash: functions run too
+  rc=$?
+  echo "+++ $(date +%T) [$name] exit $rc after $((SECONDS - t0))s"
+  echo "| $name | $rc | $((SECONDS - t0)) | $limit |" >>"$SUMMARY"
+  return $rc
+}
+
+unpack() {
+  rm -rf "$SITE" && mkdir -p "$SITE"
+  tar -xJf "$CARRY/site.tar.xz" -C "$SITE" ||
+    "$PY" -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2], filter="tar")' \
+      "$CARRY/site.tar.xz" "$SITE"
+}
+
+environment() {
+  nvidia-smi || echo "(no nvidia-smi)"
+  "$PY" - <<'EOF'
+import importlib, importlib.metadata as md, platform, sys
+print("python", platform.python_version(), sys.executable)
+names = ["torch", "transformers", "tokenizers", "safetensors", "accelerate", "huggingface-hub",
+         "peft", "trl", "datasets", "bitsandbytes", "ray", "open-spiel", "numpy", "scipy",
+         "pandas", "pyarrow", "fsspec", "dill", "multiprocess", "xxhash", "jinja2", "matplotlib",
+         "aiohttp", "grpcio", "protobuf", "jsonschema", "ml-collections", "psutil"]
+for name in names:
+    try:
+        dist = md.distribution(name)
+        print(f"{name:16} {dist.version:14} {dist.locate_file('')}")
+    except md.PackageNotFoundError:
+        print(f"{name:16} MISSING")
+failed = []
+for mod in ["torch", "transformers", "peft", "trl", "datasets", "bitsandbytes", "ray", "pyspiel",
+            "open_spiel.python.algorithms.exploitability", "arena.cli", "training.sft",
+            "training.dpo", "agents.llm.engine"]:
+    try:
+        importlib.import_module(mod)
+    except Exception as error:  # report every one, not just the first
+        failed.append(mod)
+        print(f"IMPORT FAILED {mod}: {type(error).__name__}: {error}")
+import torch
+print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available())
+if torch.cuda.is_available():
+    import bitsandbytes as bnb
+    print(torch.cuda.get_device_name(0), torch.cuda.get_device_properties(0))
+    layer = bnb.nn.Linear4bit(256, 256, compute_dtype=torch.bfloat16, quant_type="nf4").cuda()
+    x = torch.randn(8, 256, device="cuda", dtype=torch.bfloat16)
+    print("bitsandbytes nf4 matmul on CUDA:", tuple(layer(x).shape), "ok")
+sys.exit(1 if failed else 0)
+EOF
+}
+
+night_config() {
+  if [ -n "$CPU" ]; then  # the same night with the GPU shares at 0
+    sed -E 's/^(gpus_per_worker|train_gpus) *= *[0-9.]+/\1 = 0.0/' configs/gpu-night.toml \
+      >"$WORK/cpu-night.toml"
+    echo "$WORK/cpu-night.toml"
+  else
+    echo configs/gpu-night.toml
+  fi
+}
+
+night() {
+  local ws=$WORK/ws
+  rm -rf "$ws" && mkdir -p "$ws/base" && cp -r "$CARRY/base/small" "$ws/base/small"
+  "$PY" -m arena --workspace "$ws" nightly --config "$(night_config)" --night gpu-1
+}
+
+export -f unpack environment night_config night
+
+echo "+++ $(date +%T) GPU check in $ROOT ($(git rev-parse --short HEAD 2>/dev/null || echo '?')), OUT=$OUT, cpu rehearsal: ${CPU:-no}"
+step unpack 60 unpack
+export PYTHONPATH=$SITE:$ROOT
+step environment 60 environment >"$OUT/env.txt" 2>&1
+cat "$OUT/env.txt"
+
+if [ -n "$CPU" ]; then
+  ENGINE=(--gpu-device cpu --gpu-shape mini --gpu-states 32 --naive-moves 4 --repeats 1)
+  TRAIN=(--device cpu --qwen-shape mini --steps 2 --batch-size 4)
+else
+  ENGINE=(--gpu-states 1024 --naive-moves 32 --repeats 3)
+  TRAIN=(--steps 30 --batch-size 16)
+fi
+step engine 150 "$PY" scripts/bench_engine.py --base "$CARRY/base/small" --dtypes "" \
+  "${ENGINE[@]}" --out "$OUT/engine.md"
+step training 210 "$PY" scripts/bench_training_gpu.py --small "$CARRY/base/small" \
+  --work "$WORK/train" "${TRAIN[@]}" --out "$OUT/training.md" \
+  --manifests "$OUT/training_manifests.json"
+step night 270 night || "$PY" -m ray.scripts.scripts stop --force # a killed night's daemons
+report=$WORK/ws/nights/gpu-1
+cp "$report/report.md" "$OUT/night_report.md" 2>/dev/null || echo "(no night report.md)"
+cp "$report/report.json" "$OUT/night_report.json" 2>/dev/null || echo "(no night report.json)"
+step gpu-tests 90 "$PY" -m pytest -q -m gpu -p no:cacheprovider \
+  tests/agents/test_llm_engine.py tests/training/test_manifest.py
+
+# the night's small files and Ray's logs, for a post-mortem (16 MiB at most comes back)
+(
+  cd "$WORK" && find ws/nights ws/registry* train/*/manifest.json /tmp/ray/session_latest/logs \
+    -type f -size -1M 2>/dev/null | head -400 | tar -czf "$OUT/extras.tar.gz" -T - 2>/dev/null
+)
+echo "+++ $(date +%T) done; $OUT:"
+ls -la "$OUT"
+cat "$SUMMARY"
+exec >&- 2>&-
+for _ in $(seq 20); do kill -0 "$TEE" 2>/dev/null && sleep 0.5; done # let tee finish the log
