@@ -17,15 +17,16 @@
 #
 # plus gpu_check.log (all output), summary.md (each step's exit code and seconds) and
 # extras.tar.gz (the night's files, Ray's logs). Every step runs under `timeout`, and all of
-# them within one deadline (GPU_CHECK_BUDGET_S, 530 s), so the call ends in under 9 minutes
+# them within one deadline (GPU_CHECK_BUDGET_S, 480 s), so the call ends in about 8 minutes
 # whatever hangs; a failed step leaves the others' output.
 #
 #   device:  bash scripts/gpu_check.sh                    (carry: .gpu-carry)
+#   again:   GPU_CHECK_STEPS="night" bash scripts/gpu_check.sh   (some steps only, same machine)
 #   here:    GPU_CHECK_CPU=1 GPU_CHECK_PY=.venv/bin/python OUT=/tmp/gpu-out bash scripts/gpu_check.sh
 #            (a rehearsal on a CPU: miniature shapes, GPU shares set to 0; catches argument and
 #            packaging mistakes, measures nothing)
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
 OUT=${OUT:-/tmp/gpu-check-out}
 PY=${GPU_CHECK_PY:-python3}
@@ -33,7 +34,8 @@ CARRY=${GPU_CHECK_CARRY:-$ROOT/.gpu-carry}
 SITE=${GPU_CHECK_SITE:-/tmp/site}
 WORK=${GPU_CHECK_WORK:-/tmp/gpu-check}
 CPU=${GPU_CHECK_CPU:-}
-DEADLINE=$((SECONDS + ${GPU_CHECK_BUDGET_S:-530}))
+STEPS=${GPU_CHECK_STEPS:-engine training night tests} # a rerun may name fewer
+DEADLINE=$((SECONDS + ${GPU_CHECK_BUDGET_S:-480}))
 mkdir -p "$OUT" "$WORK"
 exec > >(tee -a "$OUT/gpu_check.log") 2>&1
 TEE=$!
@@ -41,8 +43,15 @@ export ROOT OUT PY CARRY SITE WORK CPU
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 export TRANSFORMERS_OFFLINE=1 RAY_USAGE_STATS_ENABLED=0 MPLBACKEND=Agg
 SUMMARY=$OUT/summary.md
-printf '# GPU check %s\n\n| step | exit | seconds | limit |\n|---|---:|---:|---:|\n' \
-  "$(date -u +%FT%TZ)" >"$SUMMARY"
+{
+  echo "# GPU check $(date -u +%FT%TZ)"
+  echo
+  echo "Exit 124: killed at its limit. The night: 0 promoted, 3 rejected (both finished), 1 failed."
+  echo
+  echo "| step | exit | seconds | limit |"
+  echo "|---|---:|---:|---:|"
+} >"$SUMMARY"
+FAILED=0
 
 # step NAME LIMIT_S CMD...: CMD under a hard timeout, cut to what is left before the deadline
 step() {
@@ -53,6 +62,7 @@ step() {
   if ((limit < 15)); then
     echo "+++ $(date +%T) [$name] SKIPPED: ${left}s left before the deadline"
     echo "| $name | skipped (no time) | 0 | 0 |" >>"$SUMMARY"
+    FAILED=$((FAILED + 1))
     return 124
   fi
   echo "+++ $(date +%T) [$name] start (limit ${limit}s): $*"
@@ -61,6 +71,8 @@ step() {
   rc=$?
   echo "+++ $(date +%T) [$name] exit $rc after $((SECONDS - t0))s"
   echo "| $name | $rc | $((SECONDS - t0)) | $limit |" >>"$SUMMARY"
+  [ "$name" = night ] && ((rc == 3)) && return 3 # a rejected candidate: a finished night
+  ((rc != 0)) && FAILED=$((FAILED + 1))
   return $rc
 }
 
@@ -123,10 +135,24 @@ night() {
   "$PY" -m arena --workspace "$ws" nightly --config "$(night_config)" --night gpu-1
 }
 
-export -f unpack environment night_config night
+night_manifests() { # where each training of the night ran, and its peak GPU memory
+  "$PY" - "$WORK/ws" <<'EOF'
+import json, pathlib, sys
+for path in sorted(pathlib.Path(sys.argv[1], "adapters").glob("**/manifest.json")):
+    m = json.loads(path.read_text())
+    x = m.get("metrics", {})
+    print(f"{path.parent.name}: {m.get('kind')} on {x.get('device')}, {m.get('steps')} steps in "
+          f"{m.get('stages', {}).get('train')} s, peak GPU {x.get('peak_gpu_mib')} MiB allocated "
+          f"/ {x.get('peak_gpu_reserved_mib')} reserved, loss {x.get('first_loss')} -> "
+          f"{x.get('final_loss')}, gpu {m.get('hardware', {}).get('gpu')}")
+EOF
+}
 
-echo "+++ $(date +%T) GPU check in $ROOT ($(git rev-parse --short HEAD 2>/dev/null || echo '?')), OUT=$OUT, cpu rehearsal: ${CPU:-no}"
-step unpack 60 unpack
+export -f unpack environment night_config night night_manifests
+wanted() { [[ " $STEPS " == *" $1 "* ]]; }
+
+echo "+++ $(date +%T) GPU check in $ROOT, OUT=$OUT, steps: $STEPS, cpu rehearsal: ${CPU:-no}"
+if wanted unpack || [ ! -d "$SITE/ray" ]; then step unpack 40 unpack; fi
 export PYTHONPATH=$SITE:$ROOT
 step environment 60 environment >"$OUT/env.txt" 2>&1
 cat "$OUT/env.txt"
@@ -138,25 +164,45 @@ else
   ENGINE=(--gpu-states 1024 --naive-moves 32 --repeats 3)
   TRAIN=(--steps 30 --batch-size 16)
 fi
-step engine 150 "$PY" scripts/bench_engine.py --base "$CARRY/base/small" --dtypes "" \
-  "${ENGINE[@]}" --out "$OUT/engine.md"
-step training 210 "$PY" scripts/bench_training_gpu.py --small "$CARRY/base/small" \
-  --work "$WORK/train" "${TRAIN[@]}" --out "$OUT/training.md" \
-  --manifests "$OUT/training_manifests.json"
-step night 270 night || "$PY" -m ray.scripts.scripts stop --force # a killed night's daemons
-report=$WORK/ws/nights/gpu-1
-cp "$report/report.md" "$OUT/night_report.md" 2>/dev/null || echo "(no night report.md)"
-cp "$report/report.json" "$OUT/night_report.json" 2>/dev/null || echo "(no night report.json)"
-step gpu-tests 90 "$PY" -m pytest -q -m gpu -p no:cacheprovider \
-  tests/agents/test_llm_engine.py tests/training/test_manifest.py
+if wanted engine; then
+  step engine 100 "$PY" scripts/bench_engine.py --base "$CARRY/base/small" --dtypes "" \
+    "${ENGINE[@]}" --out "$OUT/engine.md"
+fi
+if wanted training; then
+  step training 160 "$PY" scripts/bench_training_gpu.py --small "$CARRY/base/small" \
+    --work "$WORK/train" "${TRAIN[@]}" --out "$OUT/training.md" \
+    --manifests "$OUT/training_manifests.json"
+fi
+if wanted night; then
+  step night 240 night
+  rc=$?
+  if ((rc == 124 || rc == 137)) && [ -z "$CPU" ]; then # killed: stop its Ray daemons (own VM)
+    "$PY" -m ray.scripts.scripts stop --force
+  fi
+  report=$WORK/ws/nights/gpu-1
+  cp "$report/report.md" "$OUT/night_report.md" || echo "(no night report.md)"
+  cp "$report/report.json" "$OUT/night_report.json" || echo "(no night report.json)"
+  timeout 30 bash -c night_manifests >"$WORK/night_manifests.txt" 2>&1
+fi
+if wanted tests; then
+  step gpu-tests 45 "$PY" -m pytest -q -m gpu -p no:cacheprovider \
+    tests/agents/test_llm_engine.py tests/training/test_manifest.py
+fi
 
-# the night's small files and Ray's logs, for a post-mortem (16 MiB at most comes back)
+# the night's small files (and, on the device, Ray's logs) for a post-mortem
+logs=()
+[ -z "$CPU" ] && logs=(/tmp/ray/session_latest/logs)
 (
-  cd "$WORK" && find ws/nights ws/registry* train/*/manifest.json /tmp/ray/session_latest/logs \
-    -type f -size -1M 2>/dev/null | head -400 | tar -czf "$OUT/extras.tar.gz" -T - 2>/dev/null
+  cd "$WORK" && find ws/nights ws/adapters ws/runs train/*/manifest.json ${logs[@]+"${logs[@]}"} \
+    -type f -size -1024k 2>/dev/null | head -500 | tar -czf "$OUT/extras.tar.gz" -T - 2>/dev/null
 )
-echo "+++ $(date +%T) done; $OUT:"
+if [ -s "$WORK/night_manifests.txt" ]; then
+  printf '\nThe night'"'"'s trainings (their manifests):\n\n' >>"$SUMMARY"
+  sed 's/^/- /' "$WORK/night_manifests.txt" >>"$SUMMARY"
+fi
+echo "+++ $(date +%T) done, $FAILED step(s) failed; $OUT:"
 ls -la "$OUT"
 cat "$SUMMARY"
 exec >&- 2>&-
 for _ in $(seq 20); do kill -0 "$TEE" 2>/dev/null && sleep 0.5; done # let tee finish the log
+exit $((FAILED > 0))

@@ -17,7 +17,7 @@
 #   PYVER=3.11 WHEELS=/tmp/w311 OUT=/tmp/site311.tar.xz NO_BASE=1 scripts/gpu_pack.sh
 #                                            # the same set for a local Python 3.11 (tests)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
 PYVER=${PYVER:-3.12}
 WHEELS=${WHEELS:-$ROOT/.whl}
@@ -55,14 +55,15 @@ trap 'rm -rf "$site"' EXIT
   --abi abi3 --abi none "${PLAT_ARGS[@]}" --target "$site" "$WHEELS"/*.whl
 
 before=$(du -sm "$site" | cut -f1)
-rm -rf "$site"/bin \
+rm -rf "${site:?}"/bin \
   "$site"/ray/jars "$site"/ray/dashboard/client \
   "$site"/ray/rllib "$site"/ray/serve "$site"/ray/tune "$site"/ray/train "$site"/ray/data \
   "$site"/ray/llm "$site"/ray/workflow \
   "$site"/open_spiel/abseil-cpp "$site"/open_spiel/json
-# bitsandbytes loads libbitsandbytes_cuda<torch.version.cuda>.so (13.0 there) or the CPU one
+# bitsandbytes loads libbitsandbytes_cuda<torch.version.cuda>.so: 13.0 there (KINDS.md), 12.8 kept
+# in case the image moves to torch's other default build; and the CPU one
 find "$site"/bitsandbytes -maxdepth 1 -name 'libbitsandbytes_*.so' \
-  ! -name '*_cuda13*' ! -name '*_cpu.so' -delete
+  ! -name '*_cuda13*' ! -name '*_cuda128.so' ! -name '*_cpu.so' -delete
 find "$site"/open_spiel \( -name '*.cc' -o -name '*.h' -o -name 'CMakeLists.txt' \) -delete
 find "$site" -depth -type d -empty -delete
 after=$(du -sm "$site" | cut -f1)
