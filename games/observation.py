@@ -9,12 +9,12 @@ names no move at all; illegal-move accounting depends on that distinction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import pyspiel
 
-from games.catalog import GameHandle, load_game
+from games.handle import GameHandle
 from games.views import view_for
 
 MOVE_MARKER = "Move:"
@@ -44,6 +44,7 @@ class Observation:
     actions: tuple[int, ...]
     texts: tuple[str, ...]
     state: pyspiel.State
+    handle: GameHandle = field(repr=False, compare=False)
 
     def text_of(self, action: int) -> str:
         return self.texts[self.actions.index(action)]
@@ -92,6 +93,7 @@ def observe(handle: GameHandle, state: pyspiel.State) -> Observation:
         actions=actions,
         texts=texts,
         state=state,
+        handle=handle,
     )
 
 
@@ -107,7 +109,7 @@ def parse_action(obs: Observation, text: str) -> int | ParseFailure:
             return action
     if wanted:
         game = state.get_game()
-        handle_view = view_for(load_game(obs.game))
+        handle_view = view_for(obs.handle)
         for action in range(game.num_distinct_actions()):
             if action in obs.actions:
                 continue
@@ -123,25 +125,3 @@ def parse_action(obs: Observation, text: str) -> int | ParseFailure:
     return ParseFailure(
         "unparseable", text, f"'{text.strip()[:40]}' names no move; legal: {', '.join(obs.texts)}"
     )
-
-
-def random_observations(spec: str, count: int, seed: int) -> list[Observation]:
-    """``count`` observations from uniformly random playouts of ``spec`` (tests, benchmarks).
-
-    Chance nodes are sampled with their probabilities; every decision node met is rendered.
-    """
-    import numpy as np
-
-    from games.openings import sample_chance
-
-    handle, rng, out = load_game(spec), np.random.default_rng(seed), []
-    while len(out) < count:
-        state = handle.game.new_initial_state()
-        while not state.is_terminal() and len(out) < count:
-            if state.is_chance_node():
-                state.apply_action(sample_chance(state, rng))
-                continue
-            obs = observe(handle, state.clone())
-            out.append(obs)
-            state.apply_action(obs.actions[rng.integers(len(obs.actions))])
-    return out

@@ -3,8 +3,8 @@
 Flags map one-to-one onto ``SFTDataConfig`` / ``PrefsDataConfig`` / ``PlaySpec`` fields, and
 every default is read from those dataclasses, so a default is defined once (in
 ``training.config``). ``main_sft`` / ``main_prefs`` are the scripts' whole programs; the Ray
-runner for ``--workers`` is the caller's (``arena.runner.runner_for``), passed in as a factory,
-so this module never imports ``arena``.
+runner for ``--workers`` is the caller's (``arena.execution.runner.runner_for``), passed in as a
+factory, so this module never imports ``arena``.
 """
 
 from __future__ import annotations
@@ -196,7 +196,8 @@ def build_prefs_from_args(args: argparse.Namespace, runner_for: RunnerFactory | 
     """``arena data prefs``: build, return the summary to print.
 
     ``runner_for(workers, scratch, workspace)`` gives a context manager yielding the rollout
-    runner (None: local); ``arena.runner.runner_for`` gives a ``RayRunner`` for workers > 0.
+    runner (None: local); ``arena.execution.runner.runner_for`` gives a ``RayRunner`` for
+    workers > 0.
     """
     from training.pref_data import build_prefs
 

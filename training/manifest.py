@@ -130,7 +130,7 @@ def peak_gpu_mib() -> dict[str, float]:
 
 def write_manifest(path: str | Path, manifest: dict) -> Path:
     """The one manifest writer, for training runs (``Manifest.write``) and the arena's Ray runs
-    (``arena.runs``): stamps ``manifest_version`` and writes strict JSON atomically
+    (``arena.execution.session``): stamps ``manifest_version`` and writes strict JSON atomically
     (``games.files.write_json``: non-finite numbers become null or "inf")."""
     return write_json(path, {**manifest, "manifest_version": MANIFEST_VERSION})
 

@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agents.llm.model_io import EMBEDDING_NAMES, base_fingerprint, has_safetensors
 from games import InputError
 
 logger = logging.getLogger(__name__)
@@ -115,9 +116,6 @@ def inspect_adapter(path: str | Path, version: str | None = None) -> AdapterInfo
         shapes=shapes,
         nbytes=weights_path.stat().st_size,
     )
-
-
-EMBEDDING_NAMES = ("embed_tokens", "lm_head", "wte", "wpe", "embed_out", "word_embeddings")
 
 
 def unservable_parts(config: dict, shapes: dict | None = None) -> list[str]:
@@ -228,8 +226,6 @@ def check_same_base(info: AdapterInfo, base_ident: str, base_local: bool) -> Non
        with the base: the same folder, an identical copy (same config and build recipe), or on
        another machine the same name.
     """
-    from agents.llm.model_io import base_fingerprint, has_safetensors
-
     recorded = _recorded_sha256(info.path)
     if recorded is not None and base_local and has_safetensors(Path(base_ident)):
         current = base_fingerprint(base_ident)

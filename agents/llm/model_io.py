@@ -31,6 +31,9 @@ from pathlib import Path
 
 from games import InputError
 
+# Modules a LoRA adapter may not target: the engine serves per-row LoRA on linear layers only.
+EMBEDDING_NAMES = ("embed_tokens", "lm_head", "wte", "wpe", "embed_out", "word_embeddings")
+
 logger = logging.getLogger(__name__)
 
 QUANTIZATIONS = (None, "nf4")
@@ -290,8 +293,6 @@ def new_adapter(model, lora):
     """A fresh LoRA on every linear layer (except the output head); ``lora`` is a
     ``training.config.LoraOptions`` (r, alpha, dropout, target_modules)."""
     from peft import LoraConfig, get_peft_model
-
-    from agents.llm.adapters import EMBEDDING_NAMES
 
     if any(name in lora.target_modules for name in EMBEDDING_NAMES):
         raise InputError(

@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         print("arena: error: no command given (see the list above)", file=sys.stderr)
         return 2
+    from arena.registry import resolve
+
+    resolve.install()  # specs such as llm:small@champion resolve through the registry
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -87,7 +87,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_play(args: argparse.Namespace) -> int:
-    from arena.terminal import PlayConfig, run_session
+    from arena.play.terminal import PlayConfig, run_session
 
     handle = load_game(args.game)
     spec = parse_spec(args.vs)
@@ -115,7 +115,7 @@ def cmd_play(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from arena.server.app import ServerConfig, create_app
+    from arena.serve.app import ServerConfig, create_app
     from games import CURATED_GAMES
 
     if not 0 < args.port < 65536:
@@ -146,7 +146,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from arena.leaderboard import build_leaderboard
+    from arena.reporting.leaderboard import build_leaderboard
 
     if args.bootstrap < 0:
         raise InputError("--bootstrap must be >= 0")
@@ -156,7 +156,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     )
     print(board.format(args.format), end="" if args.format == "csv" else "\n")
     if args.history_png:
-        from arena.plots import rating_history_png
+        from arena.reporting.plots import rating_history_png
 
         path = rating_history_png(board.history, args.history_png, f"{handle.spec} ratings")
         print(f"rating history plot: {path}", file=sys.stderr)

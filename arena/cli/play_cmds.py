@@ -11,8 +11,8 @@ import numpy as np
 from tqdm import tqdm
 
 from agents import make_agent, parse_spec
-from arena.report import pairing_entry, pairing_table
-from arena.runs import MAX_BATCH
+from arena.execution.session import MAX_BATCH
+from arena.reporting.tables import pairing_entry, pairing_table
 from games import CURATED_GAMES, InputError, load_game, observe, playable_games, sample_opening
 from games.defaults import DEFAULT_BATCH, DEFAULT_OPENING_PLIES
 from games.jsonl import JsonlWriter
@@ -156,8 +156,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """The locally built base model against scripted agents on tic_tac_toe, through the Ray
     tournament on the embedded local cluster."""
     from arena.cli.run_cmds import ProgressLine
-    from arena.runs import ExecOptions
-    from arena.tournament import TournamentConfig, run_tournament
+    from arena.execution.session import ExecOptions
+    from arena.runs.tournament import TournamentConfig, run_tournament
 
     if args.pairs < 1:
         raise InputError("--pairs must be at least 1")

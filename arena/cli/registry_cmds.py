@@ -1,5 +1,5 @@
 """``arena registry``, ``arena promote``, ``arena rollback``: the adapter versions and the
-champion (logic in ``arena.registry``; this is argv and printing only)."""
+champion (logic in ``arena.registry.store``; this is argv and printing only)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 import getpass
 import json
 
-from arena.report import format_table
+from arena.reporting.tables import format_table
 from games import InputError
 from games.workspace import Workspace
 
@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _registry(args, readonly: bool):
-    from arena.registry import Registry
+    from arena.registry.store import Registry
 
     return Registry.open(Workspace.resolve(args.workspace).registry, readonly=readonly)
 
@@ -106,7 +106,7 @@ def cmd_registry(args: argparse.Namespace) -> int:
         print("history:")
         print(format_table(["when", "event", "versions", "by", "reason"], rows))
         if entry["ratings"]:
-            from arena.nightly_report import leaderboard_table
+            from arena.nightly.report import leaderboard_table
 
             print(f"ratings (night {entry['ratings'][0]['night']}):")
             print(leaderboard_table(entry["ratings"]))

@@ -11,11 +11,11 @@ import argparse
 import sys
 import time
 
-from arena.driver import Progress, RunStats
-from arena.gating import GateRunConfig
-from arena.runs import ExecOptions
-from arena.selfplay import SelfplayConfig
-from arena.tournament import TournamentConfig
+from arena.execution.driver import Progress, RunStats
+from arena.execution.session import ExecOptions
+from arena.runs.gate import GateRunConfig
+from arena.runs.selfplay import SelfplayConfig
+from arena.runs.tournament import TournamentConfig
 from games.defaults import DEFAULT_OPENING_PLIES, field_default
 from games.workspace import Workspace
 
@@ -258,7 +258,7 @@ def _footer(stats: RunStats, options: ExecOptions, paths: dict[str, str]) -> str
 
 
 def cmd_tournament(args: argparse.Namespace) -> int:
-    from arena.tournament import TournamentConfig, run_tournament
+    from arena.runs.tournament import TournamentConfig, run_tournament
 
     config = TournamentConfig(
         game=args.game,
@@ -283,7 +283,7 @@ def cmd_tournament(args: argparse.Namespace) -> int:
 
 
 def cmd_selfplay(args: argparse.Namespace) -> int:
-    from arena.selfplay import SelfplayConfig, parse_league, run_selfplay
+    from arena.runs.selfplay import SelfplayConfig, parse_league, run_selfplay
 
     config = SelfplayConfig(
         game=args.game,
@@ -306,7 +306,7 @@ def cmd_selfplay(args: argparse.Namespace) -> int:
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
-    from arena.gating import GateRunConfig, run_gate
+    from arena.runs.gate import GateRunConfig, run_gate
 
     config = GateRunConfig(
         game=args.game,

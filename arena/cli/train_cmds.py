@@ -7,7 +7,7 @@ import argparse
 import time
 from pathlib import Path
 
-from arena.report import format_eval_report, format_table
+from arena.reporting.tables import format_eval_report, format_table
 from games import InputError, load_game
 from games.defaults import field_default
 from games.workspace import Workspace
@@ -197,7 +197,7 @@ def cmd_data_sft(args: argparse.Namespace) -> int:
 
 
 def cmd_data_prefs(args: argparse.Namespace) -> int:
-    from arena.runner import runner_for
+    from arena.execution.runner import runner_for
     from training.data_args import build_prefs_from_args
 
     print(build_prefs_from_args(args, runner_for))

@@ -97,10 +97,10 @@ def test_any_argv(cli, small_limits, tmp_path_factory, argv):
 
 
 def _run_config(kind: str, values: dict):
-    from arena.gating import GateRunConfig
-    from arena.runs import ExecOptions
-    from arena.selfplay import SelfplayConfig
-    from arena.tournament import TournamentConfig
+    from arena.execution.session import ExecOptions
+    from arena.runs.gate import GateRunConfig
+    from arena.runs.selfplay import SelfplayConfig
+    from arena.runs.tournament import TournamentConfig
 
     if kind == "tournament":
         return TournamentConfig("tic_tac_toe", ("random", "mcts:2"), **values)

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 
 from arena.cli import main
-from arena.nightly import NightLock
-from arena.nightly_checks import regression_verdict
-from arena.nightly_config import parse_config
-from arena.nightly_stages import FAULT_ENV, STAGES
-from arena.registry import Registry, base_key
+from arena.nightly.config import parse_config
+from arena.nightly.decisions import regression_verdict
+from arena.nightly.pipeline import NightLock
+from arena.nightly.stages import FAULT_ENV, STAGES
+from arena.registry.store import Registry, base_key
 from games.workspace import Workspace
 
 GAME = "tic_tac_toe"
@@ -104,7 +104,7 @@ def test_a_second_night_on_the_same_workspace_is_refused(tmp_path, tiny_base, ca
 
 @pytest.fixture(scope="module")
 def ray_instance():
-    from arena.cluster import connect, disconnect
+    from arena.execution.cluster import connect, disconnect
 
     info = connect(None, num_cpus=3)
     import ray
@@ -186,7 +186,7 @@ def test_two_nights_a_crash_after_every_stage_and_a_sigkill(
 def test_a_corrupted_candidate_is_refused_and_the_champion_keeps_serving(
     tmp_path, tiny_base, lora_factory
 ):
-    from arena.nightly_stages import verify_adapter
+    from arena.nightly.stages import verify_adapter
     from games import InputError
 
     reg = Registry.open(tmp_path / "registry.sqlite")
@@ -218,8 +218,8 @@ def test_a_corrupted_candidate_is_refused_and_the_champion_keeps_serving(
 def test_a_candidate_identical_to_the_champion_is_not_promoted(
     tmp_path, tiny_base, ray_instance, lora_factory
 ):
-    from arena.gating import GateRunConfig, run_gate
-    from arena.runs import ExecOptions
+    from arena.execution.session import ExecOptions
+    from arena.runs.gate import GateRunConfig, run_gate
 
     ws = Workspace.resolve(tmp_path / "ws")
     key = base_key(str(tiny_base))
@@ -246,7 +246,7 @@ def test_a_candidate_identical_to_the_champion_is_not_promoted(
 
 
 def test_training_progress_line(tmp_path):
-    from arena.nightly_stages import _train_progress
+    from arena.nightly.stages import _train_progress
     from training.train_common import progress_path
 
     assert _train_progress(str(tmp_path), 12) == "running for 12s (loading)"
@@ -258,7 +258,7 @@ def test_training_progress_line(tmp_path):
 
 
 def test_eval_summary_shows_intervals_and_poker_chips():
-    from arena.nightly_report import eval_summary
+    from arena.nightly.report import eval_summary
 
     board = {
         "version": "v1",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from arena.registry import Registry, base_key
+from arena.registry.store import Registry, base_key
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 

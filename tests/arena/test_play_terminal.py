@@ -6,7 +6,7 @@ import sys
 import pexpect
 import pytest
 
-from arena.human import HumanGame
+from arena.play.human import HumanGame
 from games import InputError
 from games.records import read_matches
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from agents import make_agent
-from arena.runs import ExecOptions, RunSession
-from arena.shards import ShardStore
-from arena.tournament import TournamentConfig, run_tournament
+from arena.execution.session import ExecOptions, RunSession
+from arena.execution.shards import ShardStore
+from arena.runs.tournament import TournamentConfig, run_tournament
 from games import InputError, load_game
 from games.match import play_matches
 from games.records import match_files, read_matches
@@ -28,7 +28,7 @@ from games.workspace import Workspace
 
 @pytest.fixture(scope="module")
 def ray_local():
-    from arena.cluster import connect
+    from arena.execution.cluster import connect
 
     return connect(num_cpus=2)
 
@@ -60,7 +60,7 @@ def assert_exactly_once(folder: Path, config: TournamentConfig, run_id: str) -> 
 
 
 def test_killed_worker_has_its_games_rescheduled_exactly_once(tmp_path, ray_local, monkeypatch):
-    from arena.driver import DriverConfig
+    from arena.execution.driver import DriverConfig
 
     # Backups off: on a loaded machine the healthy worker could otherwise back up the dead
     # worker's tail chunk and finish the run before Ray reports the death (no replacement,

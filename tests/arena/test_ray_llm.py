@@ -8,9 +8,9 @@ import json
 import pytest
 import ray
 
-from arena.runs import ExecOptions, RunSession
-from arena.selfplay import SelfplayConfig, run_selfplay
-from arena.tournament import TournamentConfig, run_tournament
+from arena.execution.session import ExecOptions, RunSession
+from arena.runs.selfplay import SelfplayConfig, run_selfplay
+from arena.runs.tournament import TournamentConfig, run_tournament
 from games.records import match_files, read_matches
 from games.workspace import Workspace
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def ray_local():
-    from arena.cluster import connect
+    from arena.execution.cluster import connect
 
     return connect(num_cpus=2)
 

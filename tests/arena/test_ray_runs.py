@@ -1,6 +1,7 @@
 """Tournament, self-play and gate runs on a real local Ray instance (shared by this session).
 
-Ray starts once (``arena.cluster.connect`` is idempotent; the other Ray test modules reuse it).
+Ray starts once (``arena.execution.cluster.connect`` is idempotent; the other Ray test modules
+reuse it).
 """
 
 import json
@@ -9,10 +10,10 @@ import pytest
 
 from agents import make_agent
 from arena.cli import main
-from arena.gating import GateRunConfig, run_gate
-from arena.runs import ExecOptions
-from arena.selfplay import SelfplayConfig, allocate, parse_league, run_selfplay
-from arena.tournament import TournamentConfig, run_tournament
+from arena.execution.session import ExecOptions
+from arena.runs.gate import GateRunConfig, run_gate
+from arena.runs.selfplay import SelfplayConfig, allocate, parse_league, run_selfplay
+from arena.runs.tournament import TournamentConfig, run_tournament
 from games import InputError, load_game
 from games.match import play_matches
 from games.records import match_files, read_matches
@@ -28,7 +29,7 @@ RANDOM_TTT_FIRST_SCORE = 0.5848 + 0.1270 / 2
 
 @pytest.fixture(scope="module")
 def ray_local():
-    from arena.cluster import connect
+    from arena.execution.cluster import connect
 
     return connect(num_cpus=2)
 
@@ -225,7 +226,7 @@ def test_cli_user_mistakes_are_one_line(tmp_path, args, message, capsys):
 
 
 def test_an_address_nobody_listens_on_fails_fast():
-    from arena.cluster import _probe
+    from arena.execution.cluster import _probe
 
     with pytest.raises(InputError, match="cannot reach the Ray head at 127.0.0.1:1"):
         _probe("127.0.0.1:1")

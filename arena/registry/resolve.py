@@ -1,0 +1,42 @@
+"""How agent specs find registry versions: ``llm:BASE@v3`` and ``llm:BASE@champion``.
+
+``agents/`` sits below ``arena/`` and may not import it, so ``agents.spec`` holds a resolver hook
+that a process installs explicitly with :func:`install` (the CLI, the server, Ray workers):
+importing ``arena`` installs nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from agents.spec import ResolvedAdapter, set_adapter_resolver
+from arena.registry.store import Registry, base_key
+from games.workspace import Workspace
+
+_READERS: dict[Path, Registry] = {}
+_READERS_LOCK = threading.Lock()
+
+
+def reader(path: str | Path) -> Registry:
+    """A cached read-only registry per file in this process (agents following ``@champion``
+    query it before every decision: one indexed SELECT, no reconnect)."""
+    key = Path(path).expanduser().resolve()
+    with _READERS_LOCK:
+        reg = _READERS.get(key)
+        if reg is None:
+            reg = _READERS[key] = Registry(key, readonly=True)
+        return reg
+
+
+def resolve_for_agents(base: str, ref: str, game: str, workspace=None):
+    """The resolver :func:`install` puts into ``agents.spec``: ``llm:BASE@v3`` /
+    ``llm:BASE@champion`` -> the adapter folder (None for v0, the bare base)."""
+    root = workspace.root if isinstance(workspace, Workspace) else workspace
+    row = reader(Workspace.resolve(root).registry).resolve(game, base_key(base), ref)
+    return ResolvedAdapter(Path(row.path) if row.path else None, row.version)
+
+
+def install() -> None:
+    """Install :func:`resolve_for_agents` into ``agents.spec`` for this process (idempotent)."""
+    set_adapter_resolver(resolve_for_agents)
