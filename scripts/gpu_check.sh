@@ -5,7 +5,7 @@
 #
 #   0. unpack .gpu-carry/site.tar.xz (scripts/gpu_pack.sh: ray, bitsandbytes, open_spiel, trl,
 #      datasets, peft, ...) into /tmp/site; print the device, library versions, an import check
-#      and one 4-bit bitsandbytes matmul on CUDA                          -> env.txt
+#      and one 4-bit bitsandbytes matmul on CUDA                     -> gpu_check.log
 #   1. scripts/bench_engine.py: the LLM engine on a Qwen2-0.5B-shaped random model in bf16
 #                                                                          -> engine.md
 #   2. scripts/bench_training_gpu.py: QLoRA SFT then DPO via `arena train` on the small base
@@ -22,9 +22,15 @@
 #
 #   device:  bash scripts/gpu_check.sh                    (carry: .gpu-carry)
 #   again:   GPU_CHECK_STEPS="night" bash scripts/gpu_check.sh   (some steps only, same machine)
-#   here:    GPU_CHECK_CPU=1 GPU_CHECK_PY=.venv/bin/python OUT=/tmp/gpu-out bash scripts/gpu_check.sh
-#            (a rehearsal on a CPU: miniature shapes, GPU shares set to 0; catches argument and
-#            packaging mistakes, measures nothing)
+#   here:    a rehearsal on a CPU (miniature shapes, GPU shares set to 0; catches argument and
+#            packaging mistakes, measures nothing), with the same packages built for this Python:
+#            PYVER=3.11 WHEELS=/tmp/w311 CARRY=/tmp/c311 NO_BASE=1 XZ_LEVEL=1 scripts/gpu_pack.sh
+#            cp -r .gpu-carry/base /tmp/c311/ && GPU_CHECK_CPU=1 GPU_CHECK_CARRY=/tmp/c311 \
+#              GPU_CHECK_SITE=/tmp/site311 GPU_CHECK_PY=python3.11 GPU_CHECK_LIMIT_X=10 \
+#              GPU_CHECK_BUDGET_S=9000 OUT=/tmp/gpu-out bash scripts/gpu_check.sh
+#            (python3.11: one with torch, transformers, accelerate but none of the packed ones)
+#
+# $OUT brings back 8 files at most: the 8 above; put anything more into extras.tar.gz.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
@@ -37,6 +43,7 @@ CPU=${GPU_CHECK_CPU:-}
 STEPS=${GPU_CHECK_STEPS:-engine training night tests} # a rerun may name fewer
 DEADLINE=$((SECONDS + ${GPU_CHECK_BUDGET_S:-480}))
 mkdir -p "$OUT" "$WORK"
+rm -f "$WORK/night_manifests.txt" "$WORK/env.txt"
 exec > >(tee -a "$OUT/gpu_check.log") 2>&1
 TEE=$!
 export ROOT OUT PY CARRY SITE WORK CPU
@@ -154,8 +161,8 @@ wanted() { [[ " $STEPS " == *" $1 "* ]]; }
 echo "+++ $(date +%T) GPU check in $ROOT, OUT=$OUT, steps: $STEPS, cpu rehearsal: ${CPU:-no}"
 if wanted unpack || [ ! -d "$SITE/ray" ]; then step unpack 40 unpack; fi
 export PYTHONPATH=$SITE:$ROOT
-step environment 60 environment >"$OUT/env.txt" 2>&1
-cat "$OUT/env.txt"
+step environment 60 environment >"$WORK/env.txt" 2>&1
+cat "$WORK/env.txt" # (in gpu_check.log: $OUT brings back 8 files at most)
 
 if [ -n "$CPU" ]; then
   ENGINE=(--gpu-device cpu --gpu-shape mini --gpu-states 32 --naive-moves 4 --repeats 1)
