@@ -74,9 +74,9 @@ def test_gpu_night_config_fits_one_gpu_and_trains_sft_then_dpo():
     """configs/gpu-night.toml (scripts/gpu_check.sh): the actors' and the training task's GPU
     shares fit one GPU together, and one night trains SFT then DPO within small budgets."""
     config = parse_config(Path("configs/gpu-night.toml").read_text(), "gpu-night.toml")
-    n = config.night
-    assert n.gpus_per_worker > 0 and n.train_gpus > 0 and n.build_preset == ""
-    assert n.workers * n.gpus_per_worker + n.train_gpus <= 1
+    n, p = config.night, config.night.placement
+    assert p.gpus_per_worker > 0 and n.train_gpus > 0 and n.build_preset == ""
+    assert p.workers * p.gpus_per_worker + n.train_gpus <= 1
     assert (config.datasets.sft, config.datasets.prefs) == ("first", "always")
     assert config.sft_run_config(data="d", base="b", out="o").train.max_steps == 40
     assert config.dpo_run_config(data="d", base="b", adapter="a", out="o").train.max_steps == 20
