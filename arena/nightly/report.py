@@ -1,7 +1,8 @@
 """The night's report: ``nights/<night>/report.md`` (people), ``report.json`` and
 ``manifest.json`` (machines): per game and stage its time, dataset sizes, the decision and the
 numbers behind it, the regression check and the rating snapshot; the resolved configuration
-and the environment in the manifest."""
+and the environment in the manifest. ``report.json`` also keeps the registry's history as of
+the night's end, from which ``arena registry rebuild`` restores a lost registry."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import re
 from pathlib import Path
 
 from arena.execution.session import environment
+from arena.registry.rebuild import history_for_report
 from arena.reporting.tables import format_table
-from games.files import json_safe, write_json
+from games.files import atomic_write, json_safe, write_json
 
 
 def stage_summary(stage: str, r: dict | None) -> str:
@@ -137,6 +139,8 @@ def write_report(result, registry, workspace, config) -> dict[str, str]:
         "games": result.games,
         "seconds": result.seconds,
         "champions": [c.to_dict() for c in registry.champions()],
+        # what `arena registry rebuild` needs should registry.sqlite be lost
+        "registry": history_for_report(registry, result.night),
     }
     paths = {
         "report_md": str(folder / "report.md"),
@@ -145,9 +149,7 @@ def write_report(result, registry, workspace, config) -> dict[str, str]:
     }
     write_json(Path(paths["report_json"]), json_safe(report))
     plots = history_plots(registry, folder)
-    tmp = folder / "report.md.tmp"
-    tmp.write_text(markdown(result, registry, plots))
-    tmp.replace(paths["report_md"])
+    atomic_write(paths["report_md"], markdown(result, registry, plots))
     row = registry.night(result.night)
     write_json(
         Path(paths["manifest"]),
