@@ -29,7 +29,9 @@ class NewMatch(BaseModel):
 
 
 class MoveIn(BaseModel):
-    move: str = Field(min_length=1, max_length=64, description="move text (b3) or 1-based index")
+    move: str = Field(
+        min_length=1, max_length=64, description="a legal move's label, as shown (b3, 5, bet)"
+    )
 
 
 class Opponent(BaseModel):
@@ -60,9 +62,8 @@ class HistoryItem(BaseModel):
 
 
 class LegalMove(BaseModel):
-    index: int
     action: int
-    text: str
+    text: str  # the label: what POST .../moves takes
 
 
 class MatchState(BaseModel):
@@ -91,10 +92,7 @@ def match_state(web: WebGame) -> MatchState:
     legal = []
     if not game.done and not game.agent_to_move:
         obs = game.observation()
-        legal = [
-            LegalMove(index=i, action=a, text=t)
-            for i, (a, t) in enumerate(zip(obs.actions, obs.texts, strict=True), start=1)
-        ]
+        legal = [LegalMove(action=a, text=t) for a, t in zip(obs.actions, obs.texts, strict=True)]
     agent_moves = [
         AgentMove(
             ply=m.ply,

@@ -45,7 +45,7 @@ def test_64_concurrent_games_with_a_champion_swap(tmp_path, tiny_base, tiny_adap
         versions = [m["version"] for m in state["agent_moves"]]
         with httpx.Client(base_url=url, timeout=TIMEOUT) as client:
             while not state["done"]:
-                move = {"move": str(state["legal"][-1]["index"])}
+                move = {"move": state["legal"][-1]["text"]}
                 state = call(client, "POST", f"/api/matches/{state['id']}/moves", json=move)
                 versions += [m["version"] for m in state["agent_moves"]]
         return state, versions
