@@ -2,8 +2,9 @@
 
 The loop draws the position from the person's side, lists the legal moves by their labels,
 and accepts a move by its label (``b3``, ``5``, ``bet``: what the board shows, the one grammar
-of ``arena.play.human``); an illegal or unparseable entry is explained and asked again. After each game it saves the match record
-(seat spec ``human``) and offers another game, with the seats swapped if asked.
+of ``arena.play.human``); an illegal or unparseable entry is explained and asked again. After
+each game it saves the match record (seat spec ``human``) and offers another game, with the
+seats swapped if asked.
 Input and output are passed in (``ask``, ``say``) so the loop holds no terminal state and a
 test can drive it through a real pseudo-terminal.
 """
