@@ -8,6 +8,11 @@ llm:BASE@ADAPTER       base + LoRA adapter (a folder, or a registry version: v3,
 llm:...,key=value      LLM options that change how it plays, e.g. llm:tiny@v3,temperature=0
                        (temperature, norm, mode, retries, max_new_tokens, quantize, dtype)
 human                  a person: `arena play` (terminal) or `arena serve` (browser)
+
+Every scripted agent has a bounded amount of work per move: random picks among the legal
+moves, mcts runs its N simulations (N at most ``$ARENA_MAX_MCTS_SIMULATIONS``), the solver
+searches at most ``agents.solver.MOVE_NODES`` nodes and is refused for a game it cannot play
+within them (``scripted_refusal``), the CFR policy is a table lookup.
 """
 
 from __future__ import annotations
@@ -174,6 +179,25 @@ def is_deterministic(spec: str) -> bool:
         return bool(values) and float(values[-1]) == 0.0
     except ValueError:
         return False
+
+
+def scripted_refusal(spec: str, handle: GameHandle) -> str | None:
+    """Why scripted agent ``spec`` cannot play ``handle``'s game within its per-move budget
+    (or at all), None when it can; what a server checks before offering it. The solver's
+    verdict is cached per game (see ``agents.solver.solver_refusal``)."""
+    kind = parse_spec(spec).kind
+    if kind == "mcts" and not handle.perfect_information:
+        return f"mcts reads the whole state; it cannot play {handle.spec} fairly"
+    if kind == "solver":
+        if handle.perfect_information:
+            from agents.solver import solver_refusal
+
+            return solver_refusal(handle.spec)
+        from agents.cfr import CFR_GAMES
+
+        if handle.name not in CFR_GAMES:
+            return f"the CFR policy exists for {', '.join(CFR_GAMES)}, not {handle.spec}"
+    return None
 
 
 def make_agent(spec: str, handle: GameHandle, **options):

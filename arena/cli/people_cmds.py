@@ -69,6 +69,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--poll", type=float, default=2.0, help="seconds between registry checks (default 2)"
     )
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all)")
+    p.add_argument(
+        "--max-games", type=int, default=512, help="games in progress at most (default 512)"
+    )
+    p.add_argument(
+        "--max-games-per-client", type=int, default=16,
+        help="games in progress per client address at most (default 16)",
+    )  # fmt: skip
+    p.add_argument(
+        "--idle-timeout", type=float, default=1800.0,
+        help="seconds without a move after which a game is dropped (default 1800)",
+    )  # fmt: skip
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser(
@@ -125,6 +136,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise InputError("--poll and --temperature must be >= 0")
     if args.threads is not None and args.threads < 1:
         raise InputError("--threads must be at least 1")
+    if min(args.max_games, args.max_games_per_client) < 1 or not args.idle_timeout > 0:
+        raise InputError("--max-games and --max-games-per-client must be >= 1, --idle-timeout > 0")
     config = ServerConfig(
         workspace=Workspace.resolve(args.workspace),
         base=args.base,
@@ -133,6 +146,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         temperature=args.temperature,
         poll_s=args.poll,
         threads=args.threads,
+        max_games=args.max_games,
+        max_games_per_client=args.max_games_per_client,
+        idle_timeout_s=args.idle_timeout,
     )
     app = create_app(config)
     state = app.state.arena

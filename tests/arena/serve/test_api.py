@@ -44,6 +44,8 @@ def test_games_opponents_and_health(client):
     assert names == ["random", "mcts", "solver"]  # no LLM base in this workspace
     poker = [o["name"] for o in client.get("/api/opponents", params={"game": "kuhn_poker"}).json()]
     assert "mcts" not in poker  # it would read the opponent's card
+    c4 = [o["name"] for o in client.get("/api/opponents", params={"game": "connect_four"}).json()]
+    assert c4 == ["random", "mcts"]  # no solver: it cannot play a move within its budget
     health = client.get("/api/health").json()
     assert health["status"] == "ok" and health["games_in_progress"] == 0
 
@@ -85,7 +87,9 @@ def test_kuhn_poker_hand_shows_only_own_card_until_the_end(client):
         ({"game": "chess_but_not", "opponent": "random"}, 404, "unknown game"),
         ({"game": "tic_tac_toe", "opponent": "nobody"}, 404, "unknown opponent"),
         ({"game": "tic_tac_toe", "opponent": "v7"}, 404, "no LLM base"),
-        ({"game": "kuhn_poker", "opponent": "mcts"}, 400, "cannot play poker"),
+        ({"game": "kuhn_poker", "opponent": "mcts"}, 400, "cannot play kuhn_poker fairly"),
+        # finding 10: the solver cannot finish a connect_four move; refused, never searched
+        ({"game": "connect_four", "opponent": "solver", "seat": "second"}, 400, "use mcts"),
         ({"game": "tic_tac_toe", "opponent": "random", "seat": "third"}, 422, "seat"),
         ({"game": "tic_tac_toe"}, 422, "opponent"),
         ({"game": "tic_tac_toe", "opponent": "random", "seed": -1}, 422, "seed"),
