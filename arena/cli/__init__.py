@@ -79,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
+        cluster = sys.modules.get("arena.execution.cluster")
+        if getattr(cluster, "terminated", False):  # SIGTERM (arena.execution.cluster)
+            print("arena: terminated (SIGTERM); run the same command to resume", file=sys.stderr)
+            return 143
         print("arena: interrupted", file=sys.stderr)
         return 130
     except StorageError as error:  # disk full, damaged file: one line, exit 1 (not a mistake)

@@ -31,12 +31,14 @@ def stage_summary(stage: str, r: dict | None) -> str:
     if stage == "datasets":
         parts = []
         for k, v in r.items():
+            if not isinstance(v, dict):  # "no_data": the reasons, listed last
+                continue
             parts.append(f"{k}: {v['train']} train / {v['heldout']} held out")
             if v.get("replay"):
                 m = v["replay"]
                 old = ", ".join(f"{n} from {night}" for night, n in m["replayed"].items())
                 parts[-1] += f" + replay ({old or 'nothing earlier'}) = {m['rows']} rows"
-        return "; ".join(parts)
+        return "; ".join(parts + r.get("no_data", []))
     if stage == "train":
         runs = ", ".join(
             f"{x['kind']} {x['steps']} steps loss {_num(x['first_loss'])}->{_num(x['final_loss'])}"
