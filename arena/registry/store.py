@@ -155,10 +155,9 @@ class Registry(NightsMixin):
                         self._conn.execute("ROLLBACK")
                     raise
             except sqlite3.OperationalError as error:
-                wrapped = storage_error(error)
-                if wrapped is None:
+                if storage_error(error) is None:
                     raise
-                raise StorageError(f"registry {self.path}: {error}") from None
+                raise StorageError(f"registry {self.path}: {error}{_full(self.root)}") from None
 
     def _all(self, cls, sql: str, args: tuple = ()) -> list:
         with self._lock:
@@ -504,6 +503,15 @@ class Registry(NightsMixin):
                      int(r["games"]), float(r["score"]), at),
                 )  # fmt: skip
             return c.total_changes - before
+
+
+def _full(folder: Path) -> str:
+    """ ", the disk holding it is full" when it is (SQLite may say "disk I/O error" then)."""
+    try:
+        stat = os.statvfs(folder)
+    except OSError:
+        return ""
+    return "; the disk holding it is full" if stat.f_bavail * stat.f_frsize < (1 << 20) else ""
 
 
 def _sha256(path: Path) -> str:

@@ -171,6 +171,29 @@ def test_two_nights_a_crash_after_every_stage_and_a_sigkill(
 
 
 @pytest.mark.slow
+def test_a_night_without_usable_data_ends_rejected_not_stuck(
+    tmp_path, tiny_base, ray_instance, capsys, night_config
+):
+    """Issue 18, finding 6: "cannot balance seats: seat 1 has no prefs rows" failed the night
+    identically on every rerun. No usable rows (here: the expert never wins) is a verdict."""
+    ws = tmp_path / "ws"
+    config = tmp_path / "nightly.toml"
+    text = night_config(tiny_base).replace(
+        "[datasets]\ngames = 20", '[datasets]\ngames = 4\nexpert = "random"\nopponent = "solver"'
+    )
+    config.write_text(text + '[sft_data]\noutcome = "won"\n')
+    assert run(ws, config, "dry") == 3
+    out = capsys.readouterr().out
+    assert "no usable SFT data: no SFT rows kept" in out and "=== night dry: REJECTED" in out
+    report = json.loads((ws / "nights/dry/report.json").read_text())
+    decided = report["games"][GAME]["decide"]
+    assert decided["decision"] == "rejected" and "no usable SFT data" in decided["reason"]
+    assert "no usable SFT data" in (ws / "nights/dry/report.md").read_text()
+    assert run(ws, config, "dry") == 3  # finished: not run again, never stuck
+    assert "night dry already finished (rejected)" in capsys.readouterr().out
+
+
+@pytest.mark.slow
 def test_a_corrupted_candidate_is_refused_and_the_champion_keeps_serving(
     tmp_path, tiny_base, lora_factory
 ):
