@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from games import InputError
+from games.files import atomic_write
 
 # Modules a LoRA adapter may not target: the engine serves per-row LoRA on linear layers only.
 EMBEDDING_NAMES = ("embed_tokens", "lm_head", "wte", "wpe", "embed_out", "word_embeddings")
@@ -414,4 +415,4 @@ def _sort_target_modules(config_path: Path) -> None:
     config = json.loads(config_path.read_text())
     if isinstance(config.get("target_modules"), list):
         config["target_modules"] = sorted(config["target_modules"])
-        config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        atomic_write(config_path, json.dumps(config, indent=2, sort_keys=True) + "\n")

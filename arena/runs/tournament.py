@@ -18,7 +18,7 @@ from arena.execution.session import ExecOptions, RunSession, check_run_id, defau
 from arena.reporting.tables import format_table, pairing_entry, pairing_table
 from games import InputError, load_game
 from games.defaults import DEFAULT_OPENING_PLIES
-from games.files import write_json
+from games.files import atomic_write, write_json
 from games.limits import check_games, check_int, check_match_options
 from games.match import DEFAULT_MOVE_CAP, MatchJob
 from games.records import MatchRecord
@@ -163,7 +163,7 @@ def run_tournament(
                 "leaderboard": leaderboard,
             },
         )
-        report_path.write_text(_report(result))
+        atomic_write(report_path, _report(result))
         result.paths = {
             "matches": str(session.store.folder),
             "summary": str(summary_path),
