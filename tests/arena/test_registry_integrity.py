@@ -30,21 +30,6 @@ def staged(root: Path, name: str) -> Path:
     return folder
 
 
-def dump(reg: Registry) -> dict:
-    """Everything a person reads in the registry: versions, champions, history, decisions,
-    rating snapshots and nights."""
-    return {
-        "versions": [v.to_dict() for v in reg.versions()],
-        "champions": [(c.game, c.base, c.version, c.event_id) for c in reg.champions()],
-        "events": [e.to_dict() for e in reg.events()],
-        "gates": [g.to_dict() for g in reg.gate_decisions()],
-        "ratings": [r.to_dict() for r in reg.ratings()],
-        "nights": [
-            (n.night, n.status, n.outcome, n.started_at, n.finished_at) for n in reg.nights()
-        ],  # fmt: skip
-    }
-
-
 def forget(path: Path, how: str) -> None:
     """What finding 1 did to the file: emptied (``: > registry.sqlite``) or removed, with its
     WAL files."""
@@ -56,7 +41,7 @@ def forget(path: Path, how: str) -> None:
         path.unlink()
 
 
-def test_an_emptied_or_lost_registry_is_refused_and_rebuilt(tmp_path, capsys):
+def test_an_emptied_or_lost_registry_is_refused_and_rebuilt(tmp_path, capsys, dump_registry):
     from arena.nightly.config import parse_config
     from arena.nightly.pipeline import NightResult
     from arena.nightly.report import write_report
@@ -77,7 +62,7 @@ def test_an_emptied_or_lost_registry_is_refused_and_rebuilt(tmp_path, capsys):
         # after the night: a second version, and a rollback by hand
         reg.register(GAME, BASE, staged(tmp_path, "b"), "v1", "manual-train")
         reg.rollback(GAME, BASE, reason="complaints", actor="cli:me")
-        before = dump(reg)
+        before = dump_registry(reg)
     assert [v["version"] for v in before["versions"]] == ["v0", "v1", "v2"]
 
     for how in ("empty", "missing"):
@@ -94,7 +79,7 @@ def test_an_emptied_or_lost_registry_is_refused_and_rebuilt(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "champion of tic_tac_toe on tiny: v0" in out
     with Registry.open(ws.registry) as reg:
-        assert dump(reg) == before
+        assert dump_registry(reg) == before
         nxt = reg.register(GAME, BASE, staged(tmp_path, "c"), "v0", "later")
         assert nxt.version == "v3"  # never a second v1
     # a readable registry with versions is never rebuilt over
