@@ -155,11 +155,12 @@ def atomic_dir(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
             os.replace(path, old)
         os.replace(temp, path)
         fsync_dir(path.parent)
-    except BaseException as error:
-        wrapped = storage_error(error, path) if isinstance(error, Exception) else None
-        if wrapped is not None and wrapped is not error:
-            raise wrapped from None
-        raise
+    except Exception as error:
+        wrapped = storage_error(error, path)
+        if wrapped is None:
+            raise
+        # name the folder as it was asked for, not its temporary name
+        raise StorageError(str(wrapped).replace(str(temp), str(path))) from None
     finally:
         shutil.rmtree(temp, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)
