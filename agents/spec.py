@@ -14,7 +14,8 @@ human                  a person: `arena play` (terminal) or `arena serve` (brows
 Every scripted agent has a bounded amount of work per move: random picks among the legal
 moves, mcts runs its N simulations (N at most ``$ARENA_MAX_MCTS_SIMULATIONS``), the solver
 searches at most ``agents.solver.MOVE_NODES`` nodes and is refused for a game it cannot play
-within them (``scripted_refusal``), the CFR policy is a table lookup.
+within them (``scripted_refusal``), the CFR policy is a table lookup; ``search:`` runs its
+``sims`` simulations (bounded the same way as mcts).
 """
 
 from __future__ import annotations
