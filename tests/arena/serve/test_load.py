@@ -26,7 +26,14 @@ def test_64_concurrent_games_with_a_champion_swap(tmp_path, tiny_base, tiny_adap
     workspace = Workspace(tmp_path / "ws")
     key = server_kit.make_registry(workspace, tiny_base, tiny_adapters)
     app = create_app(
-        ServerConfig(workspace, base=str(tiny_base), poll_s=0.2, threads=1, games=("tic_tac_toe",))
+        ServerConfig(
+            workspace,
+            base=str(tiny_base),
+            poll_s=0.2,
+            threads=1,
+            games=("tic_tac_toe",),
+            max_games_per_client=GAMES,  # every client here is 127.0.0.1
+        )  # fmt: skip
     )
     failures: list[str] = []
 
