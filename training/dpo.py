@@ -85,12 +85,6 @@ def _train_dpo(config, out: Path, final: Path, keep_model: bool) -> TrainResult:
     from transformers import set_seed
     from trl import DPOConfig, DPOTrainer
 
-    if config.loss not in ("sigmoid", "ipo"):
-        raise InputError(f"--loss must be sigmoid or ipo, got '{config.loss}'")
-    if config.beta <= 0:
-        raise InputError("--beta must be positive")
-    if config.sft_weight < 0:
-        raise InputError("--sft-weight must be >= 0")
     if final.resolve() == Path(config.adapter).resolve():
         raise InputError("--out must differ from the adapter being continued")
     device = pick_device(config.train.device)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agents import make_agent
-from agents.spec import scripted_refusal
+from agents.factory import scripted_refusal
 from arena.registry.store import base_key
 from arena.registry.view import RegistryView, VersionInfo
 from games import InputError, load_game

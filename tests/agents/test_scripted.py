@@ -85,8 +85,8 @@ def test_the_solver_agent_is_refused_where_it_cannot_finish_a_move():
     then failed; it is refused at once, with the reason, where it cannot finish a move."""
     import time
 
+    from agents.factory import scripted_refusal
     from agents.solver import MOVE_NODES, solver_refusal
-    from agents.spec import scripted_refusal
 
     started = time.perf_counter()
     with pytest.raises(GameTooLarge, match=r"cannot play connect_four within \d+ nodes"):
