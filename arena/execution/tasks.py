@@ -7,16 +7,15 @@ artifact mode.
 the config pointing there and its output in a scratch folder, maps the node's paths in the
 output's ``manifest.json`` and in its result back to the driver's, and returns the output files
 as bytes with their sha256. The driver checks every file's hash, and the manifest's own record
-of its outputs, before writing the folder into the workspace (a temporary folder renamed into
-place), so that a registered adapter is byte for byte what was trained. The node keeps nothing
-but its cache.
+of its outputs, before writing the folder into the workspace (``games.files.atomic_dir``: a
+temporary folder, fsynced, renamed into place), so that a registered adapter is byte for byte
+what was trained. The node keeps nothing but its cache.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -24,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path, PurePosixPath
 
-from games.files import atomic_write_bytes
+from games.files import atomic_dir
 
 
 def run_task(
@@ -149,10 +148,7 @@ def receive(files: list[tuple[str, bytes, str]], out: Path) -> None:
             if received.get(rel) != entry["sha256"]:
                 raise RuntimeError(f"{rel}: the manifest records sha256 {entry['sha256'][:12]}, "
                                    "the node sent other bytes; not written")  # fmt: skip
-    incoming = out.with_name(f".{out.name}.incoming-{os.getpid()}")
-    shutil.rmtree(incoming, ignore_errors=True)
-    for rel, data, _ in files:
-        atomic_write_bytes(incoming / rel, data)
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(incoming, out)
+    with atomic_dir(out, overwrite=True) as incoming:  # fsynced, then renamed into place
+        for rel, data, _ in files:
+            (incoming / rel).parent.mkdir(parents=True, exist_ok=True)
+            (incoming / rel).write_bytes(data)

@@ -82,7 +82,7 @@ def test_results_come_back_only_when_every_hash_matches(tmp_path):
     receive(sent(), out)
     assert sorted(p.name for p in out.iterdir()) == ["adapter_model.safetensors", "manifest.json"]
     assert (out / "adapter_model.safetensors").read_bytes() == weights
-    assert not list(out.parent.glob(".sft.incoming-*"))
+    assert sorted(p.name for p in out.parent.iterdir()) == ["sft"]  # no temporary folder left
     mapping = {"/node/cache/k/tiny": "/ws/base/tiny", "/node/tmp/sft": str(out)}
     assert remap({"base": {"path": "/node/cache/k/tiny"}, "in": ["/node/tmp/sft/x"]}, mapping) == {
         "base": {"path": "/ws/base/tiny"},
