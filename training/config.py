@@ -205,6 +205,8 @@ class TrainOptions:
     to do with rows over ``max_length`` tokens (never truncated): drop and count, or error.
     ``threads``: torch CPU threads (None: torch's default). Small models on a shared CPU train
     several times faster with 1 thread; the count also affects float results bit for bit.
+    ``checkpoint_s``: seconds of training between checkpoints (0: after every step), so that a
+    killed run, started again with the same configuration, resumes where it stopped.
 
     Defaults are tuned for the arena's own small bases on a CPU (LEARNING.md): LoRA at 2e-4
     with batches of 8 for one epoch left the dev-set accuracy where it started; 3 epochs at
@@ -226,9 +228,11 @@ class TrainOptions:
     gradient_checkpointing: bool = False
     long_rows: Literal["drop", "error"] = "drop"
     threads: int | None = None
+    checkpoint_s: float = 120.0
 
     def __post_init__(self) -> None:
         check_float("epochs", self.epochs, 0, 1e6, lo_open=True)
+        check_float("checkpoint_s", self.checkpoint_s, 0, 1e9)
         if self.max_steps != -1:
             check_int("max_steps", self.max_steps, 1, 100_000_000)
         check_float("learning_rate", self.learning_rate, 0, 1, lo_open=True)

@@ -30,6 +30,7 @@ from agents.llm.model_io import (
     save_adapter,
 )
 from games import InputError
+from training.checkpoints import Checkpoints, run_identity
 from training.config import DPORunConfig, to_dict
 from training.manifest import Manifest
 from training.rows import PrefRow, read_rows
@@ -124,6 +125,7 @@ def train_dpo(
                 config.eval_data,
             )
     manifest.dataset = stats
+    checkpoints = Checkpoints(out, run_identity(config, manifest), config.train.checkpoint_s)
     with manifest.stage("load_model"):
         model = load_train_base(
             config.base, config.quant, device, config.train.gradient_checkpointing
@@ -148,7 +150,7 @@ def train_dpo(
     trainer = DPOTrainer(
         model=model,
         args=args,
-        callbacks=[progress_callback(out)],
+        callbacks=[progress_callback(out), checkpoints.callback()],
         train_dataset=to_dataset(rows),
         eval_dataset=to_dataset(eval_rows) if eval_rows else None,
         processing_class=tokenizer,
@@ -159,8 +161,9 @@ def train_dpo(
             "the bare base instead of the previous adapter. Refusing to train."
         )
     with manifest.stage("train"):
-        result = trainer.train()
+        result = trainer.train(resume_from_checkpoint=checkpoints.resume_from)
     manifest.steps = int(trainer.state.global_step)
+    checkpoints.record(manifest)
     manifest.metrics.update(loss_metrics(trainer.state.log_history))
     manifest.metrics["mean_train_loss"] = float(result.training_loss)
     for key in ("rewards/margins", "rewards/accuracies", "logps/chosen", "logps/rejected"):

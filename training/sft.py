@@ -25,6 +25,7 @@ from agents.llm.model_io import (
     pick_device,
     save_adapter,
 )
+from training.checkpoints import Checkpoints, run_identity
 from training.config import SFTRunConfig, to_dict
 from training.manifest import Manifest
 from training.rows import SFTRow, read_rows
@@ -97,6 +98,7 @@ def train_sft(
             )
             stats["eval"] = eval_stats
     manifest.dataset = stats
+    checkpoints = Checkpoints(out, run_identity(config, manifest), config.train.checkpoint_s)
     with manifest.stage("load_model"):
         model = load_train_base(
             config.base, config.quant, device, config.train.gradient_checkpointing
@@ -117,14 +119,15 @@ def train_sft(
     trainer = SFTTrainer(
         model=model,
         args=args,
-        callbacks=[progress_callback(out)],
+        callbacks=[progress_callback(out), checkpoints.callback()],
         train_dataset=to_dataset(rows),
         eval_dataset=to_dataset(eval_rows) if eval_rows else None,
         processing_class=tokenizer,
     )
     with manifest.stage("train"):
-        result = trainer.train()
+        result = trainer.train(resume_from_checkpoint=checkpoints.resume_from)
     manifest.steps = int(trainer.state.global_step)
+    checkpoints.record(manifest)
     manifest.metrics.update(loss_metrics(trainer.state.log_history))
     manifest.metrics["mean_train_loss"] = float(result.training_loss)
     if eval_rows:

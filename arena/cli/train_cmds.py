@@ -184,6 +184,12 @@ def _train_args(p: argparse.ArgumentParser, train: TrainOptions) -> None:
         "--report-to", choices=("none", "tensorboard"), default=train.report_to, help="TRL logging"
     )
     p.add_argument("--gradient-checkpointing", action="store_true", help="less memory")
+    p.add_argument(
+        "--checkpoint-s",
+        type=float,
+        default=train.checkpoint_s,
+        help="seconds between resumable checkpoints (0: every step)",
+    )
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all)")
     p.add_argument("--device", default=None, help="cpu, cuda (default: cuda when available)")
     p.add_argument("--workspace", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -241,6 +247,7 @@ def _train_common(args, workspace: Workspace) -> dict:
         gradient_checkpointing=args.gradient_checkpointing,
         long_rows=args.long_rows,
         threads=args.threads,
+        checkpoint_s=args.checkpoint_s,
     )
     return {
         "data": args.data,
