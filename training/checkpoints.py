@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from training.config import to_dict
-from training.manifest import Manifest, file_entry
+from training.manifest import Manifest, file_entry, sha256_file
 
 CHECKPOINT_PREFIX = "checkpoint-"  # transformers' PREFIX_CHECKPOINT_DIR
 RUN_IDENTITY = "run.json"
@@ -97,3 +97,19 @@ def run_identity(config, manifest: Manifest) -> dict:
     adapters = [getattr(config, "init_adapter", None), getattr(config, "adapter", None)]
     weights = [file_entry(Path(a) / "adapter_model.safetensors") for a in adapters if a]
     return {"config": settings, "inputs": manifest.inputs + weights, "base": manifest.base}
+
+
+def finished_run(config) -> bool:
+    """Whether ``config.out`` holds this very run, finished: its manifest records the same
+    configuration and every output file still has its recorded hash. A night resumed after a
+    kill inside its DPO run then keeps the SFT adapter it trained before, instead of training
+    it again."""
+    path = Path(config.out) / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text())
+        same = manifest["config"] == json.loads(json.dumps(to_dict(config)))
+        return same and all(
+            sha256_file(entry["path"]) == entry["sha256"] for entry in manifest["outputs"]
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return False

@@ -60,15 +60,15 @@ def weight_gap(a: Path, b: Path) -> float:
 
 @pytest.fixture(scope="module")
 def sft_adapter(rows, tiny_base, tmp_path_factory):
-    """An SFT adapter (with its manifest) for DPO to continue."""
+    """The config of a finished SFT run (its adapter for DPO to continue)."""
     from training.config import SFTRunConfig, TrainOptions
     from training.sft import train_sft
 
     out = tmp_path_factory.mktemp("sft") / "v1"
     train = TrainOptions(threads=1, max_steps=4, batch_size=4)
-    return train_sft(
-        SFTRunConfig(data=str(rows[0]), base=str(tiny_base), out=str(out), train=train)
-    ).out
+    config = SFTRunConfig(data=str(rows[0]), base=str(tiny_base), out=str(out), train=train)
+    train_sft(config)
+    return config
 
 
 @pytest.mark.slow
@@ -131,7 +131,7 @@ def test_dpo_crashed_after_a_checkpoint_resumes_with_its_reference(
             threads=1, max_steps=12, batch_size=4, logging_steps=1, checkpoint_s=every_s
         )
         return DPORunConfig(
-            data=str(rows[1]), base=str(tiny_base), adapter=str(sft_adapter),
+            data=str(rows[1]), base=str(tiny_base), adapter=sft_adapter.out,
             out=str(tmp_path / out), train=train,
         )  # fmt: skip
 
@@ -180,3 +180,33 @@ def test_a_checkpoint_of_another_run_is_cleared_not_resumed(tmp_path):
     other = Checkpoints(tmp_path, {**identity, "inputs": [{"sha256": "bb"}]}, 60)
     assert other.resume_from is None and other.resumed_step == 0
     assert [p.name for p in (tmp_path / "trainer").iterdir()] == ["run.json"]
+
+
+@pytest.mark.slow
+def test_a_finished_run_is_kept_by_a_resumed_night(sft_adapter, tmp_path):
+    """The night's training task skips a run whose adapter is there, finished, with the same
+    configuration (a night killed inside DPO keeps its SFT adapter); a changed configuration
+    or a damaged adapter is trained again."""
+    import dataclasses
+    import shutil
+
+    from arena.nightly.stages import _train_task
+    from training.checkpoints import finished_run
+    from training.config import to_dict
+
+    weights = Path(sft_adapter.out) / "adapter_model.safetensors"
+    written = weights.stat().st_mtime_ns
+    summary = _train_task("sft", to_dict(sft_adapter))
+    assert summary["steps"] == 4 and summary["out"] == sft_adapter.out
+    assert weights.stat().st_mtime_ns == written  # not trained again
+    other = dataclasses.replace(sft_adapter, train=dataclasses.replace(sft_adapter.train, seed=1))
+    assert finished_run(sft_adapter) and not finished_run(other)
+    copy = dataclasses.replace(sft_adapter, out=str(tmp_path / "copy"))
+    shutil.copytree(sft_adapter.out, copy.out)
+    assert not finished_run(copy)  # its manifest is another run's (another folder)
+    good = weights.read_bytes()
+    try:
+        weights.write_bytes(good[:-8])
+        assert not finished_run(sft_adapter)
+    finally:
+        weights.write_bytes(good)
