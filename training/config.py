@@ -87,6 +87,9 @@ class SFTDataConfig:
         play: play these matches first and build from their log.
         exclude_devset: drop dev-set positions and their symmetric images (counted in the
             manifest), so that ``arena eval`` measures positions the adapter never saw.
+        devset_images: with ``exclude_devset``, also drop the dev positions' symmetric images
+            (8 for tic_tac_toe, the mirror for connect_four); False holds out only the exact
+            dev positions (LEARNING.md measures both protocols).
         label: ``played``: the move the seat played; ``solver``: every optimal move at the
             position by the exact solver (one row each; positions where every legal move is
             optimal teach nothing and are dropped). With logs of varied play (random, or the
@@ -106,6 +109,7 @@ class SFTDataConfig:
     skip_bad: bool = False
     play: PlaySpec | None = None
     exclude_devset: bool = True
+    devset_images: bool = True
     label: SFTLabel = "played"
 
     def __post_init__(self) -> None:
@@ -131,6 +135,7 @@ class PrefsDataConfig:
         max_positions: stop after this many distinct positions (rollouts are the cost).
         workers: Ray workers for rollouts (0: in this process).
         exclude_devset: drop dev-set positions and their symmetric images (see SFTDataConfig).
+        devset_images: also drop the symmetric images (see SFTDataConfig).
         rejected: ``gap``: the pair with the largest value gap at each position; ``played``:
             the move the logged player chose is the rejected answer, the best move by the
             method's values the chosen one, and only where the played move was worse (by more
@@ -158,6 +163,7 @@ class PrefsDataConfig:
     workers: int = 0
     play: PlaySpec | None = None
     exclude_devset: bool = True
+    devset_images: bool = True
     rejected: PrefRejected = "gap"
 
     def __post_init__(self) -> None:

@@ -199,7 +199,7 @@ def build_prefs(
                     config.dedup != "none",
                     drops,
                     counter,
-                    HeldOut(config.exclude_devset),
+                    HeldOut(config.exclude_devset, config.devset_images),
                 )
                 if config.method == "solver":
                     _solver_pairs(config, positions, writer, drops)
@@ -326,7 +326,7 @@ def _rollout_pairs(config, positions, level, writer, drops, agent_options, runne
 
 def _outcome_pairs(config, records, agents, level, writer, drops, counter) -> None:
     table: dict[str, dict] = {}
-    heldout = HeldOut(config.exclude_devset)
+    heldout = HeldOut(config.exclude_devset, config.devset_images)
     for record in records:
         chosen = selected_seats(record, agents, config.seats)
         for move in record.moves:

@@ -117,7 +117,7 @@ def build_sft(config: SFTDataConfig) -> BuildResult:
     stats = ReadStats()
     seen: set[bytes] = set()
     considered = 0
-    heldout = HeldOut(config.exclude_devset)
+    heldout = HeldOut(config.exclude_devset, config.devset_images)
     labeller = SolverLabels() if config.label == "solver" else None
     writer = SplitWriter(out, "sft", config.heldout, config.seed, balance_wanted(config))
     try:

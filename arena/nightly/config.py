@@ -77,6 +77,17 @@ class DatasetsSection:
         expert, opponent, games: the expert whose moves become SFT rows, who it plays, games.
         prefs: ``after_first`` (once an adapter is champion), ``always`` or ``never``:
             preference pairs at the self-play positions, then DPO/IPO.
+        teacher: who plays the champion's seats in self-play, as a spec template in which
+            ``{champion}`` is the champion's own spec: ``{champion}`` (the champion itself) or
+            a search over its policy, e.g. ``search:{champion},sims=64`` (expert iteration:
+            the search plays better than the policy alone, and SFT distils its moves).
+        selfplay_sft: also make SFT rows at the teacher's self-play positions (labelled by
+            ``[sft_data] label``: ``solver`` labels every optimal move, ``played`` keeps the
+            teacher's own move), so each night adds the positions the champion meets.
+        replay_nights: add the SFT rows of up to this many earlier nights of the game (a
+            replay buffer: a night that continues from the champion keeps what earlier nights
+            taught it); 0 trains on tonight's rows only.
+        replay_rows: at most this many replayed rows (a uniform sample; 0: all of them).
     """
 
     sft: str = "first"
@@ -84,6 +95,10 @@ class DatasetsSection:
     opponent: str = "random"
     games: int = 200
     prefs: str = "after_first"
+    teacher: str = "{champion}"
+    selfplay_sft: bool = False
+    replay_nights: int = 0
+    replay_rows: int = 0
 
 
 @dataclass(frozen=True)
@@ -335,8 +350,15 @@ def _check(config: NightlyConfig, source: str) -> None:
         raise InputError(f"{source} [datasets]: sft must be first, always or never")
     if d.sft == "never" and d.prefs == "never":
         raise InputError(f"{source} [datasets]: sft and prefs are both 'never': nothing to train")
-    if d.games < 2:
-        raise InputError(f"{source} [datasets]: games must be at least 2")
+    if d.games < 0 or d.games == 1:
+        raise InputError(f"{source} [datasets]: games must be 0 (no expert games) or at least 2")
+    if d.sft != "never" and d.games == 0 and not d.selfplay_sft:
+        raise InputError(f"{source} [datasets]: games = 0 needs selfplay_sft = true (no SFT rows)")
+    if "{champion}" not in d.teacher:
+        raise InputError(f"{source} [datasets]: teacher must contain {{champion}}: {d.teacher!r}")
+    parse_spec(d.teacher.replace("{champion}", "llm:x"))
+    if d.replay_nights < 0 or d.replay_rows < 0:
+        raise InputError(f"{source} [datasets]: replay_nights and replay_rows must be >= 0")
     for spec in (d.expert, d.opponent, *config.tournament.scripted):
         if parse_spec(spec).kind in ("llm", "human"):
             raise InputError(f"{source}: '{spec}' must be a scripted agent here")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from arena.execution.session import environment
 from arena.reporting.tables import format_table
-from games.files import json_safe, write_json
+from games.files import atomic_write, json_safe, write_json
 
 
 def stage_summary(stage: str, r: dict | None) -> str:
@@ -27,7 +27,13 @@ def stage_summary(stage: str, r: dict | None) -> str:
     if stage == "selfplay":
         return f"{r['games']} games ({r.get('played')} played now, {r.get('games_per_s')} games/s)"
     if stage == "datasets":
-        parts = [f"{k}: {v['train']} train / {v['heldout']} held out" for k, v in r.items()]
+        parts = []
+        for k, v in r.items():
+            parts.append(f"{k}: {v['train']} train / {v['heldout']} held out")
+            if v.get("replay"):
+                m = v["replay"]
+                old = ", ".join(f"{n} from {night}" for night, n in m["replayed"].items())
+                parts[-1] += f" + replay ({old or 'nothing earlier'}) = {m['rows']} rows"
         return "; ".join(parts)
     if stage == "train":
         runs = ", ".join(
@@ -105,7 +111,33 @@ def history_plots(registry, folder: Path) -> dict[str, list[str]]:
     return plots
 
 
-def markdown(result, registry, plots: dict[str, list[str]] | None = None) -> str:
+def learning_curves(registry, night: str, folder: Path) -> dict[str, dict]:
+    """Per game evaluated so far: the per-night table and one PNG per metric of the champion
+    across every night up to ``night`` (``arena.reporting.curves``), beside the report."""
+    from arena.registry.store import folder_name
+    from arena.reporting.curves import (
+        curve,
+        devset_positions,
+        night_table,
+        plot_curve,
+        registry_points,
+    )
+
+    out = {}
+    for game in sorted({g for g, _ in registry.keys()}):
+        points = registry_points(registry, game, until=night)
+        if not points:
+            continue
+        positions = devset_positions(game)
+        c = curve(points, positions)
+        pngs = plot_curve(c, folder, f"curve-{folder_name(game)}", title=f"{game} champion")
+        out[game] = {"table": night_table(points, positions), "plots": [p.name for p in pngs]}
+    return out
+
+
+def markdown(
+    result, registry, plots: dict[str, list[str]] | None = None, curves: dict | None = None
+) -> str:
     lines = [f"# Night {result.night}: **{result.outcome.upper()}**", ""]
     if result.error:
         lines += [f"Failed: `{result.error}` (rerun the same command to continue).", ""]
@@ -123,6 +155,10 @@ def markdown(result, registry, plots: dict[str, list[str]] | None = None) -> str
             lines += ["", "```", leaderboard_table(board), "```"]
         for name in (plots or {}).get(game, []):
             lines += ["", f"![rating history, 95% bands]({name})"]
+        learned = (curves or {}).get(game)
+        if learned:
+            lines += ["", "### Learning curve: the champion night by night", ""]
+            lines += [learned["table"]] + [f"\n![{n}]({n})" for n in learned["plots"]]
         lines.append("")
     return "\n".join(lines) + "\n"
 
@@ -145,9 +181,8 @@ def write_report(result, registry, workspace, config) -> dict[str, str]:
     }
     write_json(Path(paths["report_json"]), json_safe(report))
     plots = history_plots(registry, folder)
-    tmp = folder / "report.md.tmp"
-    tmp.write_text(markdown(result, registry, plots))
-    tmp.replace(paths["report_md"])
+    curves = learning_curves(registry, result.night, folder)
+    atomic_write(Path(paths["report_md"]), markdown(result, registry, plots, curves))
     row = registry.night(result.night)
     write_json(
         Path(paths["manifest"]),

@@ -91,6 +91,11 @@ class GameNight:
             text += ",temperature=0"
         return text
 
+    def teacher(self, version: str) -> str:
+        """The self-play player: ``[datasets] teacher`` with ``{champion}`` = ``version``'s
+        spec (the champion itself by default; a search over its policy for expert iteration)."""
+        return self.config.datasets.teacher.replace("{champion}", self.spec(version, play=False))
+
     def agent_options(self) -> dict:
         return {"workspace": self.workspace, "device": self.config.night.device}
 
@@ -139,7 +144,7 @@ def stage_selfplay(gn: GameNight) -> dict:
     plan = gn.results["plan"]
     config = gn.config.selfplay_config(
         game=gn.game,
-        player=gn.spec(plan["champion"], play=False),
+        player=gn.teacher(plan["champion"]),
         league=tuple((s, float(w)) for s, w in plan["league"]),
         seed=gn.seed,
     )
@@ -169,12 +174,21 @@ def stage_datasets(gn: GameNight) -> dict:
     out: dict = {}
     if plan["sft"]:
         play = PlaySpec(gn.game, (d.expert, d.opponent), games=d.games, seed=gn.seed)
+        selfplay = (gn.results["selfplay"]["matches"],) if d.selfplay_sft else ()
         config = gn.config.sft_data_config(
-            inputs=(), out=str(root / "sft"), play=play, agents=(d.expert,)
-        )
+            inputs=selfplay, out=str(root / "sft"), play=play if d.games else None,
+            agents=(d.expert, gn.teacher(plan["champion"])),
+        )  # fmt: skip
         built = build_sft(config)
         out["sft"] = {"dir": config.out, **built.written, "considered": built.considered}
         gn.say(f"  SFT rows: {built.written['train']} train, {built.written['heldout']} held out")
+        if d.replay_nights:
+            mix = _replay(gn, Path(config.out))
+            out["sft"]["replay"] = mix.to_dict()
+            gn.say(
+                f"  replay: {mix.new} new + {sum(mix.replayed.values())} rows of "
+                f"{len(mix.replayed)} earlier night(s) = {mix.rows} training rows"
+            )
     if plan["prefs"]:
         config = gn.config.prefs_data_config(
             inputs=(gn.results["selfplay"]["matches"],), out=str(root / "prefs")
@@ -184,6 +198,33 @@ def stage_datasets(gn: GameNight) -> dict:
         out["prefs"] = {"dir": config.out, **built.written, "considered": built.considered}
         gn.say(f"  preference pairs: {built.written['train']} train, {built.written['heldout']}")
     return out
+
+
+def earlier_sft(gn: GameNight) -> list[tuple[str, Path]]:
+    """``(night, sft.jsonl)`` of up to ``replay_nights`` earlier nights of this game that built
+    SFT rows, most recent first (from the registry's record of each night's datasets stage)."""
+    found = []
+    for row in reversed(gn.registry.nights()):
+        if row.night == gn.night:
+            continue
+        stage = gn.registry.stage(row.night, gn.game, "datasets")
+        sft = (stage.result or {}).get("sft") if stage and stage.status == "done" else None
+        if sft and (Path(sft["dir"]) / "sft.jsonl").is_file():
+            found.append((row.night, Path(sft["dir"]) / "sft.jsonl"))
+        if len(found) == gn.config.datasets.replay_nights:
+            break
+    return found
+
+
+def _replay(gn: GameNight, folder: Path):
+    """Tonight's SFT rows plus the replayed rows of earlier nights -> ``train-mix.jsonl``."""
+    from training.replay import mix_replay
+
+    d = gn.config.datasets
+    return mix_replay(
+        folder / "sft.jsonl", earlier_sft(gn), folder / "train-mix.jsonl",
+        max_rows=d.replay_rows or None, seed=gn.seed,
+    )  # fmt: skip
 
 
 def _train_task(kind: str, config_dict: dict) -> dict:
@@ -300,15 +341,17 @@ def stage_train(gn: GameNight) -> dict:
     staging = gn.workspace.root / "adapters" / slug(gn.game) / gn.key / ".staging" / gn.night
     runs, adapter = [], champion.path
     if "sft" in data:
+        mix = data["sft"].get("replay")
         config = gn.config.sft_run_config(
-            data=f"{data['sft']['dir']}/sft.jsonl",
+            data=mix["file"] if mix else f"{data['sft']['dir']}/sft.jsonl",
             base=str(gn.base_path),
             out=str(staging / "sft"),
             init_adapter=adapter,
             game=gn.game,
         )
         config = dataclasses.replace(config, train=_with_threads(gn, config.train))
-        gn.say(f"  SFT from {plan['champion']} on {data['sft']['train']} rows")
+        rows = mix["rows"] if mix else data["sft"]["train"]
+        gn.say(f"  SFT from {plan['champion']} on {rows} rows")
         runs.append(_remote_train(gn, "sft", config))
         adapter = runs[-1]["out"]
     if "prefs" in data:

@@ -64,7 +64,7 @@ def version_page(request: Request, game: str, version: str):
 
 @router.get("/reports/gate/{gate_id}", response_class=HTMLResponse)
 def gate_report(request: Request, gate_id: int):
-    report = request.app.state.arena.registry.store.gate_report(gate_id)
+    report = request.app.state.arena.registry.gate_report(gate_id)
     if report is None:
         raise NotFound(f"no gate decision {gate_id}")
     return _render(request, "report.html", report=report, dumps=_dumps)

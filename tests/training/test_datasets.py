@@ -330,6 +330,8 @@ def test_devset_positions_and_their_images_never_reach_training_rows(tmp_path):
         state.apply_action({0: 2, 1: 5, 2: 8, 3: 1, 4: 4, 5: 7, 6: 0, 7: 3, 8: 6}[action])
     assert observe(handle, state).prompt in held
     assert heldout_prompts("kuhn_poker") == frozenset()
+    exact = heldout_prompts("tic_tac_toe", images=False)  # the dev positions alone
+    assert {r["prompt"] for r in rows} == exact and exact < held  # images: held only
     path = tmp_path / "log.jsonl"
     _log(path, a="random", b="random", pairs=40)
     built = {}
