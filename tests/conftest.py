@@ -1,8 +1,9 @@
 """Session-wide fixtures shared by the test suite.
 
-``tiny_base`` builds the ``tiny`` base model once per test session (about 20 s on 2 CPU
-cores). Set ``ARENA_TEST_BASE_CACHE=/some/folder`` to reuse one prebuilt base across local
-sessions; it is rebuilt there when its recorded preset or seed differs from the current ones.
+``tiny_base`` builds the ``tiny`` base model once per test run (about 20 s on 2 CPU cores;
+pytest-xdist workers share it). Set ``ARENA_TEST_BASE_CACHE=/some/folder`` to reuse one
+prebuilt base across local sessions; it is rebuilt there when its recorded preset or seed
+differs from the current ones.
 CI leaves the variable unset, so the base is always built fresh from the current code.
 """
 
@@ -30,20 +31,30 @@ def _reusable(folder: Path) -> bool:
     return manifest.get("config") == wanted and (folder / "model.safetensors").is_file()
 
 
+def shared_temp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A temp folder shared by the whole test run: with pytest-xdist, the folder above the
+    workers' own (``pytest-N/`` holds ``popen-gw0/``, ``popen-gw1/``), so a session-wide
+    artefact is built by one worker while the others wait on its lock."""
+    root = tmp_path_factory.getbasetemp()
+    return root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root
+
+
 @pytest.fixture(scope="session")
 def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Path of a ``tiny`` base model folder (HF format), built once per session."""
+    """Path of a ``tiny`` base model folder (HF format), built once per test run (once for
+    all pytest-xdist workers too)."""
+    from filelock import FileLock
+
     from training.base_model import build_base
 
     cache = os.environ.get("ARENA_TEST_BASE_CACHE")
-    if cache:
-        folder = Path(cache).expanduser().resolve()
+    folder = Path(cache).expanduser().resolve() if cache else shared_temp(tmp_path_factory)
+    if not cache:
+        folder = folder / "tiny-base"
+    with FileLock(str(folder) + ".lock"):
         if not _reusable(folder):
             build_base("tiny", folder, seed=TINY_SEED, progress=False, overwrite=True)
-        return folder
-    return build_base(
-        "tiny", tmp_path_factory.mktemp("base") / "tiny", seed=TINY_SEED, progress=False
-    )
+    return folder
 
 
 def make_lora_adapter(base: Path, out: Path, seed: int, rank: int = 4, scale: float = 0.5) -> Path:
