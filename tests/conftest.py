@@ -57,6 +57,31 @@ def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+# pytest-xdist (`make test` runs `-n 2 --dist loadgroup`): the tests of a module stay on one
+# worker (their module fixtures run once), and the modules that use this process's embedded Ray
+# instance (`arena.execution.cluster.connect` is idempotent) share one worker, so Ray starts
+# once for all of them and two embedded instances never compete for the 2 cores. The marks
+# change nothing without xdist.
+EMBEDDED_RAY = frozenset(
+    [
+        "test_nightly.py",
+        "test_ray_faults.py",
+        "test_ray_llm.py",
+        "test_ray_runs.py",
+        "test_runner.py",
+    ]
+)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            module = item.nodeid.split("::")[0]
+            group = "embedded-ray" if item.path.name in EMBEDDED_RAY else module
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
 def make_lora_adapter(base: Path, out: Path, seed: int, rank: int = 4, scale: float = 0.5) -> Path:
     """Save a LoRA adapter on ``base`` whose B matrices are random (peft initialises B to zero,
     which would make every adapter equal to the base), so different seeds play differently."""
