@@ -7,6 +7,8 @@ llm:BASE               the bare base model (a folder or a Hugging Face id)
 llm:BASE@ADAPTER       base + LoRA adapter (a folder, or a registry version: v3, champion)
 llm:...,key=value      LLM options that change how it plays, e.g. llm:tiny@v3,temperature=0
                        (temperature, norm, mode, retries, max_new_tokens, quantize, dtype)
+search:llm:BASE[@ADAPTER][,key=value]   PUCT search with the LLM's policy as its prior, e.g.
+                       search:llm:tiny@champion,sims=64 (options: agents.search.options)
 human                  a person: `arena play` (terminal) or `arena serve` (browser)
 """
 
@@ -20,7 +22,7 @@ from pathlib import Path
 from games import GameHandle, InputError
 from games.limits import Limits, limits
 
-KINDS = ("random", "mcts", "solver", "llm", "human")
+KINDS = ("random", "mcts", "solver", "llm", "search", "human")
 DEFAULT_MCTS_SIMULATIONS = 200
 MAX_SPEC = 1000
 _DIGITS = re.compile(r"^[0-9]{1,12}$")
@@ -48,10 +50,21 @@ class AgentSpec:
 
     @property
     def options(self) -> dict[str, str]:
-        """The ``,key=value`` options of an ``llm:`` spec (validated by agents.llm)."""
-        if self.kind != "llm" or not self.arg or "," not in self.arg:
+        """The ``,key=value`` options of an ``llm:`` or ``search:`` spec (validated by
+        agents.llm and agents.search)."""
+        if self.kind not in ("llm", "search") or not self.arg or "," not in self.arg:
             return {}
         return dict(item.split("=", 1) for item in self.arg.split(",")[1:])
+
+    @property
+    def inner(self) -> AgentSpec | None:
+        """The ``llm:`` spec whose policy a ``search:`` spec uses as its prior (with the
+        prior temperature and the LLM options it passes on), else None."""
+        if self.kind != "search":
+            return None
+        from agents.search.options import parse_search
+
+        return parse_spec(parse_search(self.arg or "", self.raw).llm)
 
 
 @dataclass(frozen=True)
@@ -108,7 +121,10 @@ def parse_spec(spec: str) -> AgentSpec:
     raw = spec.strip()
     kind, _, arg = raw.partition(":")
     kind = kind.lower()
-    usage = "expected one of: random, mcts, mcts:N, solver, llm:BASE, llm:BASE@ADAPTER, human"
+    usage = (
+        "expected one of: random, mcts, mcts:N, solver, llm:BASE, llm:BASE@ADAPTER, "
+        "search:llm:BASE[@ADAPTER][,sims=N], human"
+    )
     if kind not in KINDS:
         raise InputError(f"unknown agent spec '{spec}'; {usage}")
     if kind in ("random", "solver", "human") and arg:
@@ -140,6 +156,10 @@ def parse_spec(spec: str) -> AgentSpec:
             from agents.llm.agent import LLMOptions  # no torch; numpy only
 
             LLMOptions.parse(dict(i.split("=", 1) for i in items))
+    if kind == "search":
+        from agents.search.options import parse_search  # no torch
+
+        parse_spec(parse_search(arg, spec).llm)  # the LLM target, as an llm: spec
     return AgentSpec(kind=kind, arg=arg or None, raw=raw)
 
 
@@ -160,13 +180,18 @@ def with_temperature(spec: str, temperature: float) -> str:
 def is_deterministic(spec: str) -> bool:
     """True when the agent always plays the same move in the same position.
 
-    Only LLM agents that set temperature 0 in their spec qualify (argmax in score mode, greedy
-    in generate mode). ``random`` and ``mcts`` draw from their generator, and ``solver`` breaks
+    LLM agents that set temperature 0 in their spec qualify (argmax in score mode, greedy
+    in generate mode), and search agents that draw nothing (``rollouts=0``, no noise,
+    temperature 0). ``random`` and ``mcts`` draw from their generator, and ``solver`` breaks
     ties between optimal moves at random, so none of them is deterministic. Two deterministic
     players replay the same game from the same opening: such games are not independent
     evidence (``arena.runs.gate`` and ``training.evaluate`` count each distinct opening once).
     """
     parsed = parse_spec(spec)
+    if parsed.kind == "search":
+        from agents.search.options import parse_search
+
+        return parse_search(parsed.arg or "", parsed.raw).options.deterministic
     if parsed.kind != "llm":
         return False
     values = [v for k, v in parsed.options.items() if k in TEMPERATURE_KEYS]
@@ -205,6 +230,12 @@ def make_agent(spec: str, handle: GameHandle, **options):
         except ImportError as error:
             raise InputError(f"LLM agents are unavailable: {error}") from None
         return make_llm_agent(parsed, handle, **options)
+    if parsed.kind == "search":
+        try:
+            from agents.search import make_search_agent
+        except ImportError as error:
+            raise InputError(f"search agents are unavailable: {error}") from None
+        return make_search_agent(parsed, handle, **options)
     if parsed.kind == "human":
         raise InputError("'human' plays through `arena play` or `arena serve`, not in batch runs")
     raise AssertionError(parsed.kind)

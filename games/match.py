@@ -79,15 +79,17 @@ def _start(job: MatchJob) -> _LiveGame:
     return game
 
 
+def _aligned(probs: dict[int, float] | None, actions: tuple[int, ...]) -> list[float] | None:
+    return None if probs is None else [float(probs.get(a, 0.0)) for a in actions]
+
+
 def _apply(game: _LiveGame, obs, decision: Decision, seconds: float) -> None:
     player = obs.player
     game.think[player] += seconds
     if decision.version is not None:
         game.versions[player] = decision.version
     legal = decision.action is not None and decision.action in obs.actions
-    policy = None
-    if decision.policy is not None:
-        policy = [float(decision.policy.get(a, 0.0)) for a in obs.actions]
+    policy = _aligned(decision.policy, obs.actions)
     game.moves.append(
         MoveRecord(
             ply=len(game.state.history()),
@@ -102,6 +104,7 @@ def _apply(game: _LiveGame, obs, decision: Decision, seconds: float) -> None:
             illegal=decision.illegal + (0 if legal or decision.action is None else 1),
             unparseable=decision.unparseable,
             version=decision.version,
+            prior=_aligned(decision.prior, obs.actions),
         )
     )
     if not legal:

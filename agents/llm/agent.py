@@ -198,8 +198,11 @@ class LLMAgent:
         ref = self.engine.role(self.role) if self.role else None
         return ref.version if ref else self._base_version
 
-    def requests(self, observations: list[Observation]) -> list[ScoreRequest]:
-        self.refresh()
+    def requests(self, observations: list[Observation], refresh: bool = True) -> list[ScoreRequest]:
+        """One score request per observation; ``refresh=False`` keeps the version it follows
+        as it is (a caller that scores many times for one decision refreshes once)."""
+        if refresh:
+            self.refresh()
         view = getattr(self.engine, "view", "full")
         return [
             ScoreRequest(
