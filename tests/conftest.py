@@ -1,9 +1,8 @@
 """Session-wide fixtures shared by the test suite.
 
-``tiny_base`` builds the ``tiny`` base model once per test run (about 20 s on 2 CPU cores;
-pytest-xdist workers share it). Set ``ARENA_TEST_BASE_CACHE=/some/folder`` to reuse one
-prebuilt base across local sessions; it is rebuilt there when its recorded preset or seed
-differs from the current ones.
+``tiny_base`` builds the ``tiny`` base model once per test session (about 20 s on 2 CPU
+cores). Set ``ARENA_TEST_BASE_CACHE=/some/folder`` to reuse one prebuilt base across local
+sessions; it is rebuilt there when its recorded preset or seed differs from the current ones.
 CI leaves the variable unset, so the base is always built fresh from the current code.
 """
 
@@ -31,55 +30,24 @@ def _reusable(folder: Path) -> bool:
     return manifest.get("config") == wanted and (folder / "model.safetensors").is_file()
 
 
-def shared_temp(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A temp folder shared by the whole test run: with pytest-xdist, the folder above the
-    workers' own (``pytest-N/`` holds ``popen-gw0/``, ``popen-gw1/``), so a session-wide
-    artefact is built by one worker while the others wait on its lock."""
-    root = tmp_path_factory.getbasetemp()
-    return root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root
-
-
 @pytest.fixture(scope="session")
 def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Path of a ``tiny`` base model folder (HF format), built once per test run (once for
-    all pytest-xdist workers too)."""
+    """Path of a ``tiny`` base model folder (HF format), built once per test session (a
+    cache folder under a lock: two sessions sharing it build it once)."""
     from filelock import FileLock
 
     from training.base_model import build_base
 
     cache = os.environ.get("ARENA_TEST_BASE_CACHE")
-    folder = Path(cache).expanduser().resolve() if cache else shared_temp(tmp_path_factory)
     if not cache:
-        folder = folder / "tiny-base"
+        return build_base(
+            "tiny", tmp_path_factory.mktemp("base") / "tiny", seed=TINY_SEED, progress=False
+        )
+    folder = Path(cache).expanduser().resolve()
     with FileLock(str(folder) + ".lock"):
         if not _reusable(folder):
             build_base("tiny", folder, seed=TINY_SEED, progress=False, overwrite=True)
     return folder
-
-
-# pytest-xdist (`make test` runs `-n 2 --dist loadgroup`): the tests of a module stay on one
-# worker (their module fixtures run once), and the modules that use this process's embedded Ray
-# instance (`arena.execution.cluster.connect` is idempotent) share one worker, so Ray starts
-# once for all of them and two embedded instances never compete for the 2 cores. The marks
-# change nothing without xdist.
-EMBEDDED_RAY = frozenset(
-    [
-        "test_nightly.py",
-        "test_ray_faults.py",
-        "test_ray_llm.py",
-        "test_ray_runs.py",
-        "test_runner.py",
-    ]
-)
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            module = item.nodeid.split("::")[0]
-            group = "embedded-ray" if item.path.name in EMBEDDED_RAY else module
-            item.add_marker(pytest.mark.xdist_group(group))
 
 
 def make_lora_adapter(base: Path, out: Path, seed: int, rank: int = 4, scale: float = 0.5) -> Path:
