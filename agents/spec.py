@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from games import GameHandle, InputError
+from games import InputError
 from games.limits import Limits, limits
 
 KINDS = ("random", "mcts", "solver", "llm", "search", "human")
@@ -153,7 +153,7 @@ def parse_spec(spec: str) -> AgentSpec:
             keys = [i.partition("=")[0].strip() for i in items]
             if len(set(keys)) != len(keys):
                 raise InputError(f"agent spec '{spec}': an option is given twice")
-            from agents.llm.agent import LLMOptions  # no torch; numpy only
+            from agents.llm.options import LLMOptions  # no torch; numpy only
 
             LLMOptions.parse(dict(i.split("=", 1) for i in items))
     if kind == "search":
@@ -199,43 +199,3 @@ def is_deterministic(spec: str) -> bool:
         return bool(values) and float(values[-1]) == 0.0
     except ValueError:
         return False
-
-
-def make_agent(spec: str, handle: GameHandle, **options):
-    """Build the agent named by ``spec`` for ``handle``'s game.
-
-    ``options`` go to LLM agents (workspace, device, engine); scripted agents ignore them.
-    """
-    parsed = parse_spec(spec)
-    if parsed.kind == "random":
-        from agents.scripted import RandomAgent
-
-        return RandomAgent(parsed.raw)
-    if parsed.kind == "mcts":
-        from agents.scripted import MCTSAgent
-
-        sims = int(parsed.arg) if parsed.arg else DEFAULT_MCTS_SIMULATIONS
-        return MCTSAgent(handle, sims, spec=parsed.raw)
-    if parsed.kind == "solver":
-        if handle.perfect_information:
-            from agents.solver import SolverAgent
-
-            return SolverAgent(handle, spec=parsed.raw)
-        from agents.cfr import CFRAgent
-
-        return CFRAgent(handle, spec=parsed.raw)
-    if parsed.kind == "llm":
-        try:
-            from agents.llm import make_llm_agent
-        except ImportError as error:
-            raise InputError(f"LLM agents are unavailable: {error}") from None
-        return make_llm_agent(parsed, handle, **options)
-    if parsed.kind == "search":
-        try:
-            from agents.search import make_search_agent
-        except ImportError as error:
-            raise InputError(f"search agents are unavailable: {error}") from None
-        return make_search_agent(parsed, handle, **options)
-    if parsed.kind == "human":
-        raise InputError("'human' plays through `arena play` or `arena serve`, not in batch runs")
-    raise AssertionError(parsed.kind)

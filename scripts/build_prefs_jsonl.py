@@ -20,7 +20,6 @@ from training.data_args import add_prefs_data_args, build_prefs_from_args, run_m
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add_prefs_data_args(parser)
     args = parser.parse_args(argv)

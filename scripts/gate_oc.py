@@ -88,8 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as error:
         print(f"gate_oc: error: {error}", file=sys.stderr)
         return 2
-    openings = len(distinct_opening_pairs(game, run.max_pairs, 0, run.opening_plies, tag="gate"))
-    gate = run.gate_config(max_pairs=min(run.max_pairs, openings))
+    plies, max_pairs = run.matches.opening_plies, run.gate.max_pairs
+    openings = len(distinct_opening_pairs(game, max_pairs, 0, plies, tag="gate"))
+    gate = run.gate_config(max_pairs=min(max_pairs, openings))
     draw, seat = args.draw_elo, args.seat_elo
     source = "given"
     if args.gates:
@@ -102,8 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     seat = 100.0 if seat is None else seat
     print(
         f"{game}: margin {gate.margin}, alpha {gate.alpha}, beta {gate.beta}, min_pairs "
-        f"{gate.min_pairs}, max_pairs {run.max_pairs} (distinct openings at opening_plies "
-        f"{run.opening_plies}: {openings}; cap used {gate.max_pairs}); pair model draw_elo "
+        f"{gate.min_pairs}, max_pairs {max_pairs} (distinct openings at opening_plies "
+        f"{plies}: {openings}; cap used {gate.max_pairs}); pair model draw_elo "
         f"{draw:.0f}, seat_elo {seat:.0f} ({source}); {args.runs} simulated gates per row\n"
     )
     print("| true score | P(promoted) | P(inconclusive) | mean pairs | 90th pct pairs |")

@@ -77,12 +77,6 @@ def train_dpo(
     from transformers import set_seed
     from trl import DPOConfig, DPOTrainer
 
-    if config.loss not in ("sigmoid", "ipo"):
-        raise InputError(f"--loss must be sigmoid or ipo, got '{config.loss}'")
-    if config.beta <= 0:
-        raise InputError("--beta must be positive")
-    if config.sft_weight < 0:
-        raise InputError("--sft-weight must be >= 0")
     out = Path(config.out)
     if out.resolve() == Path(config.adapter).resolve():
         raise InputError("--out must differ from the adapter being continued")

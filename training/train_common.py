@@ -118,13 +118,7 @@ def trainer_args(train: TrainOptions, out: Path, device: str, has_eval: bool) ->
     """Keyword arguments shared by ``trl.SFTConfig`` and ``trl.DPOConfig``."""
     import torch
 
-    if train.batch_size < 1 or train.grad_accum < 1:
-        raise InputError("--batch-size and --grad-accum must be at least 1")
-    if train.max_steps == 0 or (train.max_steps < 0 and train.epochs <= 0):
-        raise InputError("give a positive --max-steps or --epochs")
-    if train.threads is not None:
-        if train.threads < 1:
-            raise InputError("--threads must be at least 1")
+    if train.threads is not None:  # ranges: TrainOptions.__post_init__
         torch.set_num_threads(train.threads)
     if train.report_to == "tensorboard" and not _importable("tensorboard", "tensorboardX"):
         raise InputError("--report-to tensorboard needs `pip install tensorboard` (optional)")

@@ -125,7 +125,7 @@ def parse_search(arg: str, spec: str) -> SearchSpec:
                 f"{', '.join(known + list(LLM_PASSTHROUGH))}"
             )
     options = SearchOptions(**kwargs)
-    from agents.llm.agent import LLMOptions  # no torch; numpy only
+    from agents.llm.options import LLMOptions  # no torch; numpy only
 
     LLMOptions.parse(llm)
     inner = ",".join(

@@ -21,9 +21,23 @@ def register(sub: argparse._SubParsersAction) -> None:
         "command again after a crash. Exit status: 0 promoted, 3 rejected, 1 failed, 2 bad "
         "input (config errors are reported before any work starts).",
     )
-    p.add_argument("--config", required=True, help="nightly TOML (see configs/nightly.toml)")
-    p.add_argument("--address", default=None, help="Ray cluster HOST:PORT (default: "
-                   "$RAY_ADDRESS, else a local instance)")  # fmt: skip
+    p.add_argument("--config", default=None, help="nightly TOML (see configs/nightly.toml)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="TABLE.KEY=VALUE",
+        help="override one key of the config, e.g. --set gate.max_pairs=40 --set night.seed=3 "
+        "(VALUE in TOML syntax; repeatable)",
+    )
+    p.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the resolved config with where each value came from (default, FILE:LINE, "
+        "--set), check it, and exit without doing any work",
+    )
+    p.add_argument("--address", default=None, help="Ray cluster HOST:PORT (default: [night] "
+                   "address, $RAY_ADDRESS, else a local instance)")  # fmt: skip
     p.add_argument("--night", default=None, help="night id (default: today's UTC date; the "
                    "same id resumes that night)")  # fmt: skip
     p.add_argument("--nights", type=int, default=1, metavar="N",
@@ -35,13 +49,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_nightly(args: argparse.Namespace) -> int:
-    from arena.nightly.config import load_config
+    from arena.nightly.config import default_config, load_config
     from arena.nightly.pipeline import default_night_id
+    from arena.nightly.preflight import check_ready
+    from arena.nightly.show import describe
 
     if not 1 <= args.nights <= 1000:
         raise InputError(f"--nights must be in 1..1000, got {args.nights}")
-    config = load_config(args.config)
+    sets = tuple(args.set)
+    if args.config is None and not args.print_config:
+        raise InputError("give --config nightly.toml (see configs/nightly.toml)")
+    config = load_config(args.config, sets) if args.config else default_config(sets)
     workspace = Workspace.resolve(args.workspace)
+    if args.print_config:
+        check_ready(config, workspace)
+        print(describe(config), end="")
+        return 0
     if args.nights == 1:
         return _one_night(config, workspace, args.night, args.address)
     prefix = args.night or default_night_id()

@@ -41,9 +41,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _registry(args, readonly: bool):
+    """The workspace's registry. Writing (promote, rollback) needs one that exists: opening
+    for writing would create an empty registry.sqlite in a workspace that never had one."""
     from arena.registry.store import Registry
 
-    return Registry.open(Workspace.resolve(args.workspace).registry, readonly=readonly)
+    path = Workspace.resolve(args.workspace).registry
+    if not readonly and not path.is_file():
+        raise InputError(
+            f"no registry at {path}: nothing to {args.command.replace('rollback', 'roll back')}; "
+            "`arena nightly` starts one"
+        )
+    return Registry.open(path, readonly=readonly)
 
 
 def _key(reg, args) -> tuple[str, str]:

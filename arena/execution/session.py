@@ -27,6 +27,7 @@ from arena.execution.runner import RayRunner
 from arena.execution.shards import LoadReport, ShardStore
 from arena.execution.workers import PoolConfig, WorkerPool
 from games import InputError
+from games.configs import option
 from games.defaults import DEFAULT_BATCH
 from games.files import json_safe
 from games.limits import check_float, check_int, check_text
@@ -51,29 +52,34 @@ def check_run_id(run_id: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class ExecOptions:
-    """How to run: where and on how many workers. Never changes which games are played.
+    """How to run: where and on how many workers. Never changes which games are played, so it
+    is kept beside a run's config (the run's identity), not in it: a run resumes on other
+    workers. (``batch`` only matters to LLM players, whose scores can differ in the last bits
+    with the composition of their batch.)"""
 
-    Attributes:
-        address: Ray cluster address (``HOST:PORT``); None: ``$RAY_ADDRESS`` or embedded.
-        workers: number of worker actors.
-        cpus_per_worker: logical CPUs per worker.
-        gpus_per_worker: GPUs per worker (> 0 puts LLM players on CUDA).
-        batch: most games a worker plays in one batch.
-    """
-
-    address: str | None = None
-    workers: int = 2
-    cpus_per_worker: float = 1.0
-    gpus_per_worker: float = 0.0
-    batch: int = DEFAULT_BATCH
+    address: str | None = option(
+        None,
+        "Ray cluster to join, HOST:PORT of the head (default: $RAY_ADDRESS, else an embedded "
+        "Ray instance on this machine)",
+    )
+    workers: int = option(2, "worker actors")
+    cpus_per_worker: float = option(1.0, "CPUs reserved per worker")
+    gpus_per_worker: float = option(
+        0.0, "GPUs per worker, fractions share a GPU; > 0 puts LLM players on CUDA"
+    )
+    batch: int = option(
+        DEFAULT_BATCH,
+        "most games a worker plays at once: the LLM batch; keep it to reproduce LLM records bit "
+        "for bit, since scores can differ in the last bits with the batch",
+    )
 
     def __post_init__(self) -> None:
         if self.address is not None:
-            check_text("--address", self.address, max_len=300)
-        check_int("--workers", self.workers, 1, MAX_WORKERS)
-        check_float("--cpus-per-worker", self.cpus_per_worker, 0, 1024, lo_open=True)
-        check_float("--gpus-per-worker", self.gpus_per_worker, 0, 64)
-        check_int("--batch", self.batch, 1, MAX_BATCH)
+            check_text("address", self.address, max_len=300)
+        check_int("workers", self.workers, 1, MAX_WORKERS)
+        check_float("cpus_per_worker", self.cpus_per_worker, 0, 1024, lo_open=True)
+        check_float("gpus_per_worker", self.gpus_per_worker, 0, 64)
+        check_int("batch", self.batch, 1, MAX_BATCH)
 
     def pool(self) -> PoolConfig:
         return PoolConfig(self.workers, self.cpus_per_worker, self.gpus_per_worker)

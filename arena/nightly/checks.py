@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from arena.nightly.decisions import regression_verdict
 from arena.nightly.stages import GameNight, devset_score
+from games.schedule import MatchOptions
 
 
 def _known_score(gn: GameNight, version: str) -> dict | None:
@@ -37,7 +38,7 @@ def stage_regression(gn: GameNight) -> dict:
     if r.pairs > 0:
         config = TournamentConfig(
             game=gn.game, players=(gn.spec(current), gn.spec(previous)), pairs=r.pairs,
-            format="gauntlet", seed=gn.seed,
+            format="gauntlet", matches=MatchOptions(seed=gn.seed),
         )  # fmt: skip
         result = run_tournament(
             config, gn.workspace, gn.options, f"{gn.run_prefix}-regression",

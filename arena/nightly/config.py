@@ -1,104 +1,188 @@
 """``nightly.toml``: what a night does, validated completely before any work starts.
 
-Most sections are *overrides* of the configuration dataclasses the individual commands use
-(``training.config.SFTDataConfig``, ``PrefsDataConfig``, ``SFTRunConfig``, ``DPORunConfig``,
-``EvalConfig``, ``arena.runs.gate.GateRunConfig``, ``arena.runs.selfplay.SelfplayConfig``,
-``arena.runs.tournament.TournamentConfig``): a key that is not set keeps that dataclass's default,
-so tuned training defaults flow into the night without being copied here. Keys the night sets
-itself (paths, the game, the players) are refused. Unknown keys, bad values, unknown games and
-bases missing without a preset to build them are reported as one ``InputError`` per mistake,
-before the night starts.
+Every table of the file is declared by dataclasses, never by a list of keys written here:
+
+* the night's own keys: ``NightSection`` (``[night]``), ``DatasetsSection``, ``SelfplaySection``
+  (the league), ``GateSection``, ``RegressionSection``, ``TournamentSection``;
+* the other keys of ``[selfplay]``, ``[sft_data]``, ``[sft_train]``, ``[prefs_data]``,
+  ``[dpo_train]``, ``[eval]``, ``[gate]`` and ``[tournament]`` override the defaults of the run
+  configs the single commands use (``SelfplayConfig``, ``training.config.SFTDataConfig``, ...):
+  a key left out keeps that dataclass's default, so tuned training defaults flow into the night
+  without being copied here, and a field added to a run config is a key of its table at once.
+
+``TABLES`` maps each table to those classes. The keys the night sets itself (paths, the game, the
+players: ``night_values``) are refused in the file. Unknown keys, bad types and bad values are one
+``InputError`` naming the table and the key, before the night starts: each run config is built
+here as the first night of each game would build it. ``arena nightly --print-config`` shows the
+resolved file with where each value came from (``arena.nightly.show``).
 
 See ``configs/nightly.toml`` for a commented example.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
+from arena.execution.session import ExecOptions
+from arena.nightly.origins import apply_sets, toml_origins
 from arena.runs.gate import GateRunConfig
-from arena.runs.selfplay import SelfplayConfig, parse_league
+from arena.runs.selfplay import SelfplayConfig, league_text, parse_league
 from arena.runs.tournament import TournamentConfig
 from games import InputError, load_game
-from training.config import (
-    DPORunConfig,
-    EvalConfig,
-    PrefsDataConfig,
-    SFTDataConfig,
-    SFTRunConfig,
-    from_dict,
-    to_dict,
-)
+from games.configs import build, keys_of, nested, option, to_dict
+from games.limits import check_float, check_int, check_seed, check_text
+from training.config import DPORunConfig, EvalConfig, PrefsDataConfig, SFTDataConfig, SFTRunConfig
 
-WHEN = ("first", "always", "never", "after_first")
 PREVIOUS = "previous"
-GATE_BY = ("games", "exploitability")
+SELF = "self"
+
+
+def _scripted(where: str, spec: str) -> None:
+    from agents import parse_spec
+
+    if parse_spec(spec).kind in ("llm", "human"):
+        raise InputError(f"{where}: '{spec}' must be a scripted agent here")
 
 
 @dataclass(frozen=True)
 class NightSection:
-    """``[night]``: games, base, seeds and resources.
+    """``[night]``: games, base, seeds and resources."""
 
-    Attributes:
-        games: game specs, each with its own champion and cycle.
-        base: a workspace base name (``small`` -> ``<workspace>/base/small``) or a folder.
-        build_preset: build a missing base with this preset (``arena base build``); "" never.
-        seed: seed of every run of the night (the night id is mixed in).
-        workers, cpus_per_worker, gpus_per_worker: Ray match workers (self-play, gate, ...).
-        train_cpus, train_gpus: resources the training task requests (a GPU node on a cluster).
-        threads: torch CPU threads in training and evaluation (1 on a shared CPU).
-        device: training/evaluation device (None: CUDA when the task got a GPU, else CPU).
-    """
+    games: tuple[str, ...] = option(
+        ("tic_tac_toe",), "game specs, each with its own champion and cycle"
+    )
+    base: str = option("small", "a workspace base name (small -> WORKSPACE/base/small) or a folder")
+    build_preset: str = option("small", 'build a missing base with this preset; "" never')
+    seed: int = option(0, "seed of every run of the night (the night id is mixed in)")
+    placement: ExecOptions = nested(
+        ExecOptions, "Ray match workers: self-play, gate, tournament", flatten=True
+    )
+    train_cpus: float = option(1.0, "CPUs the training task requests (a node on a cluster)")
+    train_gpus: float = option(0.0, "GPUs the training task requests (a GPU node on a cluster)")
+    threads: int = option(1, "torch CPU threads in training and evaluation (1 on a shared CPU)")
+    device: str | None = option(
+        None, "training/evaluation device (default: CUDA when the task got a GPU, else CPU)"
+    )
 
-    games: tuple[str, ...] = ("tic_tac_toe",)
-    base: str = "small"
-    build_preset: str = "small"
-    seed: int = 0
-    workers: int = 2
-    cpus_per_worker: float = 1.0
-    gpus_per_worker: float = 0.0
-    train_cpus: float = 1.0
-    train_gpus: float = 0.0
-    threads: int = 1
-    device: str | None = None
+    def __post_init__(self) -> None:
+        from training.base_model import PRESETS
+
+        if not self.games:
+            raise InputError("games is empty")
+        specs = [load_game(g).spec for g in self.games]  # unknown games fail here
+        if len(set(specs)) != len(specs):
+            raise InputError(f"games repeat: {list(self.games)}")
+        check_text("base", self.base)
+        if self.build_preset and self.build_preset not in PRESETS:
+            raise InputError(
+                f"unknown build_preset '{self.build_preset}'; choose from {', '.join(PRESETS)} "
+                'or ""'
+            )
+        check_seed("seed", self.seed)
+        check_float("train_cpus", self.train_cpus, 0, 1024)
+        check_float("train_gpus", self.train_gpus, 0, 64)
+        check_int("threads", self.threads, 1, 1024)
 
 
 @dataclass(frozen=True)
 class DatasetsSection:
-    """``[datasets]``: which datasets a night builds.
+    """``[datasets]``: which datasets a night builds."""
 
-    Attributes:
-        sft: ``first`` (only while the champion is the bare base), ``always`` or ``never``:
-            SFT rows from expert trajectories.
-        expert, opponent, games: the expert whose moves become SFT rows, who it plays, games.
-        prefs: ``after_first`` (once an adapter is champion), ``always`` or ``never``:
-            preference pairs at the self-play positions, then DPO/IPO.
-        teacher: who plays the champion's seats in self-play, as a spec template in which
-            ``{champion}`` is the champion's own spec: ``{champion}`` (the champion itself) or
-            a search over its policy, e.g. ``search:{champion},sims=64`` (expert iteration:
-            the search plays better than the policy alone, and SFT distils its moves).
-        selfplay_sft: also make SFT rows at the teacher's self-play positions (labelled by
-            ``[sft_data] label``: ``solver`` labels every optimal move, ``played`` keeps the
-            teacher's own move), so each night adds the positions the champion meets.
-        replay_nights: add the SFT rows of up to this many earlier nights of the game (a
-            replay buffer: a night that continues from the champion keeps what earlier nights
-            taught it); 0 trains on tonight's rows only.
-        replay_rows: at most this many replayed rows (a uniform sample; 0: all of them).
+    sft: Literal["first", "always", "never"] = option(
+        "first",
+        "SFT rows from expert play: first (only while the champion is the bare base), always, "
+        "or never",
+    )
+    expert: str = option("solver", "the expert whose moves become SFT rows (a scripted agent)")
+    opponent: str = option("random", "who the expert plays (a scripted agent)")
+    games: int = option(200, "games of the expert")
+    prefs: Literal["after_first", "always", "never"] = option(
+        "after_first",
+        "preference pairs at the self-play positions, then DPO/IPO: after_first (once an "
+        "adapter is champion), always, or never",
+    )
+    teacher: str = option(
+        "{champion}",
+        "who plays the champion's seats in self-play, a spec in which {champion} is the "
+        "champion's own spec: the champion itself, or a search over its policy, e.g. "
+        "search:{champion},sims=64 (expert iteration: SFT distils the search's moves)",
+    )
+    selfplay_sft: bool = option(
+        False,
+        "also make SFT rows at the teacher's self-play positions (labelled by [sft_data] "
+        "label), so each night adds the positions the champion meets",
+    )
+    replay_nights: int = option(
+        0, "add the SFT rows of up to this many earlier nights of the game (a replay buffer)"
+    )
+    replay_rows: int = option(0, "at most this many replayed rows (a uniform sample; 0: all)")
+
+    def __post_init__(self) -> None:
+        from agents import parse_spec
+
+        if self.sft == "never" and self.prefs == "never":
+            raise InputError("sft and prefs are both 'never': nothing to train")
+        if self.games < 0 or self.games == 1:
+            raise InputError("games must be 0 (no expert games) or at least 2")
+        if self.sft != "never" and self.games == 0 and not self.selfplay_sft:
+            raise InputError("games = 0 needs selfplay_sft = true (no SFT rows)")
+        if "{champion}" not in self.teacher:
+            raise InputError(f"teacher must contain {{champion}}: {self.teacher!r}")
+        parse_spec(self.teacher.replace("{champion}", "llm:x"))
+        check_int("replay_nights", self.replay_nights, 0)
+        check_int("replay_rows", self.replay_rows, 0)
+        for spec in (self.expert, self.opponent):
+            _scripted("[datasets]", spec)
+
+
+@dataclass(frozen=True)
+class SelfplaySection:
+    """``[selfplay]``'s own key (the rest override ``SelfplayConfig``)."""
+
+    league: tuple[tuple[str, float], ...] = option(
+        ((SELF, 2.0), (PREVIOUS, 1.0)),
+        "the champion's opponents with weights: 'self' is the champion, 'previous' the "
+        "previous champion (when there is one), or any agent spec",
+        convert=parse_league,
+        text=league_text,
+    )
+
+    def __post_init__(self) -> None:
+        from agents import parse_spec
+
+        for spec, weight in self.league:
+            if spec not in (SELF, PREVIOUS):
+                parse_spec(spec)
+            if not (math.isfinite(weight) and weight > 0):
+                raise InputError(f"league weight of '{spec}' must be positive")
+
+
+@dataclass(frozen=True)
+class GateSection:
+    """``[gate]``'s own keys (the rest override ``arena.runs.gate.GateRunConfig``).
+
+    ``by = "exploitability"``: for games with an exact exploitability (poker), the candidate is
+    promoted when its exploitability is lower than the champion's by at least the margin (no
+    games are played; other games keep the SPRT). In poker a win rate hides the size of wins:
+    the bare ``small`` base wins 0.525 of its games against the CFR solver while losing 0.14
+    chips per game (LEARNING.md section 5), so a gate on games can reject a better policy.
     """
 
-    sft: str = "first"
-    expert: str = "solver"
-    opponent: str = "random"
-    games: int = 200
-    prefs: str = "after_first"
-    teacher: str = "{champion}"
-    selfplay_sft: bool = False
-    replay_nights: int = 0
-    replay_rows: int = 0
+    by: Literal["games", "exploitability"] = option(
+        "games",
+        "games: the SPRT on seat-swapped games; exploitability: exact, for poker (see above)",
+    )
+    exploitability_margin: float = option(
+        0.005, "chips per game the candidate's exploitability must improve by"
+    )
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.exploitability_margin) and 0 <= self.exploitability_margin < 1):
+            raise InputError("exploitability_margin must be in [0, 1)")
 
 
 @dataclass(frozen=True)
@@ -106,285 +190,207 @@ class RegressionSection:
     """``[regression]``: the champion against the previous champion, after the decision.
 
     A champion is rolled back when its dev-set metric is worse than the previous champion's
-    by more than ``devset_tolerance`` (accuracy points; exploitability for poker), or when,
-    over ``pairs`` seat-swapped pairs against it, the upper end of its score's 95% interval
-    (pentanomial, ``ratings.elo_estimate``) falls below ``0.5 - score_tolerance``.
+    by more than ``devset_tolerance``, or when, over ``pairs`` seat-swapped pairs against it,
+    the upper end of its score's 95% interval (pentanomial, ``ratings.elo_estimate``) falls
+    below ``0.5 - score_tolerance``.
     """
 
-    devset_tolerance: float = 0.05
-    pairs: int = 0
-    score_tolerance: float = 0.0
+    devset_tolerance: float = option(
+        0.05, "dev-set accuracy points (exploitability for poker) a champion may lose"
+    )
+    pairs: int = option(0, "> 0: also play the champion against the previous one, in pairs")
+    score_tolerance: float = option(0.0, "how far below 0.5 the score's upper bound may fall")
+
+    def __post_init__(self) -> None:
+        check_int("pairs", self.pairs, 0)
+        for key in ("devset_tolerance", "score_tolerance"):
+            check_float(key, getattr(self, key), 0, 1, hi_open=True)
 
 
 @dataclass(frozen=True)
 class TournamentSection:
-    """``[tournament]``: the nightly tournament behind the rating snapshot.
+    """``[tournament]``'s own keys (the rest override ``arena.runs.tournament``'s config)."""
 
-    Attributes:
-        recent: the champion plus this many most recent other versions (v0 included).
-        scripted: scripted reference players.
-        pairs: seat-swapped pairs per pairing.
-    """
+    recent: int = option(3, "the champion plus this many most recent other versions (v0 too)")
+    scripted: tuple[str, ...] = option(("random", "mcts:50"), "scripted reference players")
+    pairs: int = option(10, "seat-swapped pairs per pairing")
 
-    recent: int = 3
-    scripted: tuple[str, ...] = ("random", "mcts:50")
-    pairs: int = 10
+    def __post_init__(self) -> None:
+        check_int("recent", self.recent, 0)
+        check_int("pairs", self.pairs, 1)
+        for spec in self.scripted:
+            _scripted("[tournament]", spec)
 
 
 @dataclass(frozen=True)
-class GateSection:
-    """``[gate]``'s own keys (the rest override ``arena.runs.gate.GateRunConfig``).
+class Table:
+    """One table of the file: the night's own keys (``own``, stored as ``NightlyConfig.<attr>``)
+    and the run config its other keys override (``runs``)."""
 
-    Attributes:
-        by: ``games``: the SPRT on seat-swapped games (win/draw/loss); ``exploitability``: for
-            games with an exact exploitability (poker), the candidate is promoted when its
-            exploitability is lower than the champion's by at least ``exploitability_margin``
-            (no games are played; other games keep the SPRT). In poker a win rate hides the
-            size of wins: the bare ``small`` base wins 0.525 of its games against the CFR
-            solver while losing 0.14 chips per game (LEARNING.md section 5), so a gate on
-            games can reject a better policy; exploitability is exact and measures what the
-            issue asks (distance from equilibrium).
-        exploitability_margin: chips per game the candidate must improve by.
-    """
+    attr: str | None = None
+    own: type | None = None
+    runs: type | None = None
 
-    by: str = "games"
-    exploitability_margin: float = 0.005
+
+# The file's tables, in the order --print-config shows them.
+TABLES: dict[str, Table] = {
+    "night": Table("night", NightSection),
+    "datasets": Table("datasets", DatasetsSection),
+    "selfplay": Table("selfplay", SelfplaySection, SelfplayConfig),
+    "sft_data": Table(runs=SFTDataConfig),
+    "sft_train": Table(runs=SFTRunConfig),
+    "prefs_data": Table(runs=PrefsDataConfig),
+    "dpo_train": Table(runs=DPORunConfig),
+    "eval": Table(runs=EvalConfig),
+    "gate": Table("gating", GateSection, GateRunConfig),
+    "regression": Table("regression", RegressionSection),
+    "tournament": Table("tournament", TournamentSection, TournamentConfig),
+}
 
 
 @dataclass(frozen=True)
 class NightlyConfig:
-    """The whole night, resolved: own sections plus the validated override dicts."""
+    """The whole night, resolved: the own tables (typed) and the run-config overrides (the keys
+    given, type-checked); ``origins``: where each given value came from (``--print-config``)."""
 
     night: NightSection = field(default_factory=NightSection)
     datasets: DatasetsSection = field(default_factory=DatasetsSection)
+    selfplay: SelfplaySection = field(default_factory=SelfplaySection)
+    gating: GateSection = field(default_factory=GateSection)
     regression: RegressionSection = field(default_factory=RegressionSection)
     tournament: TournamentSection = field(default_factory=TournamentSection)
-    gating: GateSection = field(default_factory=GateSection)
-    league: tuple[tuple[str, float], ...] = (("self", 2.0), (PREVIOUS, 1.0))
-    selfplay: dict = field(default_factory=dict)
-    sft_data: dict = field(default_factory=dict)
-    sft_train: dict = field(default_factory=dict)
-    prefs_data: dict = field(default_factory=dict)
-    dpo_train: dict = field(default_factory=dict)
-    eval: dict = field(default_factory=dict)
-    gate: dict = field(default_factory=dict)
-    tournament_run: dict = field(default_factory=dict)
+    overrides: dict[str, dict] = field(default_factory=dict)
     source: str | None = None
+    origins: dict[tuple, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def league(self) -> tuple[tuple[str, float], ...]:
+        return self.selfplay.league
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The night as a TOML-shaped dict (what the registry and the report record)."""
+        out: dict[str, Any] = {}
+        for name, table in TABLES.items():
+            own = to_dict(getattr(self, table.attr)) if table.attr else {}
+            out[name] = {**own, **self.overrides.get(name, {})}
+        return {**out, "source": self.source}
 
-    # Concrete run configs: the override dicts applied to each dataclass's defaults.
+    def run_config(self, table: str, **fixed) -> Any:
+        """The run config of ``table``: its defaults, the file's overrides (nested tables merge
+        with the defaults: ``[dpo_train.train] max_steps = 5`` keeps DPO's own learning rate),
+        then the night's own values (``fixed``: paths, game, players)."""
+        return build(TABLES[table].runs, self.overrides.get(table, {}), f"[{table}]", fixed)
+
+    # The run configs the stages build (one name each, for readable stage code).
+    def selfplay_config(self, **fixed) -> SelfplayConfig:
+        return self.run_config("selfplay", **fixed)
 
     def sft_data_config(self, **fixed) -> SFTDataConfig:
-        return _build(SFTDataConfig, self.sft_data, fixed, "[sft_data]")
+        return self.run_config("sft_data", **fixed)
 
     def sft_run_config(self, **fixed) -> SFTRunConfig:
-        return _build(SFTRunConfig, self.sft_train, fixed, "[sft_train]")
+        return self.run_config("sft_train", **fixed)
 
     def prefs_data_config(self, **fixed) -> PrefsDataConfig:
-        return _build(PrefsDataConfig, self.prefs_data, fixed, "[prefs_data]")
+        return self.run_config("prefs_data", **fixed)
 
     def dpo_run_config(self, **fixed) -> DPORunConfig:
-        return _build(DPORunConfig, self.dpo_train, fixed, "[dpo_train]")
+        return self.run_config("dpo_train", **fixed)
 
     def eval_config(self, **fixed) -> EvalConfig:
-        return _build(EvalConfig, self.eval, fixed, "[eval]")
+        return self.run_config("eval", **fixed)
 
     def gate_config(self, **fixed) -> GateRunConfig:
-        return _build(GateRunConfig, self.gate, fixed, "[gate]")
-
-    def selfplay_config(self, **fixed) -> SelfplayConfig:
-        return _build(SelfplayConfig, self.selfplay, fixed, "[selfplay]")
+        return self.run_config("gate", **fixed)
 
     def tournament_config(self, **fixed) -> TournamentConfig:
-        return _build(TournamentConfig, self.tournament_run, fixed, "[tournament]")
+        return self.run_config("tournament", **fixed)
 
 
-# Keys each section may not set: the night decides them.
-_FIXED = {
-    "sft_data": ("inputs", "out", "play", "agents"),
-    "sft_train": ("data", "base", "out", "eval_data", "init_adapter", "game"),
-    "prefs_data": ("inputs", "out", "play"),
-    "dpo_train": ("data", "base", "adapter", "out", "eval_data", "game"),
-    "eval": ("game", "agent", "out", "device"),
-    "gate": ("game", "candidate", "champion", "seed"),
-    "selfplay": ("game", "player", "league", "seed"),
-    "tournament": ("game", "players", "format", "seed"),
-}
-_PLACEHOLDERS = {
-    SFTDataConfig: {"inputs": ("x",), "out": "x"},
-    SFTRunConfig: {"data": "x", "base": "x", "out": "x"},
-    PrefsDataConfig: {"inputs": ("x",), "out": "x"},
-    DPORunConfig: {"data": "x", "base": "x", "adapter": "x", "out": "x"},
-    EvalConfig: {"game": "tic_tac_toe", "agent": "random", "out": "x"},
-    GateRunConfig: {"game": "tic_tac_toe", "candidate": "random", "champion": "mcts"},
-    SelfplayConfig: {"game": "tic_tac_toe", "player": "random"},
-    TournamentConfig: {"game": "tic_tac_toe", "players": ("random", "mcts")},
-}
+def night_values(config: NightlyConfig, table: str, game: str) -> dict[str, Any]:
+    """The keys the night sets in ``table`` for ``game``, with the values its first night gives
+    them: the bare base (v0) for every LLM player, no previous champion yet, and '-' for the
+    folders it creates. The file may not set these keys; the check builds each run config
+    with them, so that a bad value is found before any work."""
+    v0 = f"llm:{config.night.base}@v0"
+    teacher = config.datasets.teacher.replace("{champion}", v0)
+    league = tuple((s, w) for s, w in config.league if s != PREVIOUS)
+    paths = {"out": "-", "eval_data": None, "game": game}
+    return {
+        "selfplay": {"game": game, "player": teacher, "league": league, "seed": 0},
+        "sft_data": {
+            "inputs": (),
+            "out": "-",
+            "play": None,
+            "agents": (config.datasets.expert, teacher),
+        },
+        "sft_train": {**paths, "data": "-", "base": config.night.base, "init_adapter": None},
+        "prefs_data": {"inputs": (), "out": "-", "play": None},
+        "dpo_train": {**paths, "data": "-", "base": config.night.base, "adapter": "-"},
+        "eval": {"game": game, "agent": v0, "out": "-", "device": config.night.device},
+        "gate": {"game": game, "candidate": v0, "champion": v0, "seed": 0},
+        "tournament": {
+            "game": game,
+            "players": (v0, *config.tournament.scripted),
+            "format": "round-robin",
+            "seed": 0,
+        },
+    }[table]
 
 
-def _merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def _build(cls: type, overrides: dict, fixed: dict, where: str):
-    """``cls``'s defaults, then the overrides (nested tables merge with the defaults, so
-    ``[dpo_train.train] max_steps = 5`` keeps DPO's own learning rate), then the night's own
-    values (``fixed``: paths, game, players)."""
-    defaults = to_dict(cls(**_PLACEHOLDERS[cls]))
-    values = dict(_PLACEHOLDERS[cls])
-    for key, value in overrides.items():
-        nested = isinstance(value, dict) and isinstance(defaults.get(key), dict)
-        values[key] = _merge(defaults[key], value) if nested else value
-    try:
-        return dataclasses.replace(from_dict(cls, values, where), **fixed)
-    except ValueError as error:
-        raise InputError(str(error)) from None
-
-
-def _section(cls: type, raw: dict, where: str):
-    try:
-        return from_dict(cls, raw, where)
-    except ValueError as error:
-        raise InputError(str(error)) from None
-
-
-def _overrides(name: str, cls: type, raw: dict, where: str) -> dict:
-    """Check ``raw`` against ``cls`` now (unknown keys, types, the class's own checks)."""
-    refused = sorted(set(raw) & set(_FIXED[name]))
-    if refused:
-        raise InputError(f"{where}: the night sets {refused} itself; remove them")
-    _build(cls, raw, {}, where)
-    return raw
-
-
-def parse_config(text: str, source: str = "nightly.toml") -> NightlyConfig:
-    """Parse and validate a nightly config (TOML text)."""
+def parse_config(
+    text: str, source: str = "nightly.toml", sets: tuple[str, ...] = ()
+) -> NightlyConfig:
+    """Parse and validate a nightly config (TOML text, then ``--set TABLE.KEY=VALUE`` flags)."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise InputError(f"{source}: not valid TOML ({error})") from None
-    sections = {
-        "night", "datasets", "regression", "tournament", "selfplay", "sft_data", "sft_train",
-        "prefs_data", "dpo_train", "eval", "gate",
-    }  # fmt: skip
-    unknown = sorted(set(raw) - sections)
+    origins = toml_origins(text, source)
+    apply_sets(raw, sets, origins)
+    unknown = sorted(set(raw) - set(TABLES))
     if unknown:
-        raise InputError(f"{source}: unknown section(s) {unknown}; known: {sorted(sections)}")
-    for name, value in raw.items():
-        if not isinstance(value, dict):
+        raise InputError(f"{source}: unknown table(s) {unknown}; known: {sorted(TABLES)}")
+    own, overrides = {}, {}
+    for name, table in TABLES.items():
+        given = raw.get(name, {})
+        if not isinstance(given, dict):
             raise InputError(f"{source}: '{name}' must be a [table]")
-    w = lambda name: f"{source} [{name}]"  # noqa: E731
-    night = _section(NightSection, raw.get("night", {}), w("night"))
-    datasets = _section(DatasetsSection, raw.get("datasets", {}), w("datasets"))
-    regression = _section(RegressionSection, raw.get("regression", {}), w("regression"))
-    tour = dict(raw.get("tournament", {}))
-    own_tour = {k: tour.pop(k) for k in ("recent", "scripted", "pairs") if k in tour}
-    tournament = _section(TournamentSection, own_tour, w("tournament"))
-    gate = dict(raw.get("gate", {}))
-    own_gate = {k: gate.pop(k) for k in ("by", "exploitability_margin") if k in gate}
-    gating = _section(GateSection, own_gate, w("gate"))
-    selfplay = dict(raw.get("selfplay", {}))
-    league_entries = selfplay.pop("league", ["self=2", f"{PREVIOUS}=1"])
-    if not isinstance(league_entries, list) or not all(isinstance(e, str) for e in league_entries):
-        raise InputError(f"{w('selfplay')}: league must be a list of 'SPEC=WEIGHT' strings")
-    league = parse_league(league_entries)
-    config = NightlyConfig(
-        night=night,
-        datasets=datasets,
-        regression=regression,
-        tournament=tournament,
-        gating=gating,
-        league=league,
-        selfplay=_overrides("selfplay", SelfplayConfig, selfplay, w("selfplay")),
-        sft_data=_overrides("sft_data", SFTDataConfig, raw.get("sft_data", {}), w("sft_data")),
-        sft_train=_overrides("sft_train", SFTRunConfig, raw.get("sft_train", {}), w("sft_train")),
-        prefs_data=_overrides(
-            "prefs_data", PrefsDataConfig, raw.get("prefs_data", {}), w("prefs_data")
-        ),
-        dpo_train=_overrides("dpo_train", DPORunConfig, raw.get("dpo_train", {}), w("dpo_train")),
-        eval=_overrides("eval", EvalConfig, raw.get("eval", {}), w("eval")),
-        gate=_overrides("gate", GateRunConfig, gate, w("gate")),
-        tournament_run=_overrides("tournament", TournamentConfig, tour, w("tournament")),
-        source=source,
-    )
-    _check(config, source)
+        mine = keys_of(table.own) if table.own else set()
+        if table.own:
+            where = f"{source} [{name}]"
+            own[table.attr] = build(table.own, {k: v for k, v in given.items() if k in mine}, where)
+        rest = {k: v for k, v in given.items() if k not in mine}
+        if rest and not table.runs:
+            raise InputError(f"{source} [{name}]: unknown key(s) {sorted(rest)}")
+        if table.runs:
+            overrides[name] = rest
+    config = NightlyConfig(**own, overrides=overrides, source=source, origins=origins)
+    for name, table in TABLES.items():
+        if table.runs:
+            _check_runs(config, name, source)
     return config
 
 
-def _check(config: NightlyConfig, source: str) -> None:
-    from agents import parse_spec
-
-    n, d = config.night, config.datasets
-    if not n.games:
-        raise InputError(f"{source} [night]: games is empty")
-    specs = [load_game(g).spec for g in n.games]  # unknown games fail here
-    if len(set(specs)) != len(specs):
-        raise InputError(f"{source} [night]: games repeat: {list(n.games)}")
-    for key in ("workers", "threads"):
-        if getattr(n, key) < 1:
-            raise InputError(f"{source} [night]: {key} must be at least 1")
-    for key in ("cpus_per_worker", "gpus_per_worker", "train_cpus", "train_gpus"):
-        value = getattr(n, key)
-        if not (math.isfinite(value) and value >= 0):
-            raise InputError(f"{source} [night]: {key} must be >= 0, got {value}")
-    if n.build_preset:
-        from training.base_model import PRESETS
-
-        if n.build_preset not in PRESETS:
-            raise InputError(
-                f"{source} [night]: unknown build_preset '{n.build_preset}'; "
-                f'choose from {", ".join(PRESETS)} or ""'
-            )
-    for key in ("sft", "prefs"):
-        if getattr(d, key) not in WHEN:
-            raise InputError(f"{source} [datasets]: {key} must be one of {', '.join(WHEN)}")
-    if d.sft == "after_first":
-        raise InputError(f"{source} [datasets]: sft must be first, always or never")
-    if d.sft == "never" and d.prefs == "never":
-        raise InputError(f"{source} [datasets]: sft and prefs are both 'never': nothing to train")
-    if d.games < 0 or d.games == 1:
-        raise InputError(f"{source} [datasets]: games must be 0 (no expert games) or at least 2")
-    if d.sft != "never" and d.games == 0 and not d.selfplay_sft:
-        raise InputError(f"{source} [datasets]: games = 0 needs selfplay_sft = true (no SFT rows)")
-    if "{champion}" not in d.teacher:
-        raise InputError(f"{source} [datasets]: teacher must contain {{champion}}: {d.teacher!r}")
-    parse_spec(d.teacher.replace("{champion}", "llm:x"))
-    if d.replay_nights < 0 or d.replay_rows < 0:
-        raise InputError(f"{source} [datasets]: replay_nights and replay_rows must be >= 0")
-    for spec in (d.expert, d.opponent, *config.tournament.scripted):
-        if parse_spec(spec).kind in ("llm", "human"):
-            raise InputError(f"{source}: '{spec}' must be a scripted agent here")
-    for spec, weight in config.league:
-        if spec not in ("self", PREVIOUS):
-            parse_spec(spec)
-        if not (math.isfinite(weight) and weight > 0):
-            raise InputError(f"{source} [selfplay]: league weight of '{spec}' must be positive")
-    r, t = config.regression, config.tournament
-    if r.pairs < 0 or t.pairs < 1 or t.recent < 0:
-        raise InputError(
-            f"{source}: [regression] pairs >= 0, [tournament] pairs >= 1 and recent >= 0"
-        )
-    g = config.gating
-    if g.by not in GATE_BY:
-        raise InputError(f"{source} [gate]: by must be one of {', '.join(GATE_BY)}, got '{g.by}'")
-    if not (math.isfinite(g.exploitability_margin) and 0 <= g.exploitability_margin < 1):
-        raise InputError(f"{source} [gate]: exploitability_margin must be in [0, 1)")
-    for key in ("devset_tolerance", "score_tolerance"):
-        value = getattr(r, key)
-        if not (math.isfinite(value) and 0 <= value < 1):
-            raise InputError(f"{source} [regression]: {key} must be in [0, 1), got {value}")
+def _check_runs(config: NightlyConfig, table: str, source: str) -> None:
+    """The table's overrides against its run config, as each game's first night builds it."""
+    where = f"{source} [{table}]"
+    given = config.overrides[table]
+    for game in config.night.games:
+        fixed = night_values(config, table, load_game(game).spec)
+        refused = sorted(set(given) & set(fixed))
+        if refused:
+            raise InputError(f"{where}: the night sets {refused} itself; remove them")
+        build(TABLES[table].runs, given, where, fixed)
 
 
-def load_config(path: str | Path) -> NightlyConfig:
+def load_config(path: str | Path, sets: tuple[str, ...] = ()) -> NightlyConfig:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"no nightly config at {path}")
-    return parse_config(path.read_text(), str(path))
+    return parse_config(path.read_text(), str(path), sets)
+
+
+def default_config(sets: tuple[str, ...] = ()) -> NightlyConfig:
+    """Every default (``--print-config`` without ``--config``), with ``--set`` flags on top."""
+    return parse_config("", "defaults", sets)

@@ -16,6 +16,7 @@ stage failed (rerun the same command to continue).
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import logging
 import math
@@ -26,9 +27,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from arena.execution.session import ExecOptions
 from arena.nightly.checks import stage_regression, stage_tournament
 from arena.nightly.config import NightlyConfig
+from arena.nightly.preflight import base_folder, check_ready
 from arena.nightly.stages import (
     STAGES,
     GameNight,
@@ -117,43 +118,18 @@ class NightLock:
 
 
 def ensure_base(config: NightlyConfig, workspace: Workspace, say) -> Path:
-    """The base folder: the configured folder or workspace base, built from the preset when
-    absent (``build_preset``); InputError when absent and nothing may build it."""
-    base = config.night.base
-    folder = Path(base).expanduser()
-    if (folder / "config.json").is_file():
-        return folder.resolve()
-    if "/" in base:
-        raise InputError(f"[night] base: no base model at {folder}")
-    named = workspace.base(base)
-    if (named / "config.json").is_file():
-        return named
-    preset = config.night.build_preset
-    if not preset:
-        raise InputError(
-            f"[night] base '{base}' is not in {workspace.root / 'base'} and build_preset is \"\""
-            f"; build it with `arena base build --preset PRESET --out {named}`"
-        )
+    """The base folder (``preflight.base_folder``), built from ``build_preset`` when absent."""
+    folder = base_folder(config.night.base, workspace)
+    if folder is not None:
+        return folder
+    named, preset = workspace.base(config.night.base), config.night.build_preset
     from training.base_model import build_base
 
-    say(f"building base '{base}' (preset {preset}) in {named} ...")
+    say(f"building base '{config.night.base}' (preset {preset}) in {named} ...")
     started = time.perf_counter()
     build_base(preset, named, seed=0, progress=False)
     say(f"  built in {time.perf_counter() - started:.0f}s")
     return named
-
-
-def check_ready(config: NightlyConfig, workspace: Workspace) -> None:
-    """What can be checked before any work: games load, the base exists or can be built."""
-    for game in config.night.games:
-        load_game(game)
-    base = config.night.base
-    if not config.night.build_preset:
-        folder = Path(base).expanduser()
-        if not (folder / "config.json").is_file() and not (
-            "/" not in base and (workspace.base(base) / "config.json").is_file()
-        ):
-            raise InputError(f"[night] base '{base}' not found and build_preset is \"\"")
 
 
 def run_night(
@@ -190,14 +166,10 @@ def run_night(
         cluster = None
         try:
             base_path = ensure_base(config, workspace, say)
-            cluster = _connect(config, address)
+            cluster = _connect(config, address or config.night.placement.address)
             say(cluster.describe())
-            options = ExecOptions(
-                address=address,
-                workers=config.night.workers,
-                cpus_per_worker=config.night.cpus_per_worker,
-                gpus_per_worker=config.night.gpus_per_worker,
-            )
+            options = config.night.placement
+            options = dataclasses.replace(options, address=address or options.address)
             for game in config.night.games:
                 gn = GameNight(
                     config, workspace, reg, night, load_game(game).spec, config.night.base,
@@ -225,9 +197,9 @@ def run_night(
 def _connect(config: NightlyConfig, address: str | None):
     from arena.execution.cluster import connect
 
-    n = config.night
-    cpus = max(os.cpu_count() or 1, math.ceil(n.workers * n.cpus_per_worker + n.train_cpus))
-    gpus = math.ceil(max(n.train_gpus, n.workers * n.gpus_per_worker)) or None
+    n, p = config.night, config.night.placement
+    cpus = max(os.cpu_count() or 1, math.ceil(p.workers * p.cpus_per_worker + n.train_cpus))
+    gpus = math.ceil(max(n.train_gpus, p.workers * p.gpus_per_worker)) or None
     return connect(address, num_cpus=cpus, num_gpus=gpus)
 
 

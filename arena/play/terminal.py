@@ -18,7 +18,9 @@ from pathlib import Path
 
 from arena.play.human import HumanGame
 from games import InputError
+from games.configs import option
 from games.jsonl import JsonlWriter
+from games.limits import check_int, check_seed
 
 QUIT_WORDS = ("q", "quit", "exit")
 OUTCOME_WORDS = {"win": "won", "loss": "lost", "draw": "drew"}
@@ -26,23 +28,24 @@ OUTCOME_WORDS = {"win": "won", "loss": "lost", "draw": "drew"}
 
 @dataclass(frozen=True)
 class PlayConfig:
-    """One terminal session.
+    """One terminal session (``arena play`` derives its flags from these fields)."""
 
-    Attributes:
-        game: the game spec.
-        opponent: the agent spec the person plays against.
-        seat: 0 to move first, 1 to move second (swappable between games).
-        seed: the first game's seed; each further game adds one.
-        show_policy: print the agent's probabilities over its legal moves after each move.
-        out: the JSONL file the records are appended to.
-    """
+    game: str = option(help="e.g. tic_tac_toe, kuhn_poker, connect_four", metavar="GAME")
+    opponent: str = option(
+        help="the opponent: random, mcts[:N], solver, llm:BASE[@ADAPTER]",
+        flag="--vs",
+        metavar="SPEC",
+    )
+    seed: int = option(help="the first game's seed, each further game adds one (default: clock)")
+    out: Path = option(help="the JSONL file the records are appended to")
+    seat: int = option(0, "your seat (swappable between games)", names={"first": 0, "second": 1})
+    show_policy: bool = option(
+        False, "after each agent move, show its probabilities over its legal moves"
+    )
 
-    game: str
-    opponent: str
-    seat: int
-    seed: int
-    show_policy: bool
-    out: Path
+    def __post_init__(self) -> None:
+        check_int("seat", self.seat, 0, 1)
+        check_seed("seed", self.seed)
 
 
 def format_policy(move) -> str:

@@ -28,47 +28,29 @@ from agents import is_deterministic, parse_spec, with_temperature
 from arena.execution.driver import Progress, RunStats
 from arena.execution.session import ExecOptions, RunSession, check_run_id, default_run_id
 from games import InputError, load_game
-from games.defaults import DEFAULT_OPENING_PLIES
+from games.configs import nested, option
 from games.files import write_json
-from games.limits import check_games, check_int, check_match_options
-from games.match import DEFAULT_MOVE_CAP, MatchJob
-from games.schedule import distinct_opening_pairs, pair_jobs
+from games.limits import check_games, check_int
+from games.match import MatchJob
+from games.schedule import GAME_HELP, MatchOptions, distinct_opening_pairs
 from games.workspace import Workspace
+from ratings import GateConfig
 
 
 @dataclass(frozen=True)
 class GateRunConfig:
-    """Everything that decides a gate run.
+    """Everything that decides a gate run: the players, the SPRT's parameters
+    (``ratings.GateConfig``) and the games' options, both flattened into one table."""
 
-    Attributes:
-        game: OpenSpiel game spec.
-        candidate: the challenger's agent spec (e.g. ``llm:tiny@v4``).
-        champion: the incumbent's agent spec (e.g. ``llm:tiny@champion``).
-        margin: H1: the candidate scores ``1/2 + margin`` (default 5 points).
-        alpha: false-promotion rate.
-        beta: false-rejection rate at the margin.
-        min_pairs: no decision before this many pairs.
-        max_pairs: cap; without a decision by then the champion stays.
-        batch_pairs: pairs handed to the workers between two looks at the test.
-        seed: run seed.
-        opening_plies: random plies before play in board games.
-        move_cap: a game longer than this is scored as a draw.
-        argmax: perfect-information games: LLM specs without a temperature play at 0.
-    """
-
-    game: str
-    candidate: str
-    champion: str
-    margin: float = 0.05
-    alpha: float = 0.05
-    beta: float = 0.05
-    min_pairs: int = 20
-    max_pairs: int = 1000
-    batch_pairs: int = 20
-    seed: int = 0
-    opening_plies: int = DEFAULT_OPENING_PLIES
-    move_cap: int = DEFAULT_MOVE_CAP
-    argmax: bool = True
+    game: str = option(help=GAME_HELP, metavar="GAME")
+    candidate: str = option(help="the challenger's agent spec (e.g. llm:tiny@v4)", metavar="SPEC")
+    champion: str = option(help="the incumbent's spec (e.g. llm:tiny@champion)", metavar="SPEC")
+    gate: GateConfig = nested(GateConfig, "the SPRT: margin, alpha, beta, pairs", flatten=True)
+    batch_pairs: int = option(20, "pairs handed to the workers between two looks at the test")
+    matches: MatchOptions = nested(MatchOptions, "seed, openings, move cap", flatten=True)
+    argmax: bool = option(
+        True, "perfect-information games: LLM specs without a temperature play at 0"
+    )
 
     def __post_init__(self) -> None:
         handle = load_game(self.game)
@@ -79,9 +61,8 @@ class GateRunConfig:
                 spec = with_temperature(spec, 0.0)
             object.__setattr__(self, name, spec)
         check_int("batch_pairs", self.batch_pairs, 1)
-        self.gate_config()  # validates margin, alpha, beta, min/max pairs
-        check_games("gate", self.max_pairs * 2, f"games at most ({self.max_pairs} max pairs)")
-        check_match_options(self.seed, self.opening_plies, self.move_cap)
+        pairs = self.gate.max_pairs
+        check_games("gate", pairs * 2, f"games at most ({pairs} max pairs)")
 
     @property
     def deterministic(self) -> bool:
@@ -90,54 +71,37 @@ class GateRunConfig:
 
     def pair_indices(self) -> list[int]:
         """The pairs to play in order: every index, or one per distinct opening."""
+        gate, m = self.gate, self.matches
         if not self.deterministic:
-            return list(range(self.max_pairs))
+            return list(range(gate.max_pairs))
         indices = distinct_opening_pairs(
-            self.game, self.max_pairs, self.seed, self.opening_plies, tag="gate"
+            self.game, gate.max_pairs, m.seed, m.opening_plies, tag="gate"
         )
-        if len(indices) < self.min_pairs:
+        if len(indices) < gate.min_pairs:
             raise InputError(
                 f"gate: both players are deterministic and {self.game} has only "
-                f"{len(indices)} distinct openings with --opening-plies {self.opening_plies}, "
-                f"fewer than --min-pairs {self.min_pairs}; raise --opening-plies"
+                f"{len(indices)} distinct openings with --opening-plies {m.opening_plies}, "
+                f"fewer than --min-pairs {gate.min_pairs}; raise --opening-plies"
             )
         return indices
 
-    def gate_config(self, max_pairs: int | None = None):
-        from ratings import GateConfig
-
-        try:
-            return GateConfig(
-                margin=self.margin,
-                alpha=self.alpha,
-                beta=self.beta,
-                min_pairs=self.min_pairs,
-                max_pairs=max_pairs or self.max_pairs,
-            )
-        except ValueError as error:
-            raise InputError(f"gate: {error}") from None
+    def gate_config(self, max_pairs: int | None = None) -> GateConfig:
+        """The SPRT's parameters, capped at ``max_pairs`` (the distinct openings available)."""
+        return dataclasses.replace(self.gate, max_pairs=max_pairs or self.gate.max_pairs)
 
     def jobs(self, run_id: str, pairs) -> list[MatchJob]:
         """Jobs of ``pairs``; the candidate sits first in the unswapped game of each pair."""
-        return pair_jobs(
-            self.game,
-            self.candidate,
-            self.champion,
-            pairs,
-            self.seed,
-            run_id=run_id,
-            opening_plies=self.opening_plies,
-            move_cap=self.move_cap,
-            tag="gate",
+        return self.matches.pair_jobs(
+            self.game, self.candidate, self.champion, pairs, run_id, "gate"
         )
 
     def batches(self, total: int | None = None) -> list[range]:
         """Ranges of positions in the pair order played between looks: the first reaches
         ``min_pairs``. ``total``: how many pairs there are (``max_pairs`` by default)."""
-        total = self.max_pairs if total is None else total
+        total = self.gate.max_pairs if total is None else total
         out, start = [], 0
         while start < total:
-            stop = min(total, max(start + self.batch_pairs, self.min_pairs))
+            stop = min(total, max(start + self.batch_pairs, self.gate.min_pairs))
             out.append(range(start, stop))
             start = stop
         return out
@@ -200,7 +164,7 @@ class GateRunResult:
             "surplus_pairs": self.pairs_played - res.pairs,
             "games_played": 2 * self.pairs_played,
             "llr_trace": self.gate.trace,
-            "seed": self.config.seed,
+            "seed": self.config.matches.seed,
         }
 
     def markdown(self) -> str:
@@ -222,9 +186,9 @@ class GateRunResult:
             f"| Elo | {elo} [{r.elo_ci[0]:.1f}, {r.elo_ci[1]:.1f}] |",
             f"| LOS | {r.los:.3f} |",
             f"| LLR | {r.llr:.3f} in ({r.bounds[0]:.3f}, {r.bounds[1]:.3f}) |",
-            f"| H0 / H1 | Elo {r.elo0:.1f} / {r.elo1:.1f} (margin {cfg.margin:g}) |",
-            f"| alpha / beta | {cfg.alpha:g} / {cfg.beta:g} |",
-            f"| min / max pairs | {cfg.min_pairs} / {self.gate.config.max_pairs} |",
+            f"| H0 / H1 | Elo {r.elo0:.1f} / {r.elo1:.1f} (margin {cfg.gate.margin:g}) |",
+            f"| alpha / beta | {cfg.gate.alpha:g} / {cfg.gate.beta:g} |",
+            f"| min / max pairs | {cfg.gate.min_pairs} / {self.gate.config.max_pairs} |",
         ]
         if cfg.deterministic:
             lines.append(

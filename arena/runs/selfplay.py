@@ -22,22 +22,23 @@ from arena.execution.session import ExecOptions, RunSession, check_run_id, defau
 from arena.reporting.tables import pairing_entry, pairing_table
 from arena.runs.tournament import light
 from games import InputError, load_game
-from games.defaults import DEFAULT_OPENING_PLIES
+from games.configs import nested, option
 from games.files import write_json
-from games.limits import check_float, check_games, check_int, check_match_options
-from games.match import DEFAULT_MOVE_CAP, MatchJob
+from games.limits import check_float, check_games, check_int
+from games.match import MatchJob
 from games.records import MatchRecord
-from games.schedule import pair_jobs, summarize
+from games.schedule import GAME_HELP, MatchOptions, summarize
 from games.workspace import Workspace
 
 SELF = "self"
 
 
-def parse_league(entries: list[str]) -> tuple[tuple[str, float], ...]:
+def parse_league(entries: list[str] | str) -> tuple[tuple[str, float], ...]:
     """``["self=2", "mcts:50", "llm:tiny@v1=0.5"]`` -> ``(("self", 2.0), ("mcts:50", 1.0), ...)``.
 
     The weight follows the last ``=``; ``self`` stands for the player itself.
     """
+    entries = [entries] if isinstance(entries, str) else entries
     league = []
     for entry in entries:
         spec, sep, weight = entry.rpartition("=")
@@ -49,6 +50,11 @@ def parse_league(entries: list[str]) -> tuple[tuple[str, float], ...]:
             raise InputError(f"league entry '{entry}': weight '{weight}' is not a number") from None
         league.append((spec.strip(), value))
     return tuple(league)
+
+
+def league_text(league) -> list[str]:
+    """The league as the entries ``parse_league`` reads: ``["self=2", "mcts:50=1"]``."""
+    return [f"{spec}={weight:g}" for spec, weight in league]
 
 
 def allocate(weights: list[float], total: int) -> list[int]:
@@ -64,34 +70,28 @@ def allocate(weights: list[float], total: int) -> list[int]:
 
 @dataclass(frozen=True)
 class SelfplayConfig:
-    """Everything that decides a self-play run's records.
+    """Everything that decides a self-play run's records."""
 
-    Attributes:
-        game: OpenSpiel game spec.
-        player: the agent that learns (usually ``llm:BASE@champion``).
-        league: ``(opponent spec, weight)`` pairs; ``self`` is the player itself.
-        pairs: seat-swapped pairs in total, split between the league by weight.
-        temperature: sampling temperature of LLM players, added to their specs (scripted
-            agents have none).
-        seed: run seed.
-        opening_plies: random plies before play in board games.
-        move_cap: a game longer than this is scored as a draw.
-    """
-
-    game: str
-    player: str
-    league: tuple[tuple[str, float], ...] = ((SELF, 1.0),)
-    pairs: int = 50
-    temperature: float = 1.0
-    seed: int = 0
-    opening_plies: int = DEFAULT_OPENING_PLIES
-    move_cap: int = DEFAULT_MOVE_CAP
+    game: str = option(help=GAME_HELP, metavar="GAME")
+    player: str = option(help="the learning player (usually llm:BASE@champion)", metavar="SPEC")
+    league: tuple[tuple[str, float], ...] = option(
+        ((SELF, 1.0),),
+        "opponents with optional weights, e.g. self=3 llm:tiny@v2=1 mcts:50=1 ('self' is the "
+        "player itself); the pairs are split between them by weight",
+        metavar="SPEC[=WEIGHT]",
+        convert=parse_league,
+        text=league_text,
+    )
+    pairs: int = option(50, "seat-swapped pairs in total, split between the league by weight")
+    temperature: float = option(
+        1.0, "sampling temperature of LLM players, added to their specs (scripted agents: none)"
+    )
+    matches: MatchOptions = nested(MatchOptions, "seed, openings, move cap", flatten=True)
 
     def __post_init__(self) -> None:
         check_float("temperature", self.temperature, 0, 100)
         check_int("pairs", self.pairs, 1)
         check_games("selfplay", self.pairs * 2, f"games ({self.pairs} pairs)")
-        check_match_options(self.seed, self.opening_plies, self.move_cap)
         object.__setattr__(self, "game", load_game(self.game).spec)
         object.__setattr__(self, "player", with_temperature(self.player, self.temperature))
         league = []
@@ -123,16 +123,8 @@ class SelfplayConfig:
     def jobs(self, run_id: str) -> list[MatchJob]:
         jobs = []
         for k, (opponent, n) in enumerate(self.opponents()):
-            jobs += pair_jobs(
-                self.game,
-                self.player,
-                opponent,
-                range(n),
-                self.seed,
-                run_id=run_id,
-                opening_plies=self.opening_plies,
-                move_cap=self.move_cap,
-                tag=f"sp{k:02d}",
+            jobs += self.matches.pair_jobs(
+                self.game, self.player, opponent, range(n), run_id, f"sp{k:02d}"
             )
         return jobs
 

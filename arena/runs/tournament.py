@@ -11,18 +11,19 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 from agents import parse_spec
 from arena.execution.driver import Progress, RunStats
 from arena.execution.session import ExecOptions, RunSession, check_run_id, default_run_id
 from arena.reporting.tables import format_table, pairing_entry, pairing_table
 from games import InputError, load_game
-from games.defaults import DEFAULT_OPENING_PLIES
+from games.configs import nested, option
 from games.files import write_json
-from games.limits import check_games, check_int, check_match_options
-from games.match import DEFAULT_MOVE_CAP, MatchJob
+from games.limits import check_games, check_int
+from games.match import MatchJob
 from games.records import MatchRecord
-from games.schedule import pair_jobs, summarize
+from games.schedule import GAME_HELP, MatchOptions, summarize
 from games.workspace import Workspace
 
 FORMATS = ("round-robin", "gauntlet")
@@ -30,26 +31,19 @@ FORMATS = ("round-robin", "gauntlet")
 
 @dataclass(frozen=True)
 class TournamentConfig:
-    """Everything that decides a tournament's records.
+    """Everything that decides a tournament's records."""
 
-    Attributes:
-        game: OpenSpiel game spec, e.g. ``tic_tac_toe`` or ``connect_four(rows=5,columns=6)``.
-        players: agent specs; a gauntlet plays the first against each of the others.
-        pairs: seat-swapped pairs per pairing (2 games each).
-        format: ``round-robin`` (every pairing) or ``gauntlet``.
-        seed: run seed; openings and match seeds derive from it and the match index.
-        opening_plies: random plies before play in board games (openings are shared by the
-            two games of a pair).
-        move_cap: a game longer than this is scored as a draw.
-    """
-
-    game: str
-    players: tuple[str, ...]
-    pairs: int = 10
-    format: str = "round-robin"
-    seed: int = 0
-    opening_plies: int = DEFAULT_OPENING_PLIES
-    move_cap: int = DEFAULT_MOVE_CAP
+    game: str = option(help=GAME_HELP, metavar="GAME")
+    players: tuple[str, ...] = option(
+        help="agent specs: random, mcts[:N], solver, llm:BASE[@ADAPTER]; a gauntlet plays the "
+        "first against each of the others",
+        metavar="SPEC",
+    )
+    pairs: int = option(10, "seat-swapped pairs per pairing (2 games each)")
+    format: Literal["round-robin", "gauntlet"] = option(
+        "round-robin", "round-robin: every pairing; gauntlet: the first player against the others"
+    )
+    matches: MatchOptions = nested(MatchOptions, "seed, openings, move cap", flatten=True)
 
     def __post_init__(self) -> None:
         players = tuple(parse_spec(p).raw for p in self.players)
@@ -62,7 +56,6 @@ class TournamentConfig:
         check_int("pairs", self.pairs, 1)
         if self.format not in FORMATS:
             raise InputError(f"--format must be one of {', '.join(FORMATS)}")
-        check_match_options(self.seed, self.opening_plies, self.move_cap)
         games = self.pairs * 2 * len(self.pairings())
         check_games(
             "tournament", games, f"games ({self.pairs} pairs x {len(self.pairings())} pairings)"
@@ -77,16 +70,10 @@ class TournamentConfig:
     def jobs(self, run_id: str) -> list[MatchJob]:
         jobs = []
         for i, j in self.pairings():
-            jobs += pair_jobs(
-                self.game,
-                self.players[i],
-                self.players[j],
-                range(self.pairs),
-                self.seed,
-                run_id=run_id,
-                opening_plies=self.opening_plies,
-                move_cap=self.move_cap,
-                tag=f"{i:02d}v{j:02d}",  # indices: any spec (a path, "@v3") gives a safe match id
+            # indices in the tag: any spec (a path, "@v3") gives a safe match id
+            tag = f"{i:02d}v{j:02d}"
+            jobs += self.matches.pair_jobs(
+                self.game, self.players[i], self.players[j], range(self.pairs), run_id, tag
             )
         return jobs
 
@@ -149,7 +136,7 @@ def run_tournament(
         leaderboard = None
         if len(config.players) >= 3:
             rows = [(s.player, s.opponent, s.wins, s.draws, s.losses) for s in summaries]
-            leaderboard = bradley_terry(rows, bootstrap=1000, seed=config.seed).to_dict()
+            leaderboard = bradley_terry(rows, bootstrap=1000, seed=config.matches.seed).to_dict()
         result = TournamentResult(run_id, config, entries, leaderboard, stats)
         summary_path = session.run_dir / "summary.json"
         report_path = session.run_dir / "report.md"
@@ -180,7 +167,7 @@ def _report(result: TournamentResult) -> str:
         f"# Tournament {result.run_id}",
         "",
         f"{cfg.format} on `{cfg.game}`, {cfg.pairs} seat-swapped pairs per pairing, "
-        f"seed {cfg.seed}; {result.stats.scheduled} games "
+        f"seed {cfg.matches.seed}; {result.stats.scheduled} games "
         f"({result.stats.resumed} resumed from earlier sessions).",
         "",
         "Score: points per game of `agent` (draw = 1/2); 95% CI and Elo from the pentanomial "

@@ -8,28 +8,16 @@ illegal move, 429 too many games in progress.
 
 from __future__ import annotations
 
-from typing import Literal
-
 from fastapi import APIRouter, Path, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from arena.serve.boards import board_data
+from arena.serve.models import MoveIn, NewMatch
 from arena.serve.sessions import WebGame
 
 router = APIRouter(prefix="/api")
 GAME_ID = Path(pattern=r"^[0-9a-f]{32}$", description="a game id from POST /api/matches")
 SEAT = {"first": 0, "second": 1}
-
-
-class NewMatch(BaseModel):
-    game: str = Field(max_length=64, description="a game the server offers (GET /api/games)")
-    opponent: str = Field(max_length=64, description="an opponent name (GET /api/opponents)")
-    seat: Literal["first", "second"] = "first"
-    seed: int | None = Field(default=None, ge=0, lt=2**31)
-
-
-class MoveIn(BaseModel):
-    move: str = Field(min_length=1, max_length=64, description="move text (b3) or 1-based index")
 
 
 class Opponent(BaseModel):

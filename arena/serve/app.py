@@ -12,7 +12,6 @@ import logging
 import threading
 import time
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -25,43 +24,14 @@ from arena.play.human import GameOver, NotYourTurn
 from arena.registry.view import RegistryView, dev_scores
 from arena.reporting.leaderboard import Leaderboard, build_leaderboard
 from arena.serve.batcher import DecisionBatcher
+from arena.serve.config import ServerConfig
 from arena.serve.opponents import AgentPool, NotFound
 from arena.serve.sessions import AgentTimeout, Busy, Full, GameStore
-from games import CURATED_GAMES, InputError, load_game
-from games.workspace import Workspace, check_name
+from games import InputError, load_game
+from games.workspace import check_name
 
 logger = logging.getLogger(__name__)
 HERE = Path(__file__).parent
-
-
-@dataclass(frozen=True)
-class ServerConfig:
-    """How the server runs.
-
-    Attributes:
-        workspace: the arena workspace (adapters, registry, match logs; records go there).
-        base: the LLM base for LLM opponents (workspace base name or folder); None: the base
-            the registry knows, else ``small`` or ``tiny`` from the workspace, else no LLM.
-        games: the games offered.
-        device: LLM device (None: auto).
-        temperature: LLM sampling temperature (0: argmax).
-        poll_s: how often the registry's champions are checked (0: never, tests call refresh).
-        max_games: games in progress at most.
-        max_body: the largest request body accepted, in bytes.
-        leaderboard_ttl_s: how long a computed leaderboard is reused.
-        threads: torch CPU threads for the LLM engine (None: torch's default, all cores).
-    """
-
-    workspace: Workspace
-    base: str | None = None
-    games: tuple[str, ...] = CURATED_GAMES
-    device: str | None = None
-    temperature: float = 1.0
-    poll_s: float = 2.0
-    max_games: int = 512
-    max_body: int = 16 * 1024
-    leaderboard_ttl_s: float = 10.0
-    threads: int | None = None
 
 
 def pick_base(config: ServerConfig, registry: RegistryView) -> str | None:

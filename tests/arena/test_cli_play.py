@@ -83,7 +83,7 @@ def test_match_with_odd_game_count_and_default_output(tmp_path, capsys):
         (["match", "--game", "kuhn_poker", "--agents", "mcts", "random"], "perfect-information"),
         (
             ["match", "--game", "tic_tac_toe", "--agents", "random", "random", "--games", "0"],
-            "--games must be at least 1",
+            "games must be an integer >= 1",
         ),
         (
             [

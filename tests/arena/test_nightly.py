@@ -29,6 +29,7 @@ from arena.nightly.pipeline import EXIT_CODES, NightLock
 from arena.nightly.stages import FAULT_ENV, STAGES
 from arena.registry.store import Registry, base_key
 from games.workspace import Workspace
+from ratings import GateConfig
 
 GAME = "tic_tac_toe"
 
@@ -266,7 +267,9 @@ def test_a_candidate_identical_to_the_champion_is_not_promoted(
     reg.register(GAME, key, copy, parent="v1", run_id="b")
     spec = f"llm:{tiny_base}@{{}},temperature=0"
     gate = run_gate(
-        GateRunConfig(GAME, spec.format("v2"), spec.format("v1"), min_pairs=4, max_pairs=8),
+        GateRunConfig(
+            GAME, spec.format("v2"), spec.format("v1"), gate=GateConfig(min_pairs=4, max_pairs=8)
+        ),
         ws, ExecOptions(workers=1), "same-gate",
     )  # fmt: skip
     assert gate.decision == "reject"

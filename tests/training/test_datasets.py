@@ -376,3 +376,31 @@ def test_solver_labels_take_a_win_now_over_slower_wins():
     empty = SimpleNamespace(game="tic_tac_toe", history=[], match_id="m")
     first = SimpleNamespace(ply=0, prompt=observe(handle, handle.game.new_initial_state()).prompt)
     assert SolverLabels()(empty, first) == []
+
+
+def test_search_pairs_take_the_search_move_over_the_priors_own(tmp_path, tiny_base):
+    """MCTS-DPO pairs from logged search games: chosen = the most visited move, rejected = the
+    prior's argmax, only where they differ; moves without a prior (not a search) are skipped."""
+    search = f"search:llm:{tiny_base},sims=12"
+    path = tmp_path / "search.jsonl"
+    records = _log(path, a=search, b="random", pairs=3)
+    built = build_prefs(
+        PrefsDataConfig(
+            inputs=(str(path),), out=str(tmp_path / "p"), method="search", heldout=0.0,
+            balance_seats=False, dedup="none", threshold=0.0, exclude_devset=False,
+        )
+    )  # fmt: skip
+    rows = _rows(built.paths["train"], PrefRow.from_dict)
+    moves = {(r.match_id, m.ply): m for r in records for m in r.moves}
+    differ = [m for m in moves.values() if m.prior is not None and
+              max(range(len(m.policy)), key=m.policy.__getitem__) !=
+              max(range(len(m.prior)), key=m.prior.__getitem__)]  # fmt: skip
+    assert rows and len(rows) == len(differ)
+    for row in rows:
+        move = moves[(row.match_id, row.ply)]
+        text = dict(zip(move.legal_actions, move.legal_texts, strict=True))
+        best = move.legal_actions[move.policy.index(max(move.policy))]
+        mine = move.legal_actions[move.prior.index(max(move.prior))]
+        assert (row.chosen, row.rejected) == (f" {text[best]}\n", f" {text[mine]}\n")
+        assert row.source == "search" and row.chosen_value > row.rejected_value
+    assert built.drops["no search prior at this move (not a search agent's move)"] > 0

@@ -270,7 +270,7 @@ def test_arena_serve_command_binds_loopback_and_answers(scripted_workspace):
     assert "arena serve: http://127.0.0.1" in server.stdout.read()
     assert subprocess.run(
         [sys.executable, "-m", "arena", "serve", "--port", "0"], capture_output=True, text=True
-    ).stderr.startswith("arena: error: --port must be 1-65535")
+    ).stderr.startswith("arena: error: --port must be an integer between 1 and 65535")
 
 
 def test_too_many_games_is_429(scripted_workspace):
