@@ -49,3 +49,22 @@ def make_agent(spec: str, handle: GameHandle, **options):
     if parsed.kind == "human":
         raise InputError("'human' plays through `arena play` or `arena serve`, not in batch runs")
     raise AssertionError(parsed.kind)
+
+
+def scripted_refusal(spec: str, handle: GameHandle) -> str | None:
+    """Why scripted agent ``spec`` cannot play ``handle``'s game within its per-move budget
+    (or at all), None when it can; what a server checks before offering it. The solver's
+    verdict is cached per game (see ``agents.solver.solver_refusal``)."""
+    kind = parse_spec(spec).kind
+    if kind == "mcts" and not handle.perfect_information:
+        return f"mcts reads the whole state; it cannot play {handle.spec} fairly"
+    if kind == "solver":
+        if handle.perfect_information:
+            from agents.solver import solver_refusal
+
+            return solver_refusal(handle.spec)
+        from agents.cfr import CFR_GAMES
+
+        if handle.name not in CFR_GAMES:
+            return f"the CFR policy exists for {', '.join(CFR_GAMES)}, not {handle.spec}"
+    return None

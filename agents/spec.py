@@ -10,6 +10,12 @@ llm:...,key=value      LLM options that change how it plays, e.g. llm:tiny@v3,te
 search:llm:BASE[@ADAPTER][,key=value]   PUCT search with the LLM's policy as its prior, e.g.
                        search:llm:tiny@champion,sims=64 (options: agents.search.options)
 human                  a person: `arena play` (terminal) or `arena serve` (browser)
+
+Every scripted agent has a bounded amount of work per move: random picks among the legal
+moves, mcts runs its N simulations (N at most ``$ARENA_MAX_MCTS_SIMULATIONS``), the solver
+searches at most ``agents.solver.MOVE_NODES`` nodes and is refused for a game it cannot play
+within them (``agents.factory.scripted_refusal``), the CFR policy is a table lookup;
+``search:`` runs its ``sims`` simulations (bounded the same way as mcts).
 """
 
 from __future__ import annotations

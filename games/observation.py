@@ -1,10 +1,13 @@
 """The acting player's observation (prompt + legal actions as text) and the action codec.
 
-The codec maps each legal action to one canonical text and parses text back. Parsing is
-tolerant of case, surrounding whitespace, quotes and a trailing period, and also accepts
-OpenSpiel's own action names. It never raises on bad text: it returns a ``ParseFailure`` whose
-``kind`` tells an illegal move (a real move of this game that is not legal now) from text that
-names no move at all; illegal-move accounting depends on that distinction.
+The codec maps each legal action to one canonical text and parses text back. Parsing a
+model's output (``parse_action``) is tolerant of case, surrounding whitespace, quotes and a
+trailing period, and also accepts OpenSpiel's own action names. People get one grammar,
+``parse_label``: the label the board shows and nothing else (OpenSpiel's names for
+connect_four, ``x4``, mean column 5: a person typing them would not get what they read). Neither
+raises on bad text: they return a ``ParseFailure`` whose ``kind`` tells an illegal move (a real
+move of this game that is not legal now) from text that names no move at all; illegal-move
+accounting depends on that distinction.
 """
 
 from __future__ import annotations
@@ -125,3 +128,27 @@ def parse_action(obs: Observation, text: str) -> int | ParseFailure:
     return ParseFailure(
         "unparseable", text, f"'{text.strip()[:40]}' names no move; legal: {', '.join(obs.texts)}"
     )
+
+
+def parse_label(obs: Observation, text: str) -> int | ParseFailure:
+    """The legal action whose label (its canonical text, what the board and the legal-move
+    list show) is ``text``, up to case, surrounding spaces, quotes and a final period. What
+    people type goes through here, in the terminal and the web API alike."""
+    wanted = _normalise(str(text))
+    for action, label in zip(obs.actions, obs.texts, strict=True):
+        if wanted == label.lower():
+            return action
+    legal = ", ".join(obs.texts)
+    shown = "".join(c if c.isprintable() else "?" for c in str(text).strip()[:40])
+    if wanted:
+        view = view_for(obs.handle)
+        for action in range(obs.state.get_game().num_distinct_actions()):
+            if action in obs.actions:
+                continue
+            try:
+                label = view.action_text(obs.state, obs.player, action).lower()
+            except (pyspiel.SpielError, IndexError, ValueError, RuntimeError):
+                continue
+            if wanted == label:
+                return ParseFailure("illegal", text, f"'{shown}' is not legal now; legal: {legal}")
+    return ParseFailure("unparseable", text, f"'{shown}' names no move; legal: {legal}")

@@ -27,7 +27,11 @@ def _reusable(folder: Path) -> bool:
     if not manifest or manifest.get("seed") != TINY_SEED:
         return False
     wanted = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(PRESETS["tiny"]).items()}
-    return manifest.get("config") == wanted and (folder / "model.safetensors").is_file()
+    return (
+        manifest.get("config") == wanted
+        and "files" in manifest  # the file hashes checked at load (older caches lack them)
+        and (folder / "model.safetensors").is_file()
+    )
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,8 @@ RUN_IDENTITY = "run.json"
 
 class Checkpoints:
     """Resumable training: the trainer saves a checkpoint (adapter, optimiser, scheduler, RNG
-    and trainer state) into the scratch folder ``out/trainer`` at least every ``every_s``
+    and trainer state) into the scratch folder ``out/trainer`` (``out``: the adapter's final
+    folder, which the finished adapter replaces whole) at least every ``every_s``
     seconds of training (``TrainOptions.checkpoint_s``; the last one only is kept), and a run
     killed before ``finalize`` resumes from it when it is started again with the same
     configuration and inputs (``identity``); a scratch folder of any other run is cleared.
@@ -84,8 +85,21 @@ class Checkpoints:
 
         return SaveOnTime()
 
+    def trainer_args(self, args: dict) -> dict:
+        """``trainer_args`` with the trainer's output folder in the scratch folder, beside the
+        adapter's final path (the run itself writes into a staging folder whose name changes
+        from one process to the next: ``train_common.staged_adapter``)."""
+        return {**args, "output_dir": str(self.scratch)}
+
     def record(self, manifest: Manifest) -> None:
         manifest.metrics["resumed_from_step"] = self.resumed_step
+
+    def finish(self, staging: Path) -> None:
+        """After a finished run: TensorBoard's logs go to the staging folder's scratch (where
+        ``finalize`` keeps them); the checkpoints go when the adapter replaces ``out``."""
+        if (self.scratch / "runs").exists():
+            (staging / "trainer").mkdir(parents=True, exist_ok=True)
+            shutil.move(str(self.scratch / "runs"), str(staging / "trainer" / "runs"))
 
 
 def run_identity(config, manifest: Manifest) -> dict:

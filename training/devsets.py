@@ -27,6 +27,7 @@ from open_spiel.python.algorithms import exploitability as exploitability_lib
 
 from agents.solver import AlphaBetaSolver
 from games import InputError, load_game, observe
+from games.files import atomic_write
 from training.manifest import sha256_file
 
 log = logging.getLogger(__name__)
@@ -197,8 +198,7 @@ def write_devset(game: str, content: list[dict] | dict, root: Path = DEVSET_DIR)
         text = "".join(json.dumps(row, sort_keys=True) + "\n" for row in content)
     else:
         text = json.dumps(content, indent=1, sort_keys=True) + "\n"
-    path.write_text(text, encoding="utf-8")
-    return path
+    return atomic_write(path, text)
 
 
 def write_lock(root: Path = DEVSET_DIR) -> Path:
@@ -209,9 +209,7 @@ def write_lock(root: Path = DEVSET_DIR) -> Path:
         "sizes": POSITION_GAMES,
         "mcts_simulations": C4_SIMULATIONS,
     }
-    path = root / LOCK_NAME
-    path.write_text(json.dumps(lock, indent=1, sort_keys=True) + "\n")
-    return path
+    return atomic_write(root / LOCK_NAME, json.dumps(lock, indent=1, sort_keys=True) + "\n")
 
 
 def rebuild(games: list[str] | None = None, root: Path = DEVSET_DIR) -> list[Path]:

@@ -16,6 +16,7 @@ log ref(y_l|x)] (log-probs summed over the completion tokens):
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -36,13 +37,13 @@ from training.manifest import Manifest
 from training.rows import PrefRow, read_rows
 from training.train_common import (
     TrainResult,
-    check_out,
     completion_logprobs,
     count_and_filter,
     finalize,
     in_view,
     loss_metrics,
     progress_callback,
+    staged_adapter,
     trainer_args,
 )
 
@@ -73,19 +74,25 @@ def train_dpo(
             ``long_rows="error"``, a base without safetensors, or an adapter that is
             incomplete, pickle-based or trained on another base.
     """
+    final = Path(config.out)
+    with staged_adapter(final, overwrite) as work:  # never a half-written adapter folder
+        result = _train_dpo(config, work, final, keep_model)
+    return dataclasses.replace(result, out=final)
+
+
+def _train_dpo(config, out: Path, final: Path, keep_model: bool) -> TrainResult:
+    """The run itself, writing into the staging folder ``out`` (renamed to ``final``)."""
     from datasets import Dataset
     from transformers import set_seed
     from trl import DPOConfig, DPOTrainer
 
-    out = Path(config.out)
-    if out.resolve() == Path(config.adapter).resolve():
+    if final.resolve() == Path(config.adapter).resolve():
         raise InputError("--out must differ from the adapter being continued")
     device = pick_device(config.train.device)
     fingerprint = base_fingerprint(config.base)
     parent = check_adapter(config.adapter, config.base)
-    check_out(out, overwrite)
     manifest = Manifest(
-        kind="dpo", run_id=out.name, config=to_dict(config), seeds={"train": config.train.seed}
+        kind="dpo", run_id=final.name, config=to_dict(config), seeds={"train": config.train.seed}
     )
     manifest.base = fingerprint
     manifest.metrics["parent_adapter"] = {
@@ -119,7 +126,7 @@ def train_dpo(
                 config.eval_data,
             )
     manifest.dataset = stats
-    checkpoints = Checkpoints(out, run_identity(config, manifest), config.train.checkpoint_s)
+    checkpoints = Checkpoints(final, run_identity(config, manifest), config.train.checkpoint_s)
     with manifest.stage("load_model"):
         model = load_train_base(
             config.base, config.quant, device, config.train.gradient_checkpointing
@@ -135,7 +142,7 @@ def train_dpo(
         )
 
     args = DPOConfig(
-        **trainer_args(config.train, out, device, eval_rows is not None),
+        **checkpoints.trainer_args(trainer_args(config.train, out, device, eval_rows is not None)),
         loss_type=[config.loss, "sft"] if config.sft_weight > 0 else [config.loss],
         loss_weights=[1.0, config.sft_weight] if config.sft_weight > 0 else None,
         beta=config.beta,
@@ -144,7 +151,7 @@ def train_dpo(
     trainer = DPOTrainer(
         model=model,
         args=args,
-        callbacks=[progress_callback(out), checkpoints.callback()],
+        callbacks=[progress_callback(final), checkpoints.callback()],
         train_dataset=to_dataset(rows),
         eval_dataset=to_dataset(eval_rows) if eval_rows else None,
         processing_class=tokenizer,
@@ -174,5 +181,6 @@ def train_dpo(
     with manifest.stage("save"):
         files = save_adapter(trainer.model, out)
     manifest.metrics["device"] = device
-    finalize(manifest, out, files)
+    checkpoints.finish(out)
+    finalize(manifest, out, files, final)
     return TrainResult(out, manifest, trainer.model if keep_model else None)

@@ -35,7 +35,7 @@ from training.devsets import HeldOut
 from training.logs import iter_records
 from training.manifest import Manifest
 from training.rollouts import ROLLOUT_BATCH, Position, action_values, replay, rollout_jobs
-from training.rows import Drops, PrefRow, SplitWriter, digest
+from training.rows import Drops, NoUsableData, PrefRow, SplitWriter, digest
 from training.sft_data import (
     BuildResult,
     balance_wanted,
@@ -220,7 +220,7 @@ def build_prefs(
     if stats.bad:
         drops.drop("malformed match line (quarantined)", stats.bad)
     if written["train"] == 0:
-        raise InputError(
+        raise NoUsableData(
             f"no preference pairs kept from {counter[0]} moves ("
             + ", ".join(f"{r}: {c}" for r, c in drops.items())
             + "); try more rollouts, a lower --threshold/--confidence, or more positions"

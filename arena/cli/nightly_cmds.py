@@ -56,6 +56,9 @@ def cmd_nightly(args: argparse.Namespace) -> int:
 
     if not 1 <= args.nights <= 1000:
         raise InputError(f"--nights must be in 1..1000, got {args.nights}")
+    from arena.execution.cluster import take_sigterm
+
+    take_sigterm()  # one line, not a silent death, for a SIGTERM before Ray starts too
     sets = tuple(args.set)
     if args.config is None and not args.print_config:
         raise InputError("give --config nightly.toml (see configs/nightly.toml)")

@@ -23,8 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "play",
         help="play against an agent in the terminal",
-        description="Play a game against an agent in the terminal. Moves are typed as text "
-        "(b3, bet) or by their number in the list; an illegal entry is asked again. Each "
+        description="Play a game against an agent in the terminal. A move is typed as its "
+        "label, what the board and the list of legal moves show (b3 in tic_tac_toe, 5 for "
+        "column 5 in connect_four, bet in poker); an illegal entry is asked again. Each "
         "finished game is saved as a match record (seat spec 'human') under the workspace's "
         "matches/human/ folder, so it can become training data. Type q to quit.",
     )

@@ -18,8 +18,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="adapter versions, the champion per game and base, and their history",
         description="Show the registry (WORKSPACE/registry.sqlite): the champion of each game "
         "and base, every version with its status, promotions, rejections and rollbacks with "
-        "their reasons, and the latest rating snapshot.",
+        "their reasons, and the latest rating snapshot. `arena registry rebuild` reconstructs "
+        "a missing, emptied or damaged registry from the adapter folders (registration.json, "
+        "manifest.json), the night reports (nights/*/report.json) and WORKSPACE/events/.",
     )
+    p.add_argument(
+        "action", nargs="?", choices=("show", "rebuild"), default="show",
+        help="show (default) or rebuild",
+    )  # fmt: skip
     p.add_argument("--game", default=None, help="only this game")
     p.add_argument("--base", default=None, help="only this base")
     p.add_argument("--format", choices=("table", "json"), default="table", help="(table)")
@@ -70,6 +76,9 @@ def _key(reg, args) -> tuple[str, str]:
 
 def cmd_registry(args: argparse.Namespace) -> int:
     from games import load_game
+
+    if args.action == "rebuild":
+        return cmd_rebuild(args)
 
     with _registry(args, readonly=True) as reg:
         game = load_game(args.game).spec if args.game else None
@@ -156,4 +165,22 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         event = reg.rollback(game, base, args.reason, _actor(), to=args.to)
     print(f"{game} on {base}: {event.from_version} -> {event.to_version} (rolled back: "
           f"{event.reason})")  # fmt: skip
+    return 0
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    from arena.registry.rebuild import rebuild
+
+    summary = rebuild(Workspace.resolve(args.workspace).root)
+    if args.format == "json":
+        print(json.dumps(summary, indent=1))
+        return 0
+    sources = ", ".join(f"{n} {what}" for what, n in summary["sources"].items())
+    print(f"rebuilt {summary['registry']} from {sources}:")
+    print(f"  {summary['versions']} versions, {summary['events']} events, "
+          f"{summary['gate_decisions']} gate decisions, {summary['nights']} nights")  # fmt: skip
+    for key, version in summary["champions"].items():
+        print(f"  champion of {key}: {version}")
+    for note in summary["notes"]:
+        print(f"  note: {note}")
     return 0

@@ -6,6 +6,11 @@ joined by accident). ``connect("HOST:PORT")``, or ``$RAY_ADDRESS``, joins an exi
 started with ``ray start --head``; every node then needs this package installed and, for LLM
 players, the workspace on a shared path. If Ray is already initialised in this process (a test
 session, a notebook), that instance is reused and left running.
+
+Ending: SIGTERM to the driver raises ``Terminated`` (``ray.init`` installs a C++ handler that
+printed a stack trace; ``connect`` takes SIGTERM back), so a night records its state, shuts Ray
+down and stops with one line; an embedded instance's processes die with the driver even after a
+``kill -9`` (``reaper``).
 """
 
 from __future__ import annotations
@@ -18,6 +23,31 @@ from dataclasses import dataclass
 from games import InputError
 
 logger = logging.getLogger(__name__)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: unwinds like Ctrl-C (a night records the interrupted stage as failed, writes
+    its report and stays resumable); the CLI says so in one line. Ray turns an exception
+    raised inside ``ray.get`` into a plain KeyboardInterrupt, so ``terminated`` also says it."""
+
+
+terminated = False  # set by the SIGTERM handler (see Terminated)
+
+
+def _raise_terminated(signum, frame) -> None:
+    global terminated
+    terminated = True
+    raise Terminated("terminated by SIGTERM")
+
+
+def take_sigterm() -> None:
+    """SIGTERM raises ``Terminated`` in this process (main thread only; call it after
+    ``ray.init``, whose own handler prints a C++ stack trace and kills the process)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_terminated)
 
 
 @dataclass(frozen=True)
@@ -122,7 +152,11 @@ def connect(
             include_dashboard=False,
             **common,
         )
+        from arena.execution import reaper
+
+        reaper.watch()  # its processes die with this one, even after a kill -9
         info = _info("embedded")
+    take_sigterm()  # after this process's ray.init (a reused instance returned earlier)
     logger.info("%s", info.describe())
     return info
 
@@ -150,3 +184,7 @@ def disconnect(info: ClusterInfo) -> None:
 
     if info.owned and ray.is_initialized():
         ray.shutdown()
+    if info.mode == "embedded":
+        from arena.execution import reaper
+
+        reaper.stop()

@@ -145,7 +145,8 @@ class RunSession:
         return self
 
     def __exit__(self, kind, error, trace) -> None:
-        status = "interrupted" if kind is KeyboardInterrupt else "failed"
+        interrupted = kind is not None and issubclass(kind, KeyboardInterrupt)  # or SIGTERM
+        status = "interrupted" if interrupted else "failed"
         if kind is not None and self._manifest.get("status") == "running":
             self._session["error"] = f"{kind.__name__}: {error}"
             self._save(status)

@@ -1,7 +1,8 @@
 """The night's report: ``nights/<night>/report.md`` (people), ``report.json`` and
 ``manifest.json`` (machines): per game and stage its time, dataset sizes, the decision and the
 numbers behind it, the regression check and the rating snapshot; the resolved configuration
-and the environment in the manifest."""
+and the environment in the manifest. ``report.json`` also keeps the registry's history as of
+the night's end, from which ``arena registry rebuild`` restores a lost registry."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import re
 from pathlib import Path
 
 from arena.execution.session import environment
+from arena.registry.rebuild import history_for_report
 from arena.reporting.tables import format_table
 from games.files import atomic_write, json_safe, write_json
 
@@ -29,12 +31,14 @@ def stage_summary(stage: str, r: dict | None) -> str:
     if stage == "datasets":
         parts = []
         for k, v in r.items():
+            if not isinstance(v, dict):  # "no_data": the reasons, listed last
+                continue
             parts.append(f"{k}: {v['train']} train / {v['heldout']} held out")
             if v.get("replay"):
                 m = v["replay"]
                 old = ", ".join(f"{n} from {night}" for night, n in m["replayed"].items())
                 parts[-1] += f" + replay ({old or 'nothing earlier'}) = {m['rows']} rows"
-        return "; ".join(parts)
+        return "; ".join(parts + r.get("no_data", []))
     if stage == "train":
         runs = ", ".join(
             f"{x['kind']} {x['steps']} steps loss {_num(x['first_loss'])}->{_num(x['final_loss'])}"
@@ -173,6 +177,8 @@ def write_report(result, registry, workspace, config) -> dict[str, str]:
         "games": result.games,
         "seconds": result.seconds,
         "champions": [c.to_dict() for c in registry.champions()],
+        # what `arena registry rebuild` needs should registry.sqlite be lost
+        "registry": history_for_report(registry, result.night),
     }
     paths = {
         "report_md": str(folder / "report.md"),

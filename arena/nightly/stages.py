@@ -25,6 +25,7 @@ from arena.nightly.decisions import exploitability_gate
 from arena.registry.store import BASE_VERSION, Registry, VersionRow, base_key, folder_name
 from games import InputError, load_game
 from games.workspace import Workspace
+from training.rows import NoUsableData
 
 logger = logging.getLogger(__name__)
 STAGES = (
@@ -179,7 +180,11 @@ def stage_datasets(gn: GameNight) -> dict:
             inputs=selfplay, out=str(root / "sft"), play=play if d.games else None,
             agents=(d.expert, gn.teacher(plan["champion"])),
         )  # fmt: skip
-        built = build_sft(config)
+        try:
+            built = build_sft(config)
+        except NoUsableData as error:  # the same inputs would fail again: no training tonight
+            built = _no_data(gn, out, "SFT", error)
+    if plan["sft"] and built is not None:
         out["sft"] = {"dir": config.out, **built.written, "considered": built.considered}
         gn.say(f"  SFT rows: {built.written['train']} train, {built.written['heldout']} held out")
         if d.replay_nights:
@@ -194,10 +199,22 @@ def stage_datasets(gn: GameNight) -> dict:
             inputs=(gn.results["selfplay"]["matches"],), out=str(root / "prefs")
         )
         with runner_for(config.workers, root / "prefs-rollouts", gn.workspace) as runner:
-            built = build_prefs(config, agent_options=gn.agent_options(), runner=runner)
-        out["prefs"] = {"dir": config.out, **built.written, "considered": built.considered}
-        gn.say(f"  preference pairs: {built.written['train']} train, {built.written['heldout']}")
+            try:
+                built = build_prefs(config, agent_options=gn.agent_options(), runner=runner)
+            except NoUsableData as error:
+                built = _no_data(gn, out, "preference", error)
+        if built is not None:
+            out["prefs"] = {"dir": config.out, **built.written, "considered": built.considered}
+            written = built.written
+            gn.say(f"  preference pairs: {written['train']} train, {written['heldout']}")
     return out
+
+
+def _no_data(gn: GameNight, out: dict, kind: str, error: NoUsableData) -> None:
+    """Record why a dataset has no usable rows (the night then trains without it, and with
+    neither dataset it ends rejected with this reason, never stuck failing on every rerun)."""
+    out.setdefault("no_data", []).append(f"no usable {kind} data: {error}")
+    gn.say(f"  no usable {kind} data: {error}")
 
 
 def earlier_sft(gn: GameNight) -> list[tuple[str, Path]]:
@@ -367,7 +384,8 @@ def stage_train(gn: GameNight) -> dict:
         runs.append(_remote_train(gn, "dpo", config))
         adapter = runs[-1]["out"]
     if adapter is None or adapter == champion.path:
-        return {"runs": runs, "version": None, "rejected": "nothing was trained"}
+        reason = "; ".join(data.get("no_data", [])) or "nothing was trained"
+        return {"runs": runs, "version": None, "rejected": reason}
     folder = Path(adapter)
     try:
         row = gn.registry.register(

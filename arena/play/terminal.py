@@ -1,9 +1,10 @@
 """``arena play``: a person against an agent in the terminal.
 
-The loop draws the position from the person's side, lists the legal moves with short
-numbers, and accepts a move by its text (``b3``, ``bet``) or its number; an illegal or
-unparseable entry is explained and asked again. After each game it saves the match record
-(seat spec ``human``) and offers another game, with the seats swapped if asked.
+The loop draws the position from the person's side, lists the legal moves by their labels,
+and accepts a move by its label (``b3``, ``5``, ``bet``: what the board shows, the one grammar
+of ``arena.play.human``); an illegal or unparseable entry is explained and asked again. After
+each game it saves the match record (seat spec ``human``) and offers another game, with the
+seats swapped if asked.
 Input and output are passed in (``ask``, ``say``) so the loop holds no terminal state and a
 test can drive it through a real pseudo-terminal.
 """
@@ -57,7 +58,7 @@ def format_policy(move) -> str:
 
 
 def _legal_list(obs) -> str:
-    return "  ".join(f"{i}) {text}" for i, text in enumerate(obs.texts, start=1))
+    return "  ".join(obs.texts)
 
 
 def play_one(

@@ -7,6 +7,7 @@ importing ``arena`` installs nothing.
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -14,18 +15,26 @@ from agents.spec import ResolvedAdapter, set_adapter_resolver
 from arena.registry.store import Registry, base_key
 from games.workspace import Workspace
 
-_READERS: dict[Path, Registry] = {}
+_READERS: dict[Path, tuple[tuple[int, int], Registry]] = {}
 _READERS_LOCK = threading.Lock()
 
 
 def reader(path: str | Path) -> Registry:
     """A cached read-only registry per file in this process (agents following ``@champion``
-    query it before every decision: one indexed SELECT, no reconnect)."""
+    query it before every decision: one indexed SELECT, no reconnect). A file replaced since
+    (restored, rebuilt) is opened again rather than read through the old one."""
     key = Path(path).expanduser().resolve()
+    try:
+        stat = os.stat(key)
+        identity = (stat.st_dev, stat.st_ino)
+    except OSError:
+        identity = (0, 0)
     with _READERS_LOCK:
-        reg = _READERS.get(key)
-        if reg is None:
-            reg = _READERS[key] = Registry(key, readonly=True)
+        cached = _READERS.get(key)
+        if cached is not None and cached[0] == identity:
+            return cached[1]
+        reg = Registry(key, readonly=True)
+        _READERS[key] = (identity, reg)
         return reg
 
 

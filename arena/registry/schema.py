@@ -11,13 +11,27 @@ row that explains the change.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
+from pathlib import Path
 
+from arena.registry.layout import to_stored
 from games import InputError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-# MIGRATIONS[n] takes a file from schema version n to n + 1 (0: an empty file).
-MIGRATIONS: dict[int, str] = {
+
+def _relative_paths(conn: sqlite3.Connection, path: str) -> None:
+    """Schema 2: adapter paths relative to the workspace (``adapters/<game>/<base>/<v>``).
+    Schema 1 stored absolute paths, so a copied workspace read the original's adapters."""
+    root = Path(path).parent
+    rows = conn.execute("SELECT rowid, path FROM versions WHERE path IS NOT NULL").fetchall()
+    for rowid, stored in rows:
+        conn.execute("UPDATE versions SET path=? WHERE rowid=?", (to_stored(root, stored), rowid))
+
+
+# MIGRATIONS[n] takes a file from schema version n to n + 1 (0: an empty file): SQL, or a
+# function of (connection, registry path) for a step that rewrites values.
+MIGRATIONS: dict[int, str | Callable[[sqlite3.Connection, str], None]] = {
     0: """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE versions (
@@ -27,7 +41,7 @@ CREATE TABLE versions (
     number INTEGER NOT NULL,
     parent TEXT,                     -- version it was trained from (NULL for v0)
     status TEXT NOT NULL CHECK (status IN ('candidate', 'champion', 'rejected', 'retired')),
-    path TEXT,                       -- adapter folder (NULL for v0: the bare base)
+    path TEXT,                       -- adapter folder, relative to the workspace (NULL: v0)
     run_id TEXT,                     -- training run that made it
     manifest_sha256 TEXT,            -- sha256 of the adapter's manifest.json
     night TEXT,
@@ -109,6 +123,7 @@ CREATE INDEX events_by_key ON events (game, base, id);
 CREATE INDEX gates_by_key ON gate_decisions (game, base, id);
 CREATE INDEX ratings_by_key ON ratings (game, base, night);
 """,
+    1: _relative_paths,
 }
 
 
@@ -140,7 +155,11 @@ def migrate(conn: sqlite3.Connection, path: str) -> None:
     try:
         found = check_readable(conn, path)
         for step in range(found, SCHEMA_VERSION):
-            for statement in _statements(MIGRATIONS[step]):
+            migration = MIGRATIONS[step]
+            if callable(migration):
+                migration(conn, path)
+                continue
+            for statement in _statements(migration):
                 conn.execute(statement)
         if found < SCHEMA_VERSION:
             conn.execute(
@@ -149,7 +168,8 @@ def migrate(conn: sqlite3.Connection, path: str) -> None:
             )
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
 
 

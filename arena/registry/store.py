@@ -8,10 +8,13 @@ any instant leaves either the old state or the new one. History (gate decisions,
 rating snapshots) is append-only.
 
 Versions: per (game, base), ``v0`` is the bare base (the first champion, so the first
-candidate is gated against it), then ``v1``, ``v2``, ... in registration order, never reused.
-An adapter is registered only once its folder is complete and verified (``verify`` callback:
-weights load, base matches); it is moved into ``adapters/<game>/<base>/<version>/`` by one
-rename, so a half-written adapter never carries a version.
+candidate is gated against it), then ``v1``, ``v2``, ... in registration order, never reused:
+not by this file (numbers only grow), and not by a new file either, since an empty or missing
+registry beside registered adapter folders is refused (``layout.check_not_orphaned``; ``arena
+registry rebuild`` reconstructs it). An adapter is registered only once its folder is complete
+and verified (``verify`` callback: weights load, base matches); it gets ``registration.json``
+and is moved into ``adapters/<game>/<base>/<version>/`` by one rename, so a half-written adapter
+never carries a version. Paths are stored relative to the workspace (``layout``).
 
 Readers (the web server)::
 
@@ -25,16 +28,26 @@ opens its own.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
-import re
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from arena.registry.layout import (
+    adapter_dir,
+    base_key,
+    check_not_orphaned,
+    folder_name,
+    max_number_on_disk,
+    save_event,
+    to_absolute,
+    to_stored,
+    write_registration,
+)
 from arena.registry.nights import NightsMixin
 from arena.registry.rows import (
     ChampionRow,
@@ -46,8 +59,9 @@ from arena.registry.rows import (
     VersionRow,
     now,
 )
-from arena.registry.schema import SCHEMA_VERSION, check_readable, migrate
+from arena.registry.schema import check_readable, migrate, schema_version
 from games import InputError
+from games.files import StorageError, storage_error
 
 __all__ = [
     "BASE_VERSION", "STATUSES", "ChampionRow", "EventRow", "GateDecisionRow", "NightRow",
@@ -57,29 +71,19 @@ STATUSES = ("candidate", "champion", "rejected", "retired")
 BASE_VERSION = "v0"
 
 
-def base_key(base: str) -> str:
-    """The registry key of a base spec: its last path component (``small``,
-    ``/data/base/small`` and ``./small/`` all name base ``small``)."""
-    key = str(base).rstrip("/").rsplit("/", 1)[-1]
-    if not key:
-        raise InputError(f"base '{base}' has no name")
-    return key
-
-
-def folder_name(game: str) -> str:
-    """A game spec as a folder name: ``connect_four(rows=5)`` -> ``connect_four_rows_5``."""
-    return re.sub(r"[^A-Za-z0-9]+", "_", game).strip("_")[:64]
-
-
 class Registry(NightsMixin):
     """The registry file. ``Registry.open(path)`` creates or migrates it (writers);
     ``Registry.open(path, readonly=True)`` refuses to change anything (readers)."""
 
-    def __init__(self, path: str | Path, readonly: bool = False):
+    def __init__(self, path: str | Path, readonly: bool = False, _rebuilding: bool = False):
         self.path = Path(path).expanduser().resolve()
         self.readonly = readonly
-        self.adapters_root = self.path.parent / "adapters"
+        self.root = self.path.parent  # the workspace: stored paths are relative to it
+        self.adapters_root = self.root / "adapters"
         self._lock = threading.RLock()
+        fresh = not self.path.is_file() or self.path.stat().st_size == 0
+        if fresh and not _rebuilding:
+            check_not_orphaned(self.path)
         if readonly:
             if not self.path.is_file():
                 raise InputError(f"no registry at {self.path} (run `arena nightly` first)")
@@ -98,18 +102,21 @@ class Registry(NightsMixin):
             if not readonly:
                 self._conn.execute("PRAGMA journal_mode=WAL")
                 self._conn.execute("PRAGMA synchronous=FULL")
+            if not _rebuilding and schema_version(self._conn) == 0:
+                check_not_orphaned(self.path)  # a file emptied of its tables
             if readonly:
-                if check_readable(self._conn, str(self.path)) != SCHEMA_VERSION:
-                    raise InputError(
-                        f"registry {self.path} has an older schema; open it once for writing "
-                        "(e.g. `arena nightly`) to migrate it"
-                    )
+                # schema 1 differs only in how paths are stored, which reads convert
+                if check_readable(self._conn, str(self.path)) == 0:
+                    raise InputError(f"registry {self.path} is empty (run `arena nightly` first)")
             else:
                 migrate(self._conn, str(self.path))
         except sqlite3.DatabaseError as error:
             self._conn.close()
+            if storage_error(error) is not None:
+                raise StorageError(f"registry {self.path}: {error}") from None
             raise InputError(
-                f"registry {self.path} is not a readable SQLite file ({error})"
+                f"registry {self.path} is not a readable SQLite file ({error}); restore it "
+                "from a backup, or move it away and run `arena registry rebuild`"
             ) from None
         except BaseException:
             self._conn.close()
@@ -136,17 +143,28 @@ class Registry(NightsMixin):
         if self.readonly:
             raise InputError(f"registry {self.path} is open read-only")
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self._conn
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    # SQLite rolls back by itself after some errors (a full disk at COMMIT);
+                    # a second ROLLBACK would replace the real error with "no transaction"
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as error:
+                if storage_error(error) is None:
+                    raise
+                raise StorageError(f"registry {self.path}: {error}{_full(self.root)}") from None
 
     def _all(self, cls, sql: str, args: tuple = ()) -> list:
         with self._lock:
-            return [cls.from_row(r) for r in self._conn.execute(sql, args).fetchall()]
+            rows = [cls.from_row(r) for r in self._conn.execute(sql, args).fetchall()]
+        if cls is VersionRow:
+            rows = [dataclasses.replace(r, path=to_absolute(self.root, r.path)) for r in rows]
+        return rows
 
     def _one(self, cls, sql: str, args: tuple = ()):
         rows = self._all(cls, sql, args)
@@ -295,21 +313,27 @@ class Registry(NightsMixin):
         manifest = folder / "manifest.json"
         digest = _sha256(manifest) if manifest.is_file() else None
         with self._tx() as c:
-            number = c.execute(
-                "SELECT COALESCE(MAX(number), 0) + 1 FROM versions WHERE game=? AND base=?",
+            in_db = c.execute(
+                "SELECT COALESCE(MAX(number), 0) FROM versions WHERE game=? AND base=?",
                 (game, base),
             ).fetchone()[0]
+            # a folder left by a process killed between rename and commit keeps its number
+            number = max(in_db, max_number_on_disk(self.root, game, base)) + 1
             version = f"v{number}"
-            final = self.adapters_root / folder_name(game) / base / version
-            if final.exists():  # left by a process killed between rename and commit
-                final.rename(final.with_name(f".orphan-{version}-{int(time.time())}"))
+            final = adapter_dir(self.root, game, base, version)
+            row = {
+                "game": game, "base": base, "version": version, "number": number,
+                "parent": parent, "run_id": run_id, "manifest_sha256": digest, "night": night,
+                "created_at": now(),
+            }  # fmt: skip
+            write_registration(folder, row)
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(folder, final)
             try:
                 c.execute(
                     "INSERT INTO versions VALUES (?,?,?,?,?,'candidate',?,?,?,?,?)",
-                    (game, base, version, number, parent, str(final), run_id, digest, night,
-                     now()),
+                    (game, base, version, number, parent, to_stored(self.root, final), run_id,
+                     digest, night, row["created_at"]),
                 )  # fmt: skip
             except BaseException:
                 os.replace(final, folder)
@@ -425,7 +449,9 @@ class Registry(NightsMixin):
             event = self._event(c, game, base, kind, current, target, reason, actor, night,
                                 None)  # fmt: skip
             self._crown(c, game, base, current, target, demoted, event)
-        return self._one(EventRow, "SELECT * FROM events WHERE id=?", (event,))
+        row = self._one(EventRow, "SELECT * FROM events WHERE id=?", (event,))
+        save_event(self.root, row)
+        return row
 
     def previous_champion(self, game: str, base: str) -> str | None:
         """The most recent former champion still in good standing (``retired``, or ``v0``)."""
@@ -477,6 +503,15 @@ class Registry(NightsMixin):
                      int(r["games"]), float(r["score"]), at),
                 )  # fmt: skip
             return c.total_changes - before
+
+
+def _full(folder: Path) -> str:
+    """ ", the disk holding it is full" when it is (SQLite may say "disk I/O error" then)."""
+    try:
+        stat = os.statvfs(folder)
+    except OSError:
+        return ""
+    return "; the disk holding it is full" if stat.f_bavail * stat.f_frsize < (1 << 20) else ""
 
 
 def _sha256(path: Path) -> str:

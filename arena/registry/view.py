@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import sqlite3
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,47 +68,98 @@ class RatingPoint:
     base: str = ""
 
 
+class RegistryUnavailable(InputError):
+    """The registry file exists but cannot be read now (damaged, being restored, or emptied
+    beside registered adapters): the server answers 503 and tries again on the next request."""
+
+
 class RegistryView:
     """Read-only queries the server and ``arena leaderboard`` make.
 
-    The registry file is opened read-only on first use and reopened if it appears later (a
-    server started before the first night); a missing or unreadable registry reads as empty.
+    The registry file is opened read-only on first use and reopened when it appears later (a
+    server started before the first night) or is replaced (a restored backup); a missing
+    registry reads as empty. One that cannot be read raises ``RegistryUnavailable`` (logged
+    once per distinct cause, not on every poll) until it can be read again: no restart needed.
     """
 
     def __init__(self, workspace: Workspace):
         self.workspace = workspace
         self._registry = None
+        self._identity: tuple | None = None
         self._lock = threading.Lock()
+        self._logged: str | None = None
+
+    def _drop(self) -> None:
+        if self._registry is not None:
+            try:
+                self._registry.close()
+            except sqlite3.Error:
+                pass
+        self._registry, self._identity = None, None
+
+    def _unavailable(self, error: Exception) -> RegistryUnavailable:
+        text = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if text != self._logged:
+            logger.error("registry unavailable: %s", text)
+            self._logged = text
+        return RegistryUnavailable(
+            f"the registry cannot be read now ({text}); it is read again on the next request"
+        )
 
     def _open(self):
         from arena.registry.store import Registry
 
         with self._lock:
-            if self._registry is None and self.workspace.registry.is_file():
+            path = self.workspace.registry
+            try:
+                stat = os.stat(path)
+            except FileNotFoundError:
+                self._drop()
+                stat = None
+            # a replaced file (a restored backup, a rebuild) or one written in place since it
+            # was opened (a checkpoint, or damage) is opened again: SQLite's page cache would
+            # otherwise keep answering from the old bytes
+            identity = None if stat is None else (stat.st_dev, stat.st_ino, stat.st_mtime_ns)
+            if self._registry is not None and identity != self._identity:
+                self._drop()
+            if self._registry is None and (stat is not None or _has_adapters(self.workspace)):
                 try:
-                    self._registry = Registry.open(self.workspace.registry, readonly=True)
-                except InputError as error:
-                    logger.warning("registry not readable: %s", error)
+                    self._registry = Registry.open(path, readonly=True)
+                    self._identity = identity
+                except (InputError, sqlite3.Error) as error:
+                    raise self._unavailable(error) from None
+            if self._registry is not None and self._logged is not None:
+                logger.warning("registry readable again")
+                self._logged = None
             return self._registry
+
+    def _read(self, query, default):
+        """``query(registry)``, or ``default`` without a registry file; a file that stopped
+        being readable mid-way is closed (reopened next time) and raises RegistryUnavailable."""
+        reg = self._open()
+        if reg is None:
+            return default
+        try:
+            return query(reg)
+        except sqlite3.DatabaseError as error:
+            with self._lock:
+                self._drop()
+                raise self._unavailable(error) from None
 
     @property
     def available(self) -> bool:
         return self._open() is not None
 
     def bases(self, game: str | None = None) -> list[str]:
-        reg = self._open()
-        if reg is None:
-            return []
-        return sorted({b for g, b in reg.keys() if game is None or g == game})
+        keys = self._read(lambda reg: reg.keys(), [])
+        return sorted({b for g, b in keys if game is None or g == game})
 
     def champion(self, game: str, base: str) -> VersionInfo | None:
-        reg = self._open()
-        row = reg.champion(game, base) if reg else None
+        row = self._read(lambda reg: reg.champion(game, base), None)
         return _info(row) if row else None
 
     def versions(self, game: str, base: str | None = None) -> list[VersionInfo]:
-        reg = self._open()
-        return [_info(r) for r in reg.versions(game, base)] if reg else []
+        return [_info(r) for r in self._read(lambda reg: reg.versions(game, base), [])]
 
     def version(self, game: str, version: str, base: str | None = None) -> VersionInfo | None:
         for info in self.versions(game, base):
@@ -115,12 +168,10 @@ class RegistryView:
         return None
 
     def events(self, game: str) -> list[GateEvent]:
-        reg = self._open()
-        if reg is None:
-            return []
-        gates = {g.id: g for g in reg.gate_decisions(game)}
+        rows = self._read(lambda reg: (reg.gate_decisions(game), reg.events(game)), ([], []))
+        gates = {g.id: g for g in rows[0]}
         out = []
-        for e in reg.events(game):
+        for e in rows[1]:
             gate = gates.get(e.gate_id) if e.gate_id is not None else None
             kind = {"promote": "promoted", "reject": "rejected", "rollback": "rolled back"}
             out.append(
@@ -140,18 +191,16 @@ class RegistryView:
         return out
 
     def gate_report(self, gate_id: int) -> dict | None:
-        reg = self._open()
-        if reg is None:
-            return None
-        for gate in reg.gate_decisions():
+        for gate in self._read(lambda reg: reg.gate_decisions(), []):
             if gate.id == gate_id:
                 return gate.to_dict()
         return None
 
+    def nights_with_stages(self) -> list[tuple]:
+        """(night row, its stage rows) for every night, oldest first."""
+        return self._read(lambda reg: [(n, reg.stages(n.night)) for n in reg.nights()], [])
+
     def snapshots(self, game: str, base: str | None = None) -> list[RatingPoint]:
-        reg = self._open()
-        if reg is None:
-            return []
         return [
             RatingPoint(
                 night=r.night,
@@ -162,8 +211,14 @@ class RegistryView:
                 games=r.games,
                 base=r.base,
             )
-            for r in reg.ratings(game, base)
+            for r in self._read(lambda reg: reg.ratings(game, base), [])
         ]
+
+
+def _has_adapters(workspace: Workspace) -> bool:
+    from arena.registry.layout import registered_folders
+
+    return bool(registered_folders(workspace.root))
 
 
 def _info(row) -> VersionInfo:
@@ -191,12 +246,9 @@ def _info(row) -> VersionInfo:
 def dev_scores(view: RegistryView, game: str, version: str) -> list[dict]:
     """Every dev-set score of ``version`` the nights recorded (their ``eval`` stage scores the
     candidate and the champion), oldest night first."""
-    reg = view._open()
-    if reg is None:
-        return []
     out = []
-    for night in reg.nights():
-        for stage in reg.stages(night.night):
+    for night, stages in view.nights_with_stages():
+        for stage in stages:
             if stage.game != game or stage.stage != "eval" or not stage.result:
                 continue
             for role, entry in stage.result.items():

@@ -14,8 +14,11 @@ page and ``scripts/learning_plots.py``.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
+
+from games.files import atomic_write
 
 Point = tuple[float, float, float]  # value, low, high (equal for exact metrics)
 
@@ -163,9 +166,10 @@ def finish_axes(plt, fig, ax, labels, metric: str, title: str, path: Path, fonts
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=fontsize)
     fig.tight_layout()
-    fig.savefig(path)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=Path(path).suffix.lstrip(".") or "png")
     plt.close(fig)
-    return path
+    return atomic_write(path, buffer.getvalue())
 
 
 def plot_curve(

@@ -22,6 +22,7 @@ matplotlib.use("Agg")  # no display; must precede pyplot
 import matplotlib.pyplot as plt  # noqa: E402
 
 from arena.registry.view import RatingPoint  # noqa: E402
+from games.files import atomic_write
 
 plt.rcParams.update({"svg.fonttype": "none", "font.size": 9})
 
@@ -37,11 +38,10 @@ def to_svg(fig) -> str:
 
 
 def to_png(fig, path: str | Path, dpi: int = 100) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", dpi=dpi, bbox_inches="tight")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
-    return path
+    return atomic_write(path, buffer.getvalue())  # never a half-written PNG
 
 
 def _empty(title: str, message: str):

@@ -29,7 +29,7 @@ from arena.execution.driver import Progress, RunStats
 from arena.execution.session import ExecOptions, RunSession, check_run_id, default_run_id
 from games import InputError, load_game
 from games.configs import nested, option
-from games.files import write_json
+from games.files import atomic_write, write_json
 from games.limits import check_games, check_int
 from games.match import MatchJob
 from games.schedule import GAME_HELP, MatchOptions, distinct_opening_pairs
@@ -246,7 +246,7 @@ def run_gate(
         json_path = session.run_dir / "gate.json"
         md_path = session.run_dir / "gate.md"
         write_json(json_path, result.to_dict())
-        md_path.write_text(result.markdown())
+        atomic_write(md_path, result.markdown())
         result.paths = {
             "matches": str(session.store.folder),
             "gate": str(json_path),

@@ -19,7 +19,7 @@ from arena.execution.session import ExecOptions, RunSession, check_run_id, defau
 from arena.reporting.tables import format_table, pairing_entry, pairing_table
 from games import InputError, load_game
 from games.configs import nested, option
-from games.files import write_json
+from games.files import atomic_write, write_json
 from games.limits import check_games, check_int
 from games.match import MatchJob
 from games.records import MatchRecord
@@ -150,7 +150,7 @@ def run_tournament(
                 "leaderboard": leaderboard,
             },
         )
-        report_path.write_text(_report(result))
+        atomic_write(report_path, _report(result))
         result.paths = {
             "matches": str(session.store.folder),
             "summary": str(summary_path),

@@ -3,7 +3,8 @@
 Errors are ``{"error": "<one line>"}`` with a 4xx status: 400 bad input, 404 unknown game,
 opponent, version or game id, 409 a move out of turn, in a finished game or while another move
 of the same game is being processed, 413 an oversized request, 422 a malformed body or an
-illegal move, 429 too many games in progress.
+illegal move, 429 too many games in progress (in all, or from the client's address), 503 the
+registry cannot be read right now (retry).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pydantic import BaseModel
 
 from arena.serve.boards import board_data
 from arena.serve.models import MoveIn, NewMatch
+from arena.serve.public import scrub
 from arena.serve.sessions import WebGame
 
 router = APIRouter(prefix="/api")
@@ -48,9 +50,8 @@ class HistoryItem(BaseModel):
 
 
 class LegalMove(BaseModel):
-    index: int
     action: int
-    text: str
+    text: str  # the label: what POST .../moves takes
 
 
 class MatchState(BaseModel):
@@ -79,10 +80,7 @@ def match_state(web: WebGame) -> MatchState:
     legal = []
     if not game.done and not game.agent_to_move:
         obs = game.observation()
-        legal = [
-            LegalMove(index=i, action=a, text=t)
-            for i, (a, t) in enumerate(zip(obs.actions, obs.texts, strict=True), start=1)
-        ]
+        legal = [LegalMove(action=a, text=t) for a, t in zip(obs.actions, obs.texts, strict=True)]
     agent_moves = [
         AgentMove(
             ply=m.ply,
@@ -159,7 +157,8 @@ def new_match(request: Request, body: NewMatch) -> MatchState:
     """Start a game against an opponent; if the opponent moves first, it already has."""
     app = request.app.state.arena
     app.check_game(body.game)
-    web = app.store.new(body.game, body.opponent, SEAT[body.seat], body.seed)
+    client = request.client.host if request.client else ""  # the limits are per address
+    web = app.store.new(body.game, body.opponent, SEAT[body.seat], body.seed, client=client)
     return match_state(web)
 
 
@@ -181,7 +180,7 @@ def leaderboard(request: Request, game: str) -> dict:
     """Ratings with intervals and ranks, head-to-head counts, history, gate events."""
     app = request.app.state.arena
     app.check_game(game)
-    return app.leaderboard(game).to_dict()
+    return scrub(app.leaderboard(game).to_dict(), app.workspace.root)
 
 
 @router.get("/versions/{game}/{version}")

@@ -4,6 +4,12 @@
 127.0.0.1 by default. A background thread follows the registry: every ``poll_s`` seconds it
 reads the champion of each game and, when it changed (a promotion or a rollback), loads the new
 adapter into the running engine; games in progress keep the version they started with.
+
+What it protects (README, "What the server protects"): games per client address and in total
+(``sessions``), request body size, a damaged registry (503 until it reads again, no restart),
+a missing or refused adapter (only that version is hidden), responses without absolute paths,
+commits or hardware, and no request leaving the machine (``public``). There is no login and no
+TLS: keep it on loopback or behind a proxy that adds them.
 """
 
 from __future__ import annotations
@@ -21,11 +27,12 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from arena.play.human import GameOver, NotYourTurn
-from arena.registry.view import RegistryView, dev_scores
+from arena.registry.view import RegistryUnavailable, RegistryView, dev_scores
 from arena.reporting.leaderboard import Leaderboard, build_leaderboard
 from arena.serve.batcher import DecisionBatcher
 from arena.serve.config import ServerConfig
 from arena.serve.opponents import AgentPool, NotFound
+from arena.serve.public import add_docs, scrub, scrub_text
 from arena.serve.sessions import AgentTimeout, Busy, Full, GameStore
 from games import InputError, load_game
 from games.workspace import check_name
@@ -64,6 +71,9 @@ class ArenaApp:
             self.batcher,
             self.workspace.matches("human"),
             max_games=config.max_games,
+            ttl_s=config.idle_timeout_s,
+            max_per_client=config.max_games_per_client,
+            evict_idle_s=config.evict_idle_s,
         )
         self._boards: dict[str, tuple[float, Leaderboard]] = {}
         self._boards_lock = threading.Lock()
@@ -105,12 +115,12 @@ class ArenaApp:
                     "created_at": info.created_at,
                     "night": info.night,
                     "run_id": info.run_id,
-                    "path": str(info.path) if info.path else None,
-                    "manifest": info.manifest,
+                    "folder": str(info.path) if info.path else None,  # made relative by scrub
+                    "manifest": {k: v for k, v in info.manifest.items() if k != "versions"},
                     "dev_scores": scores,
                 }
             )
-        return {"game": game, "version": version, "bases": out}
+        return scrub({"game": game, "version": version, "bases": out}, self.workspace.root)
 
     # ------------------------------------------------------------------------ lifecycle
 
@@ -126,8 +136,10 @@ class ArenaApp:
     def _poll(self) -> None:
         while not self._stop.wait(self.config.poll_s):
             try:
-                self.pool.refresh(list(self.games))
                 self.store.expire()
+                self.pool.refresh(list(self.games))
+            except RegistryUnavailable:
+                pass  # logged once by the view; read again at the next poll
             except Exception:  # keep following the registry whatever one poll met
                 logger.exception("registry poll failed")
 
@@ -140,8 +152,10 @@ class ArenaApp:
         self.pool.close()
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+def _error(status: int, message: str, root: Path | None = None) -> JSONResponse:
+    return JSONResponse(
+        {"error": message if root is None else scrub_text(message, root)}, status_code=status
+    )
 
 
 class BodyLimit:
@@ -207,7 +221,11 @@ def create_app(config: ServerConfig) -> FastAPI:
         version="1",
         description="Play against the arena's agents, read the leaderboard, follow the champion.",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load Swagger UI and ReDoc from a CDN: see add_docs
+        redoc_url=None,
     )
+    add_docs(app)
+    root = config.workspace.root
     app.state.arena = state
     app.include_router(api.router)
     app.include_router(pages.router)
@@ -215,32 +233,36 @@ def create_app(config: ServerConfig) -> FastAPI:
 
     @app.exception_handler(NotFound)
     async def not_found(request: Request, error: NotFound):
-        return _error(404, str(error))
+        return _error(404, str(error), root)
 
     @app.exception_handler(NotYourTurn)
     async def out_of_turn(request: Request, error: NotYourTurn):
-        return _error(409, str(error))
+        return _error(409, str(error), root)
 
     @app.exception_handler(GameOver)
     async def game_over(request: Request, error: GameOver):
-        return _error(409, str(error))
+        return _error(409, str(error), root)
 
     @app.exception_handler(Busy)
     async def busy(request: Request, error: Busy):
-        return _error(409, str(error))
+        return _error(409, str(error), root)
 
     @app.exception_handler(Full)
     async def full(request: Request, error: Full):
-        return _error(429, str(error))
+        return _error(429, str(error), root)
 
     @app.exception_handler(AgentTimeout)
     async def slow_agent(request: Request, error: AgentTimeout):
-        return _error(503, str(error))
+        return _error(503, str(error), root)
+
+    @app.exception_handler(RegistryUnavailable)
+    async def registry_unavailable(request: Request, error: RegistryUnavailable):
+        return _error(503, str(error), root)
 
     @app.exception_handler(InputError)
     async def bad_input(request: Request, error: InputError):
         status = 422 if request.url.path.endswith("/moves") else 400
-        return _error(status, str(error))
+        return _error(status, str(error), root)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError):

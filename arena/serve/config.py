@@ -28,6 +28,14 @@ class ServerConfig:
         2.0, "seconds between registry checks (0: never; tests call refresh)", flag="--poll"
     )
     max_games: int = option(512, "games in progress at most")
+    max_games_per_client: int = option(16, "games in progress per client address at most")
+    idle_timeout_s: float = option(
+        1800.0, "seconds without a move after which a game is dropped (reads do not count)",
+        flag="--idle-timeout",
+    )  # fmt: skip
+    evict_idle_s: float = option(
+        120.0, "a new game at a cap may evict the oldest game idle at least this many seconds"
+    )
     max_body: int = option(16 * 1024, "the largest request body accepted, in bytes")
     leaderboard_ttl_s: float = option(10.0, "seconds a computed leaderboard is reused")
     threads: int | None = option(None, "torch CPU threads for the LLM engine (default: all)")
@@ -39,6 +47,9 @@ class ServerConfig:
         check_float("--temperature", self.temperature, 0, 100)
         check_float("--poll", self.poll_s, 0, 86_400)
         check_int("--max-games", self.max_games, 1, 1_000_000)
+        check_int("--max-games-per-client", self.max_games_per_client, 1, 1_000_000)
+        check_float("--idle-timeout", self.idle_timeout_s, 0.001, 10 * 86_400)
+        check_float("--evict-idle-s", self.evict_idle_s, 0, 10 * 86_400)
         check_int("--max-body", self.max_body, 1, 1 << 30)
         check_float("--leaderboard-ttl-s", self.leaderboard_ttl_s, 0, 86_400)
         check_optional_int("--threads", self.threads, 1, 1024)

@@ -43,7 +43,7 @@ class MatchRequest:
 class MoveRequest:
     """``POST /api/matches/{id}/moves``: the person's move."""
 
-    move: str = option(help="move text (b3) or its 1-based index")
+    move: str = option(help="a legal move's label, as the board shows it (b3, 5, bet)")
 
     def __post_init__(self) -> None:
         check_text("move", self.move, max_len=MAX_TEXT)

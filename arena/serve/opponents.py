@@ -13,8 +13,10 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 from agents import make_agent
+from agents.factory import scripted_refusal
 from arena.registry.store import base_key
 from arena.registry.view import RegistryView, VersionInfo
 from games import InputError, load_game
@@ -91,22 +93,23 @@ class AgentPool:
         self._lock = threading.RLock()
         self._entries: dict[tuple, _Entry] = {}
         self._champions: dict[str, tuple | None] = {}
+        self._failed: dict[tuple[str, str], tuple[int, int]] = {}  # -> weights (size, mtime)
+        self._reported: dict[tuple[str, str], str] = {}
         self.swaps = 0
 
     # ----------------------------------------------------------------------------- listing
 
     def opponents(self, game: str) -> list[Opponent]:
         out = []
-        perfect = load_game(game).perfect_information
+        handle = load_game(game)
         for name, (spec, text) in SCRIPTED.items():
-            if name == "mcts" and not perfect:
-                continue  # MCTS would read the opponent's cards
-            out.append(Opponent(name, spec, "scripted", None, text))
+            if scripted_refusal(spec, handle) is None:  # e.g. no solver for connect_four
+                out.append(Opponent(name, spec, "scripted", None, text))
         if self.base is None:
             return out
         with self._lock:
             if game not in self._champions:
-                self._refresh_one(game)
+                self._refresh_safely(game)
         champion = self.champion_version(game)
         if champion is not None:
             out.append(
@@ -120,6 +123,8 @@ class AgentPool:
             )
         out.append(Opponent("base", f"llm:{self.base_key}", "llm", None, "the bare base model"))
         for info in self.registry.versions(game, self.base_key):
+            if not self._usable(game, info):
+                continue  # a missing or refused adapter hides only that version
             out.append(
                 Opponent(
                     info.version,
@@ -141,8 +146,9 @@ class AgentPool:
         name = name.strip()
         if name in SCRIPTED:
             spec = SCRIPTED[name][0]
-            if name == "mcts" and not load_game(game).perfect_information:
-                raise InputError("mcts reads the whole state; it cannot play poker fairly")
+            reason = scripted_refusal(spec, load_game(game))
+            if reason is not None:  # not offered: it could not play a move within its budget
+                raise InputError(f"opponent '{name}' is not offered for {game}: {reason}")
             return self._lease((game, spec), lambda: make_agent(spec, load_game(game)), spec, None)
         if self.base is None:
             raise NotFound(f"unknown opponent '{name}': this server has no LLM base")
@@ -163,6 +169,8 @@ class AgentPool:
             info = self.registry.version(game, name, self.base_key)
             if info is None:
                 raise NotFound(f"unknown version '{name}' for {game} on base {self.base_key}")
+            if not self._usable(game, info):
+                raise NotFound(f"version '{name}' of {game} is not available (see the log)")
             return self._lease(
                 (game, info.version),
                 lambda: self._make_llm(game, info),
@@ -223,11 +231,46 @@ class AgentPool:
 
     # ---------------------------------------------------------------------------- champion
 
+    def _usable(self, game: str, info: VersionInfo) -> bool:
+        """Whether ``info``'s adapter can be offered: the bare base, or a folder with weights
+        that did not fail to load as they are now. Problems are logged once, not per poll."""
+        if info.path is None:
+            return True
+        weights = Path(info.path) / "adapter_model.safetensors"
+        try:
+            stat = weights.stat()
+        except OSError:
+            self._report(game, info.version, "its adapter folder or weights are missing")
+            return False
+        failed = self._failed.get((game, info.version))
+        return failed is None or failed != (stat.st_size, stat.st_mtime_ns)
+
+    def _report(self, game: str, version: str, problem: str) -> None:
+        key = (game, version)
+        if self._reported.get(key) != problem:
+            self._reported[key] = problem
+            logger.error("%s %s is not offered: %s", game, version, problem)
+
     def _refresh_one(self, game: str) -> None:
         info = self.registry.champion(game, self.base_key)
         key = (game, info.version) if info else None
-        if self._champions.get(game, ...) != key:
+        if self._champions.get(game, ...) == key:
+            return
+        if info is not None and not self._usable(game, info):
+            return  # the champion cannot be loaded: the previous one (if any) keeps serving
+        try:
             self._set_champion(game, info)
+        except InputError as error:  # a refused adapter (changed bytes, another base, ...)
+            weights = Path(info.path) / "adapter_model.safetensors"
+            stat = weights.stat()
+            self._failed[(game, info.version)] = (stat.st_size, stat.st_mtime_ns)
+            self._report(game, info.version, str(error))
+
+    def _refresh_safely(self, game: str) -> None:
+        try:
+            self._refresh_one(game)
+        except InputError as error:  # e.g. the registry is unreadable: listed without it
+            logger.debug("champion of %s not refreshed: %s", game, error)
 
     def _set_champion(self, game: str, info: VersionInfo | None) -> None:
         """Load the new champion's agent first, then move the pointer; the old one is
@@ -251,10 +294,7 @@ class AgentPool:
             return
         for game in games:
             with self._lock:
-                try:
-                    self._refresh_one(game)
-                except InputError as error:  # a refused adapter: the old champion keeps serving
-                    logger.error("champion of %s not loaded: %s", game, error)
+                self._refresh_one(game)
 
     def champion_version(self, game: str) -> str | None:
         with self._lock:

@@ -16,6 +16,7 @@ from fastapi.templating import Jinja2Templates
 
 from arena.reporting import plots
 from arena.serve.opponents import NotFound
+from arena.serve.public import scrub
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -23,9 +24,8 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 def _render(request: Request, name: str, **context) -> HTMLResponse:
     app = request.app.state.arena
-    return templates.TemplateResponse(
-        request, name, {"games": app.games, "base": app.base, **context}
-    )
+    base = app.pool.base_key  # the base's name, never its folder
+    return templates.TemplateResponse(request, name, {"games": app.games, "base": base, **context})
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -49,6 +49,9 @@ def leaderboard_page(request: Request, game: str):
         "leaderboard.html",
         game=game,
         board=board,
+        sources=scrub(board.sources, app.workspace.root),
+        note=scrub(board.note, app.workspace.root),
+        history_source=scrub(board.history_source, app.workspace.root),
         ratings_svg=plots.to_svg(plots.ratings_figure(board.ratings)),
         history_svg=plots.to_svg(plots.history_figure(board.history)),
         matrix_svg=plots.to_svg(plots.matrix_figure(players, score, games)),
@@ -64,10 +67,11 @@ def version_page(request: Request, game: str, version: str):
 
 @router.get("/reports/gate/{gate_id}", response_class=HTMLResponse)
 def gate_report(request: Request, gate_id: int):
-    report = request.app.state.arena.registry.gate_report(gate_id)
+    app = request.app.state.arena
+    report = app.registry.gate_report(gate_id)
     if report is None:
         raise NotFound(f"no gate decision {gate_id}")
-    return _render(request, "report.html", report=report, dumps=_dumps)
+    return _render(request, "report.html", report=scrub(report, app.workspace.root), dumps=_dumps)
 
 
 def _dumps(value) -> str:

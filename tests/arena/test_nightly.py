@@ -75,6 +75,18 @@ def test_example_config_parses_and_keeps_training_defaults():
     assert (prefs.method, prefs.rejected) == ("solver", "played")
 
 
+def test_gpu_night_config_fits_one_gpu_and_trains_sft_then_dpo():
+    """configs/gpu-night.toml (scripts/gpu_check.sh): the actors' and the training task's GPU
+    shares fit one GPU together, and one night trains SFT then DPO within small budgets."""
+    config = parse_config(Path("configs/gpu-night.toml").read_text(), "gpu-night.toml")
+    n, p = config.night, config.night.placement
+    assert p.gpus_per_worker > 0 and n.train_gpus > 0 and n.build_preset == ""
+    assert p.workers * p.gpus_per_worker + n.train_gpus <= 1
+    assert (config.datasets.sft, config.datasets.prefs) == ("first", "always")
+    assert config.sft_run_config(data="d", base="b", out="o").train.max_steps == 40
+    assert config.dpo_run_config(data="d", base="b", adapter="a", out="o").train.max_steps == 20
+
+
 def test_regression_verdict():
     prev = {"version": "v1", "metric": "accuracy", "value": 0.60, "higher_is_better": True}
     cur = dict(prev, version="v2", value=0.50)
@@ -171,7 +183,7 @@ CRASHES = {"plan": "before", "datasets": "before", "eval": "before", "decide": "
 
 @pytest.mark.slow
 def test_a_second_night_resumes_after_a_crash_at_every_stage(
-    first_night, tmp_path, ray_instance, monkeypatch, capsys
+    first_night, tmp_path, ray_instance, monkeypatch, capsys, dump_registry
 ):
     ws, config, key = tmp_path / "ws", first_night.config, first_night.key
     shutil.copytree(first_night.ws, ws)  # the first night's workspace, a fresh copy
@@ -212,7 +224,47 @@ def test_a_second_night_resumes_after_a_crash_at_every_stage(
     selfplay = json.loads((ws / "runs/n2-tic_tac_toe-selfplay/manifest.json").read_text())
     assert selfplay["sessions"][-1]["resumed_records"] == stages["selfplay"].result["games"]
     assert reg.night("n2").status == "finished"
+
+    # issue 18, finding 1: the registry is lost after the nights (and a promotion by hand):
+    # the next night is refused before any work, and `arena registry rebuild` gives back the
+    # same versions, champion, decisions, history, ratings and nights
+    before = dump_registry(reg)
     reg.close()
+    for suffix in ("", "-wal", "-shm"):
+        (ws / f"registry.sqlite{suffix}").unlink(missing_ok=True)
+    assert run(ws, config, "n3") == 2
+    assert "`arena registry rebuild`" in capsys.readouterr().err
+    assert main(["--workspace", str(ws), "registry", "rebuild"]) == 0
+    capsys.readouterr()
+    with Registry.open(ws / "registry.sqlite") as rebuilt:
+        assert dump_registry(rebuilt) == before
+        staged = tmp_path / "staged"
+        staged.mkdir()
+        (staged / "manifest.json").write_text("{}")
+        assert rebuilt.register(GAME, key, staged, "v2", "after").version == "v3"
+
+
+@pytest.mark.slow
+def test_a_night_without_usable_data_ends_rejected_not_stuck(
+    tmp_path, tiny_base, ray_instance, capsys, night_config
+):
+    """Issue 18, finding 6: "cannot balance seats: seat 1 has no prefs rows" failed the night
+    identically on every rerun. No usable rows (here: the expert never wins) is a verdict."""
+    ws = tmp_path / "ws"
+    config = tmp_path / "nightly.toml"
+    text = night_config(tiny_base).replace(
+        "[datasets]\ngames = 20", '[datasets]\ngames = 4\nexpert = "random"\nopponent = "solver"'
+    )
+    config.write_text(text + '[sft_data]\noutcome = "won"\n')
+    assert run(ws, config, "dry") == 3
+    out = capsys.readouterr().out
+    assert "no usable SFT data: no SFT rows kept" in out and "=== night dry: REJECTED" in out
+    report = json.loads((ws / "nights/dry/report.json").read_text())
+    decided = report["games"][GAME]["decide"]
+    assert decided["decision"] == "rejected" and "no usable SFT data" in decided["reason"]
+    assert "no usable SFT data" in (ws / "nights/dry/report.md").read_text()
+    assert run(ws, config, "dry") == 3  # finished: not run again, never stuck
+    assert "night dry already finished (rejected)" in capsys.readouterr().out
 
 
 @pytest.mark.slow
@@ -285,7 +337,7 @@ def test_training_progress_line(tmp_path):
     from training.train_common import progress_path
 
     assert _train_progress(str(tmp_path), 12) == "running for 12s (loading)"
-    progress_path(tmp_path).parent.mkdir(parents=True)
+    progress_path(tmp_path).parent.mkdir(parents=True, exist_ok=True)
     progress_path(tmp_path).write_text(
         '{"step": 50, "max_steps": 512, "eta_s": 300.4, "loss": 0.5}'
     )

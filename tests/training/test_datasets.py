@@ -378,6 +378,18 @@ def test_solver_labels_take_a_win_now_over_slower_wins():
     assert SolverLabels()(empty, first) == []
 
 
+def test_no_usable_rows_is_its_own_error(tmp_path):
+    """Issue 18, finding 6: a night must tell "no usable data" (the same inputs fail the same
+    way: a verdict) from a broken run; both ways of having no rows raise NoUsableData."""
+    from training.rows import Drops, NoUsableData, SplitWriter
+
+    writer = SplitWriter(tmp_path, "prefs", heldout=0.0, seed=0, balance=True)
+    writer.add({"seat": 0, "prompt": "p"}, group="m1")
+    with pytest.raises(NoUsableData, match="cannot balance seats: seat 1 has no prefs rows"):
+        writer.finish(Drops())
+    assert issubclass(NoUsableData, InputError)  # still one line for `arena data`
+
+
 def test_search_pairs_take_the_search_move_over_the_priors_own(tmp_path, tiny_base):
     """MCTS-DPO pairs from logged search games: chosen = the most visited move, rejected = the
     prior's argmax, only where they differ; moves without a prior (not a search) are skipped."""

@@ -24,6 +24,7 @@ from training.config import (
     TrainOptions,
 )
 from training.dpo import train_dpo
+from training.manifest import sha256_file
 from training.pref_data import build_prefs
 from training.reproduce import reproduce
 from training.sft import train_sft
@@ -192,6 +193,7 @@ def test_manifest_holds_the_run(sft_run, data, tiny_base):
     assert m["dataset"]["rows"] == data[0].written["train"] and m["dataset"]["tokens"] > 0
     assert {"load_data", "load_model", "train", "save"} <= set(m["stages"])
     assert m["steps"] == 20 and m["metrics"]["final_loss"] > 0 and m["metrics"]["peak_rss_mib"]
+    assert ("peak_gpu_mib" in m["metrics"]) == (m["metrics"]["device"] != "cpu")
     assert {"torch", "transformers", "trl", "peft", "bitsandbytes"} <= set(m["versions"])
     assert "commit" in m["git"] and m["hardware"]["cpu_count"]
     assert m["base"]["sha256"] and m["base"]["path"] == str(tiny_base.resolve())
@@ -244,6 +246,9 @@ def test_adapter_from_another_base_is_refused(sft_run, data, tiny_base, tmp_path
     shutil.copytree(tiny_base, other)
     config = json.loads((other / "config.json").read_text())
     (other / "config.json").write_text(json.dumps({**config, "rope_theta": 12345.0}))
+    recipe = json.loads((other / "arena_base.json").read_text())  # another base's own record
+    recipe["files"]["config.json"] = sha256_file(other / "config.json")
+    (other / "arena_base.json").write_text(json.dumps(recipe))
     dpo = DPORunConfig(
         data=str(data[1].paths["train"]),
         base=str(other),

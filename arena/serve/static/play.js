@@ -59,7 +59,7 @@ function drawBoard(state) {
         button.classList.add("playable");
         button.onclick = () => {
           const legal = state.legal.find((m) => m.action === cell.action);
-          if (legal) move(legal.index);
+          if (legal) move(legal.text);
         };
       } else button.disabled = true;
       grid.appendChild(button);
@@ -85,7 +85,7 @@ function render(state) {
   if (state.board.kind !== "grid") {
     for (const m of state.legal) {
       const button = el("button", "move", m.text);
-      button.onclick = () => move(m.index);
+      button.onclick = () => move(m.text);
       $("moves").appendChild(button);
     }
   }

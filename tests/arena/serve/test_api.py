@@ -25,7 +25,7 @@ def client(scripted_workspace):
         yield c
 
 
-def play_out(client, state, pick=lambda s: s["legal"][0]["index"]):
+def play_out(client, state, pick=lambda s: s["legal"][0]["text"]):
     while not state["done"]:
         response = client.post(f"/api/matches/{state['id']}/moves", json={"move": str(pick(state))})
         assert response.status_code == 200, response.text
@@ -44,6 +44,8 @@ def test_games_opponents_and_health(client):
     assert names == ["random", "mcts", "solver"]  # no LLM base in this workspace
     poker = [o["name"] for o in client.get("/api/opponents", params={"game": "kuhn_poker"}).json()]
     assert "mcts" not in poker  # it would read the opponent's card
+    c4 = [o["name"] for o in client.get("/api/opponents", params={"game": "connect_four"}).json()]
+    assert c4 == ["random", "mcts"]  # no solver: it cannot play a move within its budget
     health = client.get("/api/health").json()
     assert health["status"] == "ok" and health["games_in_progress"] == 0
 
@@ -85,7 +87,9 @@ def test_kuhn_poker_hand_shows_only_own_card_until_the_end(client):
         ({"game": "chess_but_not", "opponent": "random"}, 404, "unknown game"),
         ({"game": "tic_tac_toe", "opponent": "nobody"}, 404, "unknown opponent"),
         ({"game": "tic_tac_toe", "opponent": "v7"}, 404, "no LLM base"),
-        ({"game": "kuhn_poker", "opponent": "mcts"}, 400, "cannot play poker"),
+        ({"game": "kuhn_poker", "opponent": "mcts"}, 400, "cannot play kuhn_poker fairly"),
+        # finding 10: the solver cannot finish a connect_four move; refused, never searched
+        ({"game": "connect_four", "opponent": "solver", "seat": "second"}, 400, "use mcts"),
         ({"game": "tic_tac_toe", "opponent": "random", "seat": "third"}, 422, "seat"),
         ({"game": "tic_tac_toe"}, 422, "opponent"),
         ({"game": "tic_tac_toe", "opponent": "random", "seed": -1}, 422, "seed"),
@@ -133,7 +137,9 @@ def test_moves_illegal_out_of_turn_finished_and_unknown_ids(client):
         "/api/matches", json={"game": "tic_tac_toe", "opponent": "random", "seed": 3}
     ).json()
     url = f"/api/matches/{state['id']}/moves"
-    for move, words in (("zz", "names no move"), ("0", "out of range"), ("99", "out of range")):
+    # one grammar: labels only, never positions in the list nor Unicode digits (finding 5)
+    for move, words in (("zz", "names no move"), ("0", "names no move"), ("1", "names no move"),
+                        ("²", "names no move"), ("①", "names no move")):  # fmt: skip
         response = client.post(url, json={"move": move})
         assert response.status_code == 422 and words in response.json()["error"]
     assert client.post(url, json={"move": ""}).status_code == 422
@@ -160,6 +166,23 @@ def test_moves_illegal_out_of_turn_finished_and_unknown_ids(client):
     assert client.get("/api/matches/" + "0" * 32).status_code == 404
     assert client.get("/api/matches/not-an-id").status_code == 422
     assert client.post("/api/matches/" + "f" * 32 + "/moves", json={"move": "1"}).status_code == 404
+
+
+def test_a_move_is_its_label_in_connect_four_with_a_full_column(client):
+    """Finding 4: with column 4 full, "5" played column 6 (read as a position in the list)."""
+    from agents.base import Decision
+
+    state = client.post("/api/matches", json={"game": "connect_four", "opponent": "random"}).json()
+    game = client.app.state.arena.store.get(state["id"]).game
+    while len(game.moves) < 6:  # both seats fill column 4
+        game.live.apply(game.observation(), Decision(action=3), 0.0)
+    url = f"/api/matches/{state['id']}/moves"
+    shown = client.get(f"/api/matches/{state['id']}").json()
+    assert [m["text"] for m in shown["legal"]] == ["1", "2", "3", "5", "6", "7"]
+    full = client.post(url, json={"move": "4"})
+    assert full.status_code == 422 and "not legal now" in full.json()["error"]
+    after = client.post(url, json={"move": "5"}).json()
+    assert after["history"][6] == {"ply": 6, "player": 0, "by": "you", "text": "5"}
 
 
 def test_leaderboard_api_pages_and_versions(client):

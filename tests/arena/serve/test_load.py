@@ -26,7 +26,14 @@ def test_64_concurrent_games_with_a_champion_swap(tmp_path, tiny_base, tiny_adap
     workspace = Workspace(tmp_path / "ws")
     key = server_kit.make_registry(workspace, tiny_base, tiny_adapters)
     app = create_app(
-        ServerConfig(workspace, base=str(tiny_base), poll_s=0.2, threads=1, games=("tic_tac_toe",))
+        ServerConfig(
+            workspace,
+            base=str(tiny_base),
+            poll_s=0.2,
+            threads=1,
+            games=("tic_tac_toe",),
+            max_games_per_client=GAMES,  # every client here is 127.0.0.1
+        )  # fmt: skip
     )
     failures: list[str] = []
 
@@ -45,7 +52,7 @@ def test_64_concurrent_games_with_a_champion_swap(tmp_path, tiny_base, tiny_adap
         versions = [m["version"] for m in state["agent_moves"]]
         with httpx.Client(base_url=url, timeout=TIMEOUT) as client:
             while not state["done"]:
-                move = {"move": str(state["legal"][-1]["index"])}
+                move = {"move": state["legal"][-1]["text"]}
                 state = call(client, "POST", f"/api/matches/{state['id']}/moves", json=move)
                 versions += [m["version"] for m in state["agent_moves"]]
         return state, versions
