@@ -179,6 +179,7 @@ class RunSession:
         self._session = {
             "started_at": _now(),
             "cluster": self.cluster.describe(),
+            "driver_node": _node_id(),
             "options": asdict(options),
             "artifacts": self.runner.artifacts.to_dict(),
             "resumed_records": self.loaded.records,
@@ -294,6 +295,13 @@ class RunSession:
                 runner.close()
         finally:
             self.store.close()
+
+
+def _node_id() -> str:
+    """The Ray node this driver runs on (workers elsewhere have other ids)."""
+    import ray
+
+    return ray.get_runtime_context().get_node_id()
 
 
 def _now() -> str:

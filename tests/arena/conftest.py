@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
@@ -327,20 +326,6 @@ class BlindCluster:
         self.worker.wait(timeout=30)
         self.dead.append(self.worker)
         self.worker = None
-
-    def nodes(self) -> list[dict]:
-        """``ray.nodes()`` of the cluster (alive and dead): NodeID, Alive, Resources."""
-        code = (
-            "import json, ray\n"
-            f"ray.init(address={self.address!r}, logging_level='ERROR')\n"
-            "print(json.dumps([{k: n[k] for k in ('NodeID', 'Alive', 'Resources')}"
-            " for n in ray.nodes()]))\n"
-        )
-        done = subprocess.run(
-            [sys.executable, "-c", code], env=self.env, capture_output=True, text=True
-        )
-        assert done.returncode == 0, done.stderr[-2000:]
-        return json.loads(done.stdout.strip().splitlines()[-1])
 
     def stop(self, kill_processes_under) -> None:
         procs = [p for p in (self.head, self.worker) if p is not None]
