@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from games import InputError
-from games.files import atomic_dir, atomic_write
+from games.files import StorageError, atomic_dir, atomic_write
 from training.config import TrainOptions
 from training.manifest import Manifest
 
@@ -259,6 +259,14 @@ def staged_adapter(out: Path, overwrite: bool) -> Iterator[Path]:
     try:
         with atomic_dir(out, overwrite=True) as work:
             yield work
+    except StorageError:
+        # A full or failing disk: the checkpoint scratch in ``out`` (Checkpoints) cannot be
+        # trusted or resumed from there, and leaving it would leave an ``out`` folder that is
+        # not an adapter. Other failures keep it, so that a rerun resumes.
+        shutil.rmtree(Path(out) / "trainer", ignore_errors=True)
+        if Path(out).is_dir() and not any(Path(out).iterdir()):
+            Path(out).rmdir()
+        raise
     finally:
         progress_path(out).unlink(missing_ok=True)
 
