@@ -173,11 +173,16 @@ class PrefsDataConfig:
 
 @dataclass(frozen=True)
 class LoraOptions:
-    """LoRA on every linear layer of the base (Hu et al. 2021, "LoRA", Eq. 3: W + B A * a/r)."""
+    """LoRA on every linear layer of the base (Hu et al. 2021, "LoRA", Eq. 3: W + B A * a/r).
+
+    ``dropout`` 0: on a CPU, peft's dropout on each adapted layer's input (28 of them on the
+    ``small`` base) took a quarter of an SFT step (0.16 -> 0.12 CPU-s without it), and dev
+    accuracy after the default SFT did not suffer (BENCHMARKS.md, LEARNING.md).
+    """
 
     r: int = 16
     alpha: int = 32
-    dropout: float = 0.05
+    dropout: float = 0.0
     target_modules: str = "all-linear"
 
     def __post_init__(self) -> None:
@@ -188,12 +193,21 @@ class LoraOptions:
 
 @dataclass(frozen=True)
 class QuantOptions:
-    """QLoRA (Dettmers et al. 2023): the frozen base in 4-bit NormalFloat with double quant."""
+    """How the frozen base is held while LoRA trains (decided in ``agents.llm.model_io``'s
+    ``train_precision``; the manifest records the result under ``metrics.precision``).
 
-    enabled: bool = True
+    Attributes:
+        enabled: QLoRA (Dettmers et al. 2023), the base in 4-bit ``quant_type`` with double
+            quant; None (auto): on CUDA, not on CPU (where it only costs time, measured in
+            BENCHMARKS.md). ``True`` trains QLoRA on CPU too.
+        compute_dtype: the base's dtype (4-bit weights are dequantised to it); ``auto``:
+            bfloat16 on CUDA, float32 on CPU.
+    """
+
+    enabled: bool | None = None
     quant_type: Literal["nf4", "fp4"] = "nf4"
     double_quant: bool = True
-    compute_dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    compute_dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from training.train_common import (
     finalize,
     in_view,
     loss_metrics,
+    precision_record,
     progress_callback,
     trainer_args,
 )
@@ -177,5 +178,6 @@ def train_dpo(
     with manifest.stage("save"):
         files = save_adapter(trainer.model, out)
     manifest.metrics["device"] = device
+    manifest.metrics["precision"] = precision_record(config.quant, device, trainer.model)
     finalize(manifest, out, files)
     return TrainResult(out, manifest, trainer.model if keep_model else None)

@@ -62,7 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=FORMATS,
         help="supervised fine-tuning of a LoRA adapter",
         description="Train a LoRA adapter (all linear layers) on sft.jsonl, loss on the "
-        "completion only, base in 4-bit nf4 (QLoRA) unless --no-quant. Writes the adapter "
+        "completion only; the base in 4-bit nf4 (QLoRA) on CUDA unless --no-quant, in fp32 on "
+        "CPU (where 4-bit only costs time). Writes the adapter "
         "(safetensors) and manifest.json to --out or the workspace's adapters/GAME/VERSION.",
     )
     p.add_argument("--init-adapter", default=None, help="continue this adapter (default: fresh)")
@@ -158,7 +159,9 @@ def _train_args(p: argparse.ArgumentParser, train: TrainOptions) -> None:
     p.add_argument("--version", default=None, help="adapter version -> adapters/GAME/VERSION")
     p.add_argument("--out", default=None, help="adapter folder (instead of --version)")
     p.add_argument("--overwrite", action="store_true", help="replace an adapter at the output")
-    p.add_argument("--no-quant", action="store_true", help="full-precision base (no 4-bit)")
+    p.add_argument(
+        "--no-quant", action="store_true", help="full-precision base on CUDA too (no 4-bit)"
+    )
     p.add_argument("--lora-r", type=int, default=lora.r, help="LoRA rank")
     p.add_argument("--lora-alpha", type=int, default=lora.alpha, help="LoRA scale alpha")
     p.add_argument("--lora-dropout", type=float, default=lora.dropout, help="LoRA dropout")
@@ -215,7 +218,6 @@ def _local_base(base: str, workspace: Workspace) -> str:
 
 
 def _train_common(args, workspace: Workspace) -> dict:
-    from agents.llm.model_io import pick_device
     from training.config import LoraOptions, QuantOptions, TrainOptions
     from training.rows import dataset_game
 
@@ -249,11 +251,8 @@ def _train_common(args, workspace: Workspace) -> dict:
         "out": str(out),
         "game": game,
         "lora": LoraOptions(r=args.lora_r, alpha=args.lora_alpha, dropout=args.lora_dropout),
-        # 4-bit weights are dequantised to the compute dtype: bf16 on CUDA, fp32 on CPU
-        "quant": QuantOptions(
-            enabled=not args.no_quant,
-            compute_dtype="bfloat16" if pick_device(args.device) != "cpu" else "float32",
-        ),
+        # None: agents.llm.model_io.train_precision decides (nf4 on CUDA, fp32 on CPU)
+        "quant": QuantOptions(enabled=False if args.no_quant else None),
         "train": train,
     }
 

@@ -145,6 +145,39 @@ def test_sft_step_changes_every_lora_weight_and_no_base_weight(sft_run, data, ti
     assert any(type(m).__name__ == "Linear4bit" for m in result.model.modules())
 
 
+def test_default_cpu_training_is_unquantized_and_trains_only_the_adapter(
+    sft_run, data, tiny_base, tmp_path
+):
+    """Issue 17: on a CPU the default base is fp32 (4-bit only cost time there), and training
+    still moves every LoRA weight and no base weight."""
+    from transformers import AutoModelForCausalLM
+
+    config = SFTRunConfig(
+        data=str(data[0].paths["train"]),
+        base=str(tiny_base),
+        out=str(tmp_path / "v1-default"),
+        init_adapter=str(sft_run.out),
+        lora=LORA,
+        train=opts(max_steps=3, batch_size=8, learning_rate=1e-2, logging_steps=1, device="cpu"),
+    )
+    assert config.quant == QuantOptions()  # the default, resolved by train_precision
+    result = train_sft(config, keep_model=True)
+    precision = result.manifest.metrics["precision"]
+    assert precision == {"quantize": None, "dtype": "float32", "adapter_dtype": "float32"}
+    assert not any(type(m).__name__ == "Linear4bit" for m in result.model.modules())
+    before = load_file(str(sft_run.out / "adapter_model.safetensors"))
+    after = _lora_tensors(result.model)
+    assert len(after) == len(before) == 2 * 7 * 2
+    for name, tensor in after.items():
+        assert not torch.allclose(tensor, before[_saved_key(name)].float()), name
+    fresh = AutoModelForCausalLM.from_pretrained(str(tiny_base)).state_dict()
+    trained = result.model.base_model.model.state_dict()
+    base_keys = [k for k in trained if "lora_" not in k]
+    assert len(base_keys) >= len(fresh)
+    for key in base_keys:
+        assert torch.equal(trained[key], fresh[key.replace(".base_layer", "")]), key
+
+
 @pytest.mark.parametrize(
     ("loss", "beta", "precompute"),
     [("sigmoid", 0.1, False), ("ipo", 0.1, False), ("sigmoid", 0.1, True)],
