@@ -5,7 +5,8 @@ lazily, only when an ``llm:`` spec is built.
 """
 
 from agents.base import Agent, Decision, ScriptedAgent, sample_from_policy
-from agents.spec import AgentSpec, is_deterministic, make_agent, parse_spec, with_temperature
+from agents.factory import make_agent
+from agents.spec import AgentSpec, is_deterministic, parse_spec, with_temperature
 
 __all__ = [
     "Agent",

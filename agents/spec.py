@@ -7,7 +7,15 @@ llm:BASE               the bare base model (a folder or a Hugging Face id)
 llm:BASE@ADAPTER       base + LoRA adapter (a folder, or a registry version: v3, champion)
 llm:...,key=value      LLM options that change how it plays, e.g. llm:tiny@v3,temperature=0
                        (temperature, norm, mode, retries, max_new_tokens, quantize, dtype)
+search:llm:BASE[@ADAPTER][,key=value]   PUCT search with the LLM's policy as its prior, e.g.
+                       search:llm:tiny@champion,sims=64 (options: agents.search.options)
 human                  a person: `arena play` (terminal) or `arena serve` (browser)
+
+Every scripted agent has a bounded amount of work per move: random picks among the legal
+moves, mcts runs its N simulations (N at most ``$ARENA_MAX_MCTS_SIMULATIONS``), the solver
+searches at most ``agents.solver.MOVE_NODES`` nodes and is refused for a game it cannot play
+within them (``agents.factory.scripted_refusal``), the CFR policy is a table lookup;
+``search:`` runs its ``sims`` simulations (bounded the same way as mcts).
 """
 
 from __future__ import annotations
@@ -17,10 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from games import GameHandle, InputError
+from games import InputError
 from games.limits import Limits, limits
 
-KINDS = ("random", "mcts", "solver", "llm", "human")
+KINDS = ("random", "mcts", "solver", "llm", "search", "human")
 DEFAULT_MCTS_SIMULATIONS = 200
 MAX_SPEC = 1000
 _DIGITS = re.compile(r"^[0-9]{1,12}$")
@@ -48,10 +56,21 @@ class AgentSpec:
 
     @property
     def options(self) -> dict[str, str]:
-        """The ``,key=value`` options of an ``llm:`` spec (validated by agents.llm)."""
-        if self.kind != "llm" or not self.arg or "," not in self.arg:
+        """The ``,key=value`` options of an ``llm:`` or ``search:`` spec (validated by
+        agents.llm and agents.search)."""
+        if self.kind not in ("llm", "search") or not self.arg or "," not in self.arg:
             return {}
         return dict(item.split("=", 1) for item in self.arg.split(",")[1:])
+
+    @property
+    def inner(self) -> AgentSpec | None:
+        """The ``llm:`` spec whose policy a ``search:`` spec uses as its prior (with the
+        prior temperature and the LLM options it passes on), else None."""
+        if self.kind != "search":
+            return None
+        from agents.search.options import parse_search
+
+        return parse_spec(parse_search(self.arg or "", self.raw).llm)
 
 
 @dataclass(frozen=True)
@@ -72,7 +91,7 @@ _resolver: AdapterResolver | None = None
 
 def set_adapter_resolver(resolver: AdapterResolver | None) -> None:
     """Install how registry references are resolved. The registry lives above this layer
-    (``arena``), so it injects itself here (``arena/__init__.py``) instead of being imported."""
+    (``arena``), so the processes that need it install it (``arena.registry.resolve.install``)."""
     global _resolver
     _resolver = resolver
 
@@ -108,7 +127,10 @@ def parse_spec(spec: str) -> AgentSpec:
     raw = spec.strip()
     kind, _, arg = raw.partition(":")
     kind = kind.lower()
-    usage = "expected one of: random, mcts, mcts:N, solver, llm:BASE, llm:BASE@ADAPTER, human"
+    usage = (
+        "expected one of: random, mcts, mcts:N, solver, llm:BASE, llm:BASE@ADAPTER, "
+        "search:llm:BASE[@ADAPTER][,sims=N], human"
+    )
     if kind not in KINDS:
         raise InputError(f"unknown agent spec '{spec}'; {usage}")
     if kind in ("random", "solver", "human") and arg:
@@ -137,9 +159,13 @@ def parse_spec(spec: str) -> AgentSpec:
             keys = [i.partition("=")[0].strip() for i in items]
             if len(set(keys)) != len(keys):
                 raise InputError(f"agent spec '{spec}': an option is given twice")
-            from agents.llm.agent import LLMOptions  # no torch; numpy only
+            from agents.llm.options import LLMOptions  # no torch; numpy only
 
             LLMOptions.parse(dict(i.split("=", 1) for i in items))
+    if kind == "search":
+        from agents.search.options import parse_search  # no torch
+
+        parse_spec(parse_search(arg, spec).llm)  # the LLM target, as an llm: spec
     return AgentSpec(kind=kind, arg=arg or None, raw=raw)
 
 
@@ -160,13 +186,18 @@ def with_temperature(spec: str, temperature: float) -> str:
 def is_deterministic(spec: str) -> bool:
     """True when the agent always plays the same move in the same position.
 
-    Only LLM agents that set temperature 0 in their spec qualify (argmax in score mode, greedy
-    in generate mode). ``random`` and ``mcts`` draw from their generator, and ``solver`` breaks
+    LLM agents that set temperature 0 in their spec qualify (argmax in score mode, greedy
+    in generate mode), and search agents that draw nothing (``rollouts=0``, no noise,
+    temperature 0). ``random`` and ``mcts`` draw from their generator, and ``solver`` breaks
     ties between optimal moves at random, so none of them is deterministic. Two deterministic
     players replay the same game from the same opening: such games are not independent
-    evidence (``arena.gating`` and ``training.evaluate`` count each distinct opening once).
+    evidence (``arena.runs.gate`` and ``training.evaluate`` count each distinct opening once).
     """
     parsed = parse_spec(spec)
+    if parsed.kind == "search":
+        from agents.search.options import parse_search
+
+        return parse_search(parsed.arg or "", parsed.raw).options.deterministic
     if parsed.kind != "llm":
         return False
     values = [v for k, v in parsed.options.items() if k in TEMPERATURE_KEYS]
@@ -174,37 +205,3 @@ def is_deterministic(spec: str) -> bool:
         return bool(values) and float(values[-1]) == 0.0
     except ValueError:
         return False
-
-
-def make_agent(spec: str, handle: GameHandle, **options):
-    """Build the agent named by ``spec`` for ``handle``'s game.
-
-    ``options`` go to LLM agents (workspace, device, engine); scripted agents ignore them.
-    """
-    parsed = parse_spec(spec)
-    if parsed.kind == "random":
-        from agents.scripted import RandomAgent
-
-        return RandomAgent(parsed.raw)
-    if parsed.kind == "mcts":
-        from agents.scripted import MCTSAgent
-
-        sims = int(parsed.arg) if parsed.arg else DEFAULT_MCTS_SIMULATIONS
-        return MCTSAgent(handle, sims, spec=parsed.raw)
-    if parsed.kind == "solver":
-        if handle.perfect_information:
-            from agents.solver import SolverAgent
-
-            return SolverAgent(handle, spec=parsed.raw)
-        from agents.cfr import CFRAgent
-
-        return CFRAgent(handle, spec=parsed.raw)
-    if parsed.kind == "llm":
-        try:
-            from agents.llm import make_llm_agent
-        except ImportError as error:
-            raise InputError(f"LLM agents are unavailable: {error}") from None
-        return make_llm_agent(parsed, handle, **options)
-    if parsed.kind == "human":
-        raise InputError("'human' plays through `arena play` or `arena serve`, not in batch runs")
-    raise AssertionError(parsed.kind)

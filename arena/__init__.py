@@ -1,13 +1,9 @@
-"""The arena, the top layer: Ray execution (cluster, workers, driver, exactly-once shards)
-behind the runner interface (``arena.runner.RayRunner``), the Ray runs (self-play,
-tournaments, gates) and the ``arena`` CLI.
+"""The arena, the top layer: Ray execution (``execution``), the Ray runs (``runs``: self-play,
+tournaments, gates), the registry (``registry``), the nightly cycle (``nightly``), people playing
+(``play``, ``serve``), what people read (``reporting``) and the ``arena`` CLI (``cli``).
 
 Ray is imported here and nowhere below (``games`` holds the match loop, which a Ray worker
-calls like any other caller). See ARCHITECTURE.md for the layers.
+calls like any other caller). Importing ``arena`` has no side effects: processes that resolve
+registry versions (``llm:BASE@champion``) call ``arena.registry.resolve.install()``. See
+ARCHITECTURE.md for the layers.
 """
-
-from agents.spec import set_adapter_resolver
-from arena.registry import resolve_for_agents
-
-# agents/ sits below arena/ and may not import it: the registry injects itself instead.
-set_adapter_resolver(resolve_for_agents)

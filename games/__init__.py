@@ -13,9 +13,14 @@ from games.observation import (
     legal_texts,
     observe,
     parse_action,
-    random_observations,
 )
-from games.openings import Opening, apply_opening, sample_chance, sample_opening
+from games.openings import (
+    Opening,
+    apply_opening,
+    random_observations,
+    sample_chance,
+    sample_opening,
+)
 
 __all__ = [
     "CURATED_GAMES",

@@ -12,35 +12,18 @@ import os
 import sys
 import tempfile
 import threading
-from dataclasses import dataclass
 
 import pyspiel
 
 from games.errors import InputError
 from games.game_strings import canonical_game_string
+from games.handle import CURATED_GAMES, GameHandle
 from games.limits import Limits, limits
+from games.observation import observe
 
-CURATED_GAMES: tuple[str, ...] = ("tic_tac_toe", "connect_four", "kuhn_poker", "leduc_poker")
+__all__ = ["CURATED_GAMES", "GameHandle", "load_game", "playable_games", "quiet_spiel_errors"]
+
 _STDERR_LOCK = threading.Lock()
-
-
-@dataclass(frozen=True)
-class GameHandle:
-    """A loaded game plus the exact string that loads it again (``name(param=value,...)``)."""
-
-    spec: str
-    name: str
-    params: dict[str, object]
-    game: pyspiel.Game
-
-    @property
-    def curated(self) -> bool:
-        return self.name in CURATED_GAMES
-
-    @property
-    def perfect_information(self) -> bool:
-        info = self.game.get_type().information
-        return info == pyspiel.GameType.Information.PERFECT_INFORMATION
 
 
 @functools.lru_cache(maxsize=64)
@@ -120,8 +103,6 @@ def _check_text_size(spec: str, text: str) -> None:
 
 def _probe(handle: GameHandle) -> None:
     """One initial state and its observation, created where a failure is still an InputError."""
-    from games.observation import observe  # observation imports this module
-
     with quiet_spiel_errors():
         try:
             state = handle.game.new_initial_state()

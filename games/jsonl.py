@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from games import InputError
+from games.files import storage_error
 
 T = TypeVar("T")
 
@@ -177,23 +178,39 @@ def _quarantined(qpath: Path) -> set[tuple]:
 
 
 class JsonlWriter:
-    """Appends one JSON object per line and flushes each, so a crash loses at most one line."""
+    """Appends one JSON object per line, each line in one unbuffered write, so a crash loses
+    at most that line. A write that fails (disk full) is cut back to the last whole line and
+    raised as one ``StorageError`` line naming the file: no torn line is left behind."""
 
     def __init__(self, path: str | Path, mode: str = "a"):
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open(mode, encoding="utf-8")
+            self._file = self.path.open(mode + "b", buffering=0)
         except OSError as error:
-            raise InputError(f"cannot write {self.path}: {error.strerror}") from None
+            raise storage_error(error, self.path) or InputError(
+                f"cannot write {self.path}: {error.strerror}"
+            ) from None
 
     def write(self, obj: dict) -> None:
-        self._file.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n")
-        self._file.flush()
+        line = (json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+        start = self._file.seek(0, os.SEEK_END)
+        try:
+            view = memoryview(line)
+            while view:
+                view = view[self._file.write(view) :]
+        except OSError as error:
+            try:
+                os.ftruncate(self._file.fileno(), start)  # never leave a torn line
+            except OSError:
+                pass
+            raise storage_error(error, self.path) or error from None
 
     def sync(self) -> None:
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        try:
+            os.fsync(self._file.fileno())
+        except OSError as error:
+            raise storage_error(error, self.path) or error from None
 
     def close(self) -> None:
         self._file.close()

@@ -4,6 +4,10 @@
 pending decision, groups them by agent, and asks each agent for one batch of decisions (an LLM
 engine answers a whole batch in one forward pass). ``play_match`` is the one-game case. Nothing
 here knows about Ray; arena workers simply call these functions.
+
+``LiveMatch`` is one game in progress, advanced one decision at a time: the loop above drives
+it, and so does a game with a person in it (``arena.play.human``), so every game, batch or
+human, is recorded, forfeited (an illegal move) and capped (``move_cap``) by the same code.
 """
 
 from __future__ import annotations
@@ -45,7 +49,11 @@ class MatchJob:
 
 
 @dataclass
-class _LiveGame:
+class LiveMatch:
+    """One game of ``job`` in progress (``LiveMatch.start(job)``): observe, apply decisions,
+    then ``record()``. Randomness: chance from the opening's seed, each seat its own generator
+    from (match seed, seat), so a game does not depend on what else is played beside it."""
+
     job: MatchJob
     state: object
     chance_rng: np.random.Generator
@@ -57,6 +65,19 @@ class _LiveGame:
     termination: str | None = None
     forfeit_by: int | None = None
 
+    @staticmethod
+    def start(job: MatchJob) -> LiveMatch:
+        handle = load_game(job.game)
+        game = LiveMatch(
+            job=job,
+            state=apply_opening(handle, job.opening),
+            chance_rng=np.random.default_rng(job.opening.chance_seed),
+            seat_rngs=[np.random.default_rng([job.seed, seat]) for seat in (0, 1)],
+            started=time.perf_counter(),
+        )
+        game.advance_chance()
+        return game
+
     def advance_chance(self) -> None:
         while self.state.is_chance_node():
             self.state.apply_action(sample_chance(self.state, self.chance_rng))
@@ -65,29 +86,51 @@ class _LiveGame:
     def done(self) -> bool:
         return self.termination is not None or self.state.is_terminal()
 
+    @property
+    def to_move(self) -> int | None:
+        """The seat to act, or None when the game is over."""
+        return None if self.done else int(self.state.current_player())
 
-def _start(job: MatchJob) -> _LiveGame:
-    handle = load_game(job.game)
-    game = _LiveGame(
-        job=job,
-        state=apply_opening(handle, job.opening),
-        chance_rng=np.random.default_rng(job.opening.chance_seed),
-        seat_rngs=[np.random.default_rng([job.seed, seat]) for seat in (0, 1)],
-        started=time.perf_counter(),
-    )
-    game.advance_chance()
-    return game
+    def observe(self):
+        """What the seat to act sees (the game must not be over)."""
+        return observe(load_game(self.job.game), self.state)
+
+    def apply(self, obs, decision: Decision, seconds: float) -> MoveRecord:
+        """Record ``decision`` for ``obs`` and play it; an illegal or missing action ends
+        the game as a forfeit by that seat, and ``move_cap`` moves end it as a draw."""
+        _apply(self, obs, decision, seconds)
+        return self.moves[-1]
+
+    def returns(self) -> list[float] | None:
+        """Each seat's return once the game is over (a forfeit: the worst for the seat
+        that forfeited, the best for the other; the move cap: 0 each), else None."""
+        if not self.done:
+            return None
+        if self.termination == "illegal_move":
+            worst = load_game(self.job.game).game.min_utility()
+            returns = [-worst, -worst]
+            returns[self.forfeit_by] = worst
+            return [float(r) for r in returns]
+        if self.termination == "move_cap":
+            return [0.0, 0.0]
+        return [float(r) for r in self.state.returns()]
+
+    def record(self) -> MatchRecord:
+        """The finished game as a match record."""
+        return _finish(self)
 
 
-def _apply(game: _LiveGame, obs, decision: Decision, seconds: float) -> None:
+def _aligned(probs: dict[int, float] | None, actions: tuple[int, ...]) -> list[float] | None:
+    return None if probs is None else [float(probs.get(a, 0.0)) for a in actions]
+
+
+def _apply(game: LiveMatch, obs, decision: Decision, seconds: float) -> None:
     player = obs.player
     game.think[player] += seconds
     if decision.version is not None:
         game.versions[player] = decision.version
     legal = decision.action is not None and decision.action in obs.actions
-    policy = None
-    if decision.policy is not None:
-        policy = [float(decision.policy.get(a, 0.0)) for a in obs.actions]
+    policy = _aligned(decision.policy, obs.actions)
     game.moves.append(
         MoveRecord(
             ply=len(game.state.history()),
@@ -102,6 +145,7 @@ def _apply(game: _LiveGame, obs, decision: Decision, seconds: float) -> None:
             illegal=decision.illegal + (0 if legal or decision.action is None else 1),
             unparseable=decision.unparseable,
             version=decision.version,
+            prior=_aligned(decision.prior, obs.actions),
         )
     )
     if not legal:
@@ -113,17 +157,12 @@ def _apply(game: _LiveGame, obs, decision: Decision, seconds: float) -> None:
         game.termination = "move_cap"
 
 
-def _finish(game: _LiveGame) -> MatchRecord:
+def _finish(game: LiveMatch) -> MatchRecord:
     handle = load_game(game.job.game)
-    if game.termination == "illegal_move":
-        worst = handle.game.min_utility()
-        returns = [-worst, -worst]
-        returns[game.forfeit_by] = worst
-    elif game.termination == "move_cap":
-        returns = [0.0, 0.0]
-    else:
-        game.termination = "normal"
-        returns = [float(r) for r in game.state.returns()]
+    returns = game.returns()
+    if returns is None:
+        raise ValueError(f"match {game.job.match_id} is not over yet")
+    game.termination = game.termination or "normal"
     job = game.job
     return MatchRecord(
         match_id=job.match_id,
@@ -161,9 +200,9 @@ def play_matches(jobs: Sequence[MatchJob], agents: Mapping[str, Agent]) -> list[
     missing = {spec for job in jobs for spec in job.seats} - set(agents)
     if missing:
         raise ValueError(f"no agent given for spec(s): {sorted(missing)}")
-    live = [_start(job) for job in jobs]
+    live = [LiveMatch.start(job) for job in jobs]
     while True:
-        pending: dict[str, list[tuple[_LiveGame, object]]] = {}
+        pending: dict[str, list[tuple[LiveMatch, object]]] = {}
         for game in live:
             if not game.done:
                 obs = observe(load_game(game.job.game), game.state)

@@ -1,20 +1,23 @@
 """The acting player's observation (prompt + legal actions as text) and the action codec.
 
-The codec maps each legal action to one canonical text and parses text back. Parsing is
-tolerant of case, surrounding whitespace, quotes and a trailing period, and also accepts
-OpenSpiel's own action names. It never raises on bad text: it returns a ``ParseFailure`` whose
-``kind`` tells an illegal move (a real move of this game that is not legal now) from text that
-names no move at all; illegal-move accounting depends on that distinction.
+The codec maps each legal action to one canonical text and parses text back. Parsing a
+model's output (``parse_action``) is tolerant of case, surrounding whitespace, quotes and a
+trailing period, and also accepts OpenSpiel's own action names. People get one grammar,
+``parse_label``: the label the board shows and nothing else (OpenSpiel's names for
+connect_four, ``x4``, mean column 5: a person typing them would not get what they read). Neither
+raises on bad text: they return a ``ParseFailure`` whose ``kind`` tells an illegal move (a real
+move of this game that is not legal now) from text that names no move at all; illegal-move
+accounting depends on that distinction.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import pyspiel
 
-from games.catalog import GameHandle, load_game
+from games.handle import GameHandle
 from games.views import view_for
 
 MOVE_MARKER = "Move:"
@@ -44,6 +47,7 @@ class Observation:
     actions: tuple[int, ...]
     texts: tuple[str, ...]
     state: pyspiel.State
+    handle: GameHandle = field(repr=False, compare=False)
 
     def text_of(self, action: int) -> str:
         return self.texts[self.actions.index(action)]
@@ -92,6 +96,7 @@ def observe(handle: GameHandle, state: pyspiel.State) -> Observation:
         actions=actions,
         texts=texts,
         state=state,
+        handle=handle,
     )
 
 
@@ -107,7 +112,7 @@ def parse_action(obs: Observation, text: str) -> int | ParseFailure:
             return action
     if wanted:
         game = state.get_game()
-        handle_view = view_for(load_game(obs.game))
+        handle_view = view_for(obs.handle)
         for action in range(game.num_distinct_actions()):
             if action in obs.actions:
                 continue
@@ -125,23 +130,25 @@ def parse_action(obs: Observation, text: str) -> int | ParseFailure:
     )
 
 
-def random_observations(spec: str, count: int, seed: int) -> list[Observation]:
-    """``count`` observations from uniformly random playouts of ``spec`` (tests, benchmarks).
-
-    Chance nodes are sampled with their probabilities; every decision node met is rendered.
-    """
-    import numpy as np
-
-    from games.openings import sample_chance
-
-    handle, rng, out = load_game(spec), np.random.default_rng(seed), []
-    while len(out) < count:
-        state = handle.game.new_initial_state()
-        while not state.is_terminal() and len(out) < count:
-            if state.is_chance_node():
-                state.apply_action(sample_chance(state, rng))
+def parse_label(obs: Observation, text: str) -> int | ParseFailure:
+    """The legal action whose label (its canonical text, what the board and the legal-move
+    list show) is ``text``, up to case, surrounding spaces, quotes and a final period. What
+    people type goes through here, in the terminal and the web API alike."""
+    wanted = _normalise(str(text))
+    for action, label in zip(obs.actions, obs.texts, strict=True):
+        if wanted == label.lower():
+            return action
+    legal = ", ".join(obs.texts)
+    shown = "".join(c if c.isprintable() else "?" for c in str(text).strip()[:40])
+    if wanted:
+        view = view_for(obs.handle)
+        for action in range(obs.state.get_game().num_distinct_actions()):
+            if action in obs.actions:
                 continue
-            obs = observe(handle, state.clone())
-            out.append(obs)
-            state.apply_action(obs.actions[rng.integers(len(obs.actions))])
-    return out
+            try:
+                label = view.action_text(obs.state, obs.player, action).lower()
+            except (pyspiel.SpielError, IndexError, ValueError, RuntimeError):
+                continue
+            if wanted == label:
+                return ParseFailure("illegal", text, f"'{shown}' is not legal now; legal: {legal}")
+    return ParseFailure("unparseable", text, f"'{shown}' names no move; legal: {legal}")

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyspiel
 
-from games.catalog import GameHandle
+from games.catalog import load_game
 from games.defaults import DEFAULT_OPENING_PLIES
+from games.handle import GameHandle
+from games.observation import Observation, observe
 
 
 @dataclass(frozen=True)
@@ -94,3 +96,21 @@ def apply_opening(handle: GameHandle, opening: Opening) -> pyspiel.State:
             raise ValueError(f"opening action {action} at ply {ply} is not legal in {handle.spec}")
         state.apply_action(action)
     return state
+
+
+def random_observations(spec: str, count: int, seed: int) -> list[Observation]:
+    """``count`` observations from uniformly random playouts of ``spec`` (tests, benchmarks).
+
+    Chance nodes are sampled with their probabilities; every decision node met is rendered.
+    """
+    handle, rng, out = load_game(spec), np.random.default_rng(seed), []
+    while len(out) < count:
+        state = handle.game.new_initial_state()
+        while not state.is_terminal() and len(out) < count:
+            if state.is_chance_node():
+                state.apply_action(sample_chance(state, rng))
+                continue
+            obs = observe(handle, state.clone())
+            out.append(obs)
+            state.apply_action(obs.actions[rng.integers(len(obs.actions))])
+    return out

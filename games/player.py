@@ -29,6 +29,10 @@ class Decision:
         illegal: how many illegal moves were attempted before this decision.
         unparseable: how many outputs named no move before this decision.
         version: the adapter version that made the decision (LLM agents), else None.
+        prior: the policy a search started from (a search agent's LLM prior over the legal
+            actions, before any exploration noise), else None. With ``policy`` (the
+            search's visit counts) it lets a dataset contrast the search's move with the
+            policy's own choice (MCTS-DPO, Xie et al. 2024).
     """
 
     action: int | None
@@ -37,6 +41,7 @@ class Decision:
     illegal: int = 0
     unparseable: int = 0
     version: str | None = None
+    prior: dict[int, float] | None = None
 
 
 @runtime_checkable

@@ -36,7 +36,11 @@ class SeatRecord:
 
 @dataclass(frozen=True)
 class MoveRecord:
-    """One decision. ``policy`` is aligned with ``legal_actions`` (or null)."""
+    """One decision. ``policy`` and ``prior`` are aligned with ``legal_actions`` (or null).
+
+    ``prior`` (added later, absent in older records) is the policy a search agent started
+    from, its LLM's own; ``policy`` is then the search's visit-count distribution.
+    """
 
     ply: int
     player: int
@@ -50,6 +54,7 @@ class MoveRecord:
     illegal: int = 0
     unparseable: int = 0
     version: str | None = None
+    prior: list[float] | None = None
 
     @staticmethod
     def from_dict(obj: dict) -> MoveRecord:
@@ -63,14 +68,8 @@ class MoveRecord:
         action = obj.get("action")
         if action is not None and (not isinstance(action, int) or action not in legal):
             raise ValueError(f"{where}action {action!r} is not one of legal_actions")
-        policy = obj.get("policy")
-        if policy is not None:
-            if not isinstance(policy, list) or len(policy) != len(legal):
-                raise ValueError(f"{where}policy must be a list aligned with legal_actions")
-            if any(not isinstance(p, int | float) or p < 0 for p in policy):
-                raise ValueError(f"{where}policy must hold non-negative numbers")
-            if not math.isclose(sum(policy), 1.0, abs_tol=1e-4):
-                raise ValueError(f"{where}policy sums to {sum(policy):.6f}, not 1")
+        policy = _distribution(obj, "policy", len(legal), where)
+        prior = _distribution(obj, "prior", len(legal), where)
         player = require(obj, "player", int, where)
         if player not in (0, 1):
             raise ValueError(f"{where}player must be 0 or 1")
@@ -82,12 +81,27 @@ class MoveRecord:
             legal_texts=texts,
             action=action,
             text=obj.get("text"),
-            policy=[float(p) for p in policy] if policy is not None else None,
+            policy=policy,
             raw=obj.get("raw"),
             illegal=int(obj.get("illegal", 0)),
             unparseable=int(obj.get("unparseable", 0)),
             version=obj.get("version"),
+            prior=prior,
         )
+
+
+def _distribution(obj: dict, key: str, size: int, where: str) -> list[float] | None:
+    """``obj[key]``: null/absent, or probabilities aligned with the ``size`` legal actions."""
+    values = obj.get(key)
+    if values is None:
+        return None
+    if not isinstance(values, list) or len(values) != size:
+        raise ValueError(f"{where}{key} must be a list aligned with legal_actions")
+    if any(isinstance(p, bool) or not isinstance(p, int | float) or not p >= 0 for p in values):
+        raise ValueError(f"{where}{key} must hold non-negative numbers")
+    if not math.isclose(sum(values), 1.0, abs_tol=1e-4):
+        raise ValueError(f"{where}{key} sums to {sum(values):.6f}, not 1")
+    return [float(p) for p in values]
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ A runner takes a list of ``MatchJob`` and returns their ``MatchRecord`` (in any 
 record carries its match id), handing each record to an optional ``sink`` as it is finished
 (a JSONL writer, a progress bar). ``LocalRunner`` plays in this process, ``batch`` games in
 lockstep at a time (one ``play_matches`` call per batch, so an LLM agent answers a batch in one
-forward pass); ``arena.runner.RayRunner`` plays the same jobs on Ray workers and gives the
+forward pass); ``arena.execution.runner.RayRunner`` plays the same jobs on Ray workers and gives the
 same records, because every game's randomness is in its job. Callers below ``arena`` (dataset
 builders, evaluation) take a runner as an argument and default to a ``LocalRunner``.
 """

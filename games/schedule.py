@@ -15,9 +15,38 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from games import load_game, sample_opening
+from games.configs import option
 from games.defaults import DEFAULT_OPENING_PLIES
+from games.limits import check_match_options
 from games.match import DEFAULT_MOVE_CAP, MatchJob, derive_seed
 from games.records import MatchRecord
+
+GAME_HELP = "OpenSpiel game, e.g. tic_tac_toe, connect_four(rows=5,columns=6), kuhn_poker"
+
+
+@dataclass(frozen=True)
+class MatchOptions:
+    """What decides a run's games besides the players: the run seed, the openings and the
+    move cap. Self-play, tournaments and gates hold one (flattened: their tables and flags say
+    ``seed``, ``opening_plies``, ``move_cap``)."""
+
+    seed: int = option(0, "run seed; every opening and match seed derives from it")
+    opening_plies: int = option(
+        DEFAULT_OPENING_PLIES,
+        "random plies before play in board games, shared by both games of a pair",
+    )
+    move_cap: int = option(DEFAULT_MOVE_CAP, "a game longer than this is scored as a draw")
+
+    def __post_init__(self) -> None:
+        check_match_options(self.seed, self.opening_plies, self.move_cap)
+
+    def pair_jobs(
+        self, game: str, first: str, second: str, pairs, run_id: str, tag: str
+    ) -> list[MatchJob]:
+        """``pair_jobs`` with these options."""
+        return pair_jobs(
+            game, first, second, pairs, self.seed, run_id, self.opening_plies, self.move_cap, tag
+        )
 
 
 def pair_jobs(

@@ -25,7 +25,7 @@ from typing import Protocol
 
 import pyspiel
 
-from games.catalog import GameHandle
+from games.handle import GameHandle
 
 
 class GameView(Protocol):

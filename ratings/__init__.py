@@ -15,47 +15,29 @@ Simulation helpers for the gate (used by the tests and ``scripts/bench_ratings.p
 `ratings.simulation`.
 """
 
-from .bt import BradleyTerryResult, PlayerRating, bradley_terry
-from .counts import (
-    PENTANOMIAL_SCORES,
-    TRINOMIAL_SCORES,
-    pentanomial_from_pair_scores,
-    trinomial_from_results,
-    validate_counts,
-)
-from .elo import (
-    EloEstimate,
-    elo_estimate,
-    elo_from_score,
-    pairing_estimate,
-    score_from_elo,
-    wilson_interval,
-)
-from .gate import GateConfig, GateResult, gate_decide
-from .sprt import Decision, Sprt, mle_expected, sprt_llr, sprt_llr_batch, wald_bounds
+import importlib
 
-__all__ = [
-    "PENTANOMIAL_SCORES",
-    "TRINOMIAL_SCORES",
-    "BradleyTerryResult",
-    "Decision",
-    "EloEstimate",
-    "GateConfig",
-    "GateResult",
-    "PlayerRating",
-    "Sprt",
-    "bradley_terry",
-    "elo_estimate",
-    "elo_from_score",
-    "gate_decide",
-    "mle_expected",
-    "pairing_estimate",
-    "pentanomial_from_pair_scores",
-    "score_from_elo",
-    "sprt_llr",
-    "sprt_llr_batch",
-    "trinomial_from_results",
-    "validate_counts",
-    "wald_bounds",
-    "wilson_interval",
-]
+# Each name and the module that defines it. Loaded on first use (PEP 562), so that importing
+# one part (``ratings.gate.GateConfig`` for the command line) does not load scipy.
+_WHERE = {
+    "BradleyTerryResult": "bt", "PlayerRating": "bt", "bradley_terry": "bt",
+    "PENTANOMIAL_SCORES": "counts", "TRINOMIAL_SCORES": "counts",
+    "pentanomial_from_pair_scores": "counts", "trinomial_from_results": "counts",
+    "validate_counts": "counts",
+    "EloEstimate": "elo", "elo_estimate": "elo", "elo_from_score": "elo",
+    "pairing_estimate": "elo", "score_from_elo": "elo", "wilson_interval": "elo",
+    "GateConfig": "gate", "GateResult": "gate", "gate_decide": "gate",
+    "Decision": "sprt", "Sprt": "sprt", "mle_expected": "sprt", "sprt_llr": "sprt",
+    "sprt_llr_batch": "sprt", "wald_bounds": "sprt",
+}  # fmt: skip
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'ratings' has no attribute '{name}'")
+    return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -17,9 +17,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from statistics import NormalDist
 
 import numpy as np
-from scipy.stats import norm
 
 from .counts import CountsKind, counts_kind, outcome_scores, validate_counts
 
@@ -45,7 +45,7 @@ def _check_confidence(confidence: float) -> float:
 def z_value(confidence: float) -> float:
     """Two-sided normal quantile ``z = Phi^-1(1 - (1 - confidence) / 2)`` (1.96 at 95%)."""
     confidence = _check_confidence(confidence)
-    return float(norm.ppf(0.5 + confidence / 2.0))
+    return NormalDist().inv_cdf(0.5 + confidence / 2.0)
 
 
 def score_from_elo(elo: ArrayLike) -> ArrayLike:
@@ -204,7 +204,7 @@ def elo_estimate(counts: Iterable[int] | np.ndarray, confidence: float = 0.95) -
         se = math.sqrt(float(p @ (a - s) ** 2) / n_units)
         score_ci = (max(0.0, s - z * se), min(1.0, s + z * se))
     if se > 0.0:
-        los = float(norm.cdf((s - 0.5) / se))
+        los = NormalDist().cdf((s - 0.5) / se)
     else:  # only for a sweep: s is exactly 0 or 1
         los = 1.0 if s > 0.5 else 0.0
     return EloEstimate(

@@ -20,7 +20,7 @@ limits are this gate's additions. Simulated error rates and pairs to a decision 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -33,24 +33,29 @@ __all__ = ["GateConfig", "GateResult", "gate_decide"]
 
 @dataclass(frozen=True)
 class GateConfig:
-    """Parameters of the promotion gate.
+    """Parameters of the promotion gate (each field's help in its metadata: the ``arena gate``
+    flags and the nightly ``[gate]`` table are derived from them)."""
 
-    Attributes:
-        margin: Required edge in win-rate points (draws count 1/2): H1 is ``score = 1/2 + margin``.
-        alpha: Maximum probability of promoting a candidate that is not better (score 1/2).
-        beta: Maximum probability of not promoting a candidate that is ``margin`` better.
-        min_pairs: No accept/reject before this many game pairs.
-        max_pairs: At this many pairs without an SPRT decision the candidate is rejected as
-            inconclusive (the champion stays).
-        confidence: Coverage of the score/Elo intervals reported in `GateResult`.
-    """
-
-    margin: float = 0.05
-    alpha: float = 0.05
-    beta: float = 0.05
-    min_pairs: int = 20
-    max_pairs: int = 1000
-    confidence: float = 0.95
+    margin: float = field(
+        default=0.05,
+        metadata={"help": "required edge in win rate (draws count 1/2): H1 is 1/2 + margin"},
+    )
+    alpha: float = field(
+        default=0.05,
+        metadata={"help": "most probability of promoting a candidate that is not better"},
+    )
+    beta: float = field(
+        default=0.05,
+        metadata={"help": "most probability of not promoting a candidate margin better"},
+    )
+    min_pairs: int = field(default=20, metadata={"help": "no accept/reject before this many pairs"})
+    max_pairs: int = field(
+        default=1000,
+        metadata={"help": "cap: without an SPRT decision by then the champion stays"},
+    )
+    confidence: float = field(
+        default=0.95, metadata={"help": "coverage of the reported score and Elo intervals"}
+    )
 
     def __post_init__(self) -> None:
         if not (isinstance(self.margin, int | float) and 0.0 < self.margin < 0.5):

@@ -33,11 +33,11 @@ import ray
 from benchmarks_md import DEFAULT, update_section
 
 from agents import make_agent
-from arena.cluster import connect, disconnect
-from arena.report import format_table
-from arena.runner import RayRunner
-from arena.runs import ExecOptions
-from arena.tournament import TournamentConfig, run_tournament
+from arena.execution.cluster import connect, disconnect
+from arena.execution.runner import RayRunner
+from arena.execution.session import ExecOptions
+from arena.reporting.tables import format_table
+from arena.runs.tournament import TournamentConfig, run_tournament
 from games import load_game
 from games.jsonl import JsonlWriter
 from games.runner import LocalRunner

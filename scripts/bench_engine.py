@@ -16,6 +16,7 @@ With a CUDA device it also runs a randomly initialised Qwen2-0.5B-shaped model i
 reports achieved FLOP/s against the card's dense bf16 peak.
 
     python scripts/bench_engine.py --base arena-data/base/small --out BENCHMARKS.md
+    python scripts/bench_engine.py --base B --dtypes "" --out gpu.md    # the GPU section only
 """
 
 from __future__ import annotations
@@ -219,36 +220,53 @@ def cpu_section(args, dtype: str) -> list[str]:
     return table(label, m)
 
 
+# Qwen2-0.5B's shape (its config.json), and a miniature with the same vocabulary that runs the
+# same code path on a CPU in seconds (``--gpu-shape mini --gpu-device cpu``: a check, no numbers).
+QWEN_SHAPES = {
+    "0.5b": {"hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers": 24,
+             "num_attention_heads": 14, "num_key_value_heads": 2},
+    "mini": {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+             "num_attention_heads": 4, "num_key_value_heads": 2},
+}  # fmt: skip
+
+
+def qwen_config(shape: str):
+    from transformers import Qwen2Config
+
+    return Qwen2Config(
+        vocab_size=151936,
+        max_position_embeddings=4096,
+        tie_word_embeddings=True,
+        **QWEN_SHAPES[shape],
+    )
+
+
 def gpu_section(args) -> list[str]:
     """Qwen2-0.5B-shaped, randomly initialised, bf16 (no weights are downloaded)."""
     import torch
-    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+    from transformers import AutoTokenizer, Qwen2ForCausalLM
 
-    if not torch.cuda.is_available():
+    device = args.gpu_device
+    if device.startswith("cuda") and not torch.cuda.is_available():
         return [
             "### GPU",
             "",
             "Skipped: no CUDA device in this run. " + (args.gpu_note or ""),
             "",
         ]
-    name = torch.cuda.get_device_name(0)
+    name = torch.cuda.get_device_name(0) if device.startswith("cuda") else "CPU"
     peak = next((v for k, v in BF16_PEAK.items() if k in name), None)
-    config = Qwen2Config(
-        vocab_size=151936,
-        hidden_size=896,
-        intermediate_size=4864,
-        num_hidden_layers=24,
-        num_attention_heads=14,
-        num_key_value_heads=2,
-        max_position_embeddings=4096,
-        tie_word_embeddings=True,
-    )
+    config = qwen_config(args.gpu_shape)
     with tempfile.TemporaryDirectory() as tmp:
         torch.manual_seed(0)
-        Qwen2ForCausalLM(config).to(torch.bfloat16).save_pretrained(tmp)
+        with torch.device(device):  # initialise where it runs: seconds on a GPU for 0.5B
+            model = Qwen2ForCausalLM(config)
+        model.to(torch.bfloat16).save_pretrained(tmp)
+        del model
         tok = AutoTokenizer.from_pretrained(resolve_base(args.base, args.workspace).ident)
         tok.save_pretrained(tmp)
-        engine = Engine(resolve_base(tmp), pick_device("cuda"), max_batch=args.gpu_states)
+        engine = Engine(resolve_base(tmp), pick_device(device), max_batch=args.gpu_states,
+                        dtype="bf16")  # fmt: skip
         states = random_states(args.gpu_states, seed=0)
         m = measure(engine, states, args.naive_moves, args.repeats)
         # FLOPs per token: 2 per non-embedding weight (the lm_head runs on one position per
@@ -263,7 +281,15 @@ def gpu_section(args) -> list[str]:
             f"| achieved, forward bound | {bound_flops / 1e12:.1f} TFLOP/s{of_peak} |",
             f"| achieved, engine | {engine_flops / 1e12:.1f} TFLOP/s |",
         ]
-        label = f"GPU ({name}): Qwen2-0.5B-shaped random init, bf16, {len(states)} states"
+        if device.startswith("cuda"):
+            extra.append(
+                f"| peak GPU memory (torch allocated) | "
+                f"{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB |"
+            )
+        label = (
+            f"GPU ({name}): Qwen2-{args.gpu_shape}-shaped random init "
+            f"({params_of(engine.base) / 1e6:.0f}M parameters), bf16, {len(states)} states"
+        )
         return table(label, m, extra)
 
 
@@ -276,8 +302,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--max-batch", type=int, default=256, help="engine micro-batch rows")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--dtypes", default="fp32,bf16", help="CPU precisions to measure")
+    parser.add_argument(
+        "--dtypes", default="fp32,bf16", help='CPU precisions to measure ("" for none)'
+    )
     parser.add_argument("--gpu-states", type=int, default=1024)
+    parser.add_argument("--gpu-shape", choices=sorted(QWEN_SHAPES), default="0.5b")
+    parser.add_argument(
+        "--gpu-device", default="cuda", help="device of the Qwen2 section (cpu: a code check)"
+    )
     parser.add_argument("--gpu-note", default="", help="text added when the GPU run is skipped")
     parser.add_argument("--out", default=str(DEFAULT), help="markdown file (its section)")
     args = parser.parse_args(argv)
@@ -297,7 +329,11 @@ def main(argv: list[str] | None = None) -> int:
         "- other engineers' jobs may have shared the CPU cores during the run; the three "
         "measurements are interleaved in every repeat, so their ratios stay fair",
         "",
-        *(line for dtype in args.dtypes.split(",") for line in cpu_section(args, dtype)),
+        *(
+            line
+            for dtype in filter(None, args.dtypes.split(","))
+            for line in cpu_section(args, dtype)
+        ),
         *gpu_section(args),
     ]
     text = "\n".join(lines) + "\n"

@@ -3,7 +3,7 @@
     python scripts/bench_nightly.py --workspace /tmp/bench-ws --nights 2
     python scripts/bench_nightly.py --base /path/to/base --workspace /tmp/bench-ws   # another base
 
-Runs the nights through the library (``arena.nightly.run_night``) on a local Ray instance,
+Runs the nights through the library (``arena.nightly.pipeline.run_night``) on a local Ray instance,
 then reads every stage's wall-clock time from the registry. The machine's load average is
 recorded beside the numbers: on a shared machine wall-clock times are inflated by other work.
 """
@@ -34,10 +34,12 @@ def main() -> int:
     parser.add_argument("--out", default=str(DEFAULT), help="BENCHMARKS.md, or - to print")
     args = parser.parse_args()
 
-    import arena  # noqa: F401  (installs the registry resolver)
-    from arena.nightly import run_night
-    from arena.nightly_config import load_config
-    from arena.registry import Registry
+    from arena.registry import resolve
+
+    resolve.install()
+    from arena.nightly.config import load_config
+    from arena.nightly.pipeline import run_night
+    from arena.registry.store import Registry
     from games.workspace import Workspace
 
     config = load_config(args.config)

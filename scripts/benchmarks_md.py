@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from games.files import atomic_write
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT / "BENCHMARKS.md"
 HEADER = (
@@ -31,5 +33,4 @@ def update_section(path: str | Path, key: str, text: str) -> Path:
         body = pattern.sub(lambda _: block, body)
     else:
         body = body.rstrip() + "\n\n" + block + "\n"
-    path.write_text(body)
-    return path
+    return atomic_write(path, body)

@@ -19,7 +19,6 @@ from training.data_args import add_sft_data_args, build_sft_from_args, run_main
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add_sft_data_args(parser)
     return run_main(build_sft_from_args, parser.parse_args(argv))

@@ -35,14 +35,15 @@ from __future__ import annotations
 import json
 import logging
 import math
-import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from agents.llm.model_io import file_sha256
 from games import CURATED_GAMES, InputError, completion_text, load_game, observe, sample_chance
+from games.files import atomic_dir, atomic_write
 from games.limits import check_int, check_seed
 
 logger = logging.getLogger(__name__)
@@ -348,7 +349,8 @@ def build_base(
         preset: ``"tiny"`` (tests, ~20 s on 2 CPU cores), ``"small"`` (demo, a few minutes), or
             a ``BasePreset``.
         out: the folder to create. It is written under a temporary name and renamed at the end,
-            so a half-built base never looks complete.
+            so a half-built base never looks complete; ``arena_base.json`` records the
+            sha256 of every file, checked whenever the base is loaded.
         seed: seeds the corpus, tokenizer input order, initialisation and batch order.
         progress: show a tqdm progress bar while training.
         overwrite: replace an existing base at ``out`` (otherwise that is an InputError).
@@ -387,11 +389,6 @@ def build_base(
         max_new_tokens=16,
         do_sample=False,
     )
-    tmp = out.with_name(f".{out.name}.building")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
     tokens = sum(map(len, sequences))
     manifest = {
         "preset": config.name,
@@ -414,11 +411,12 @@ def build_base(
         "torch_threads": config.threads or threads,
         "versions": {"torch": torch.__version__, "transformers": _version("transformers")},
     }
-    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
-    if out.exists():
-        shutil.rmtree(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp.rename(out)
+    with atomic_dir(out, overwrite=True) as tmp:  # a half-written base never has the name
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        # every file's sha256: checked before the base plays or trains (model_io.check_base)
+        manifest["files"] = {p.name: file_sha256(p) for p in sorted(tmp.iterdir()) if p.is_file()}
+        atomic_write(tmp / MANIFEST, json.dumps(manifest, indent=1) + "\n")
     return out
 
 

@@ -27,6 +27,7 @@ from open_spiel.python.algorithms import exploitability as exploitability_lib
 
 from agents.solver import AlphaBetaSolver
 from games import InputError, load_game, observe
+from games.files import atomic_write
 from training.manifest import sha256_file
 
 log = logging.getLogger(__name__)
@@ -197,8 +198,7 @@ def write_devset(game: str, content: list[dict] | dict, root: Path = DEVSET_DIR)
         text = "".join(json.dumps(row, sort_keys=True) + "\n" for row in content)
     else:
         text = json.dumps(content, indent=1, sort_keys=True) + "\n"
-    path.write_text(text, encoding="utf-8")
-    return path
+    return atomic_write(path, text)
 
 
 def write_lock(root: Path = DEVSET_DIR) -> Path:
@@ -209,9 +209,7 @@ def write_lock(root: Path = DEVSET_DIR) -> Path:
         "sizes": POSITION_GAMES,
         "mcts_simulations": C4_SIMULATIONS,
     }
-    path = root / LOCK_NAME
-    path.write_text(json.dumps(lock, indent=1, sort_keys=True) + "\n")
-    return path
+    return atomic_write(root / LOCK_NAME, json.dumps(lock, indent=1, sort_keys=True) + "\n")
 
 
 def rebuild(games: list[str] | None = None, root: Path = DEVSET_DIR) -> list[Path]:
@@ -263,29 +261,33 @@ def _images(handle, history: list[int]) -> list[list[int]]:
     return [history]
 
 
-_HELD_OUT: dict[str, frozenset[str]] = {}
+_HELD_OUT: dict[tuple[str, bool], frozenset[str]] = {}
 
 
-def heldout_prompts(game: str) -> frozenset[str]:
-    """Prompts that no training set may contain: the dev-set positions of ``game`` and their
-    symmetric images. Empty for games without a position dev set (poker's dev set is every
-    information state: it measures exploitability, which training cannot leak into), and for
-    variants whose parameters differ from the dev set's game."""
+def heldout_prompts(game: str, images: bool = True) -> frozenset[str]:
+    """Prompts that no training set may contain: the dev-set positions of ``game`` and, with
+    ``images``, their symmetric images (the stricter protocol: a model that learned a position's
+    mirror image has, for a symmetric game, learned the position). Empty for games without a
+    position dev set (poker's dev set is every information state: it measures exploitability,
+    which training cannot leak into), and for variants whose parameters differ from the dev
+    set's game."""
     handle = load_game(game)
     if handle.name not in POSITION_GAMES:
         return frozenset()
-    if handle.spec not in _HELD_OUT:
+    key = (handle.spec, images)
+    if key not in _HELD_OUT:
         rows, _ = load_devset(handle.name)
         prompts: set[str] = set()
         if rows and rows[0]["game"] == handle.spec:
             for row in rows:
-                for history in _images(handle, row["history"]):
+                histories = _images(handle, row["history"]) if images else [row["history"]]
+                for history in histories:
                     state = handle.game.new_initial_state()
                     for action in history:
                         state.apply_action(action)
                     prompts.add(observe(handle, state).prompt)
-        _HELD_OUT[handle.spec] = frozenset(prompts)
-    return _HELD_OUT[handle.spec]
+        _HELD_OUT[key] = frozenset(prompts)
+    return _HELD_OUT[key]
 
 
 class HeldOut:
@@ -293,15 +295,16 @@ class HeldOut:
 
     REASON = "dev-set position or its symmetric image (held out of training)"
 
-    def __init__(self, enabled: bool = True):
+    def __init__(self, enabled: bool = True, images: bool = True):
         self.enabled = enabled
+        self.images = images
         self._by_game: dict[str, frozenset[str]] = {}
 
     def __call__(self, game: str, prompt: str) -> bool:
         if not self.enabled:
             return False
         if game not in self._by_game:
-            self._by_game[game] = heldout_prompts(game)
+            self._by_game[game] = heldout_prompts(game, self.images)
         return prompt in self._by_game[game]
 
 

@@ -16,6 +16,7 @@ log ref(y_l|x)] (log-probs summed over the completion tokens):
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -30,12 +31,12 @@ from agents.llm.model_io import (
     save_adapter,
 )
 from games import InputError
+from training.checkpoints import Checkpoints, run_identity
 from training.config import DPORunConfig, to_dict
 from training.manifest import Manifest
 from training.rows import PrefRow, read_rows
 from training.train_common import (
     TrainResult,
-    check_out,
     completion_logprobs,
     count_and_filter,
     finalize,
@@ -43,6 +44,7 @@ from training.train_common import (
     loss_metrics,
     precision_record,
     progress_callback,
+    staged_adapter,
     trainer_args,
 )
 
@@ -73,25 +75,25 @@ def train_dpo(
             ``long_rows="error"``, a base without safetensors, or an adapter that is
             incomplete, pickle-based or trained on another base.
     """
+    final = Path(config.out)
+    with staged_adapter(final, overwrite) as work:  # never a half-written adapter folder
+        result = _train_dpo(config, work, final, keep_model)
+    return dataclasses.replace(result, out=final)
+
+
+def _train_dpo(config, out: Path, final: Path, keep_model: bool) -> TrainResult:
+    """The run itself, writing into the staging folder ``out`` (renamed to ``final``)."""
     from datasets import Dataset
     from transformers import set_seed
     from trl import DPOConfig, DPOTrainer
 
-    if config.loss not in ("sigmoid", "ipo"):
-        raise InputError(f"--loss must be sigmoid or ipo, got '{config.loss}'")
-    if config.beta <= 0:
-        raise InputError("--beta must be positive")
-    if config.sft_weight < 0:
-        raise InputError("--sft-weight must be >= 0")
-    out = Path(config.out)
-    if out.resolve() == Path(config.adapter).resolve():
+    if final.resolve() == Path(config.adapter).resolve():
         raise InputError("--out must differ from the adapter being continued")
     device = pick_device(config.train.device)
     fingerprint = base_fingerprint(config.base)
     parent = check_adapter(config.adapter, config.base)
-    check_out(out, overwrite)
     manifest = Manifest(
-        kind="dpo", run_id=out.name, config=to_dict(config), seeds={"train": config.train.seed}
+        kind="dpo", run_id=final.name, config=to_dict(config), seeds={"train": config.train.seed}
     )
     manifest.base = fingerprint
     manifest.metrics["parent_adapter"] = {
@@ -125,6 +127,7 @@ def train_dpo(
                 config.eval_data,
             )
     manifest.dataset = stats
+    checkpoints = Checkpoints(final, run_identity(config, manifest), config.train.checkpoint_s)
     with manifest.stage("load_model"):
         model = load_train_base(
             config.base, config.quant, device, config.train.gradient_checkpointing
@@ -140,7 +143,7 @@ def train_dpo(
         )
 
     args = DPOConfig(
-        **trainer_args(config.train, out, device, eval_rows is not None),
+        **checkpoints.trainer_args(trainer_args(config.train, out, device, eval_rows is not None)),
         loss_type=[config.loss, "sft"] if config.sft_weight > 0 else [config.loss],
         loss_weights=[1.0, config.sft_weight] if config.sft_weight > 0 else None,
         beta=config.beta,
@@ -149,7 +152,7 @@ def train_dpo(
     trainer = DPOTrainer(
         model=model,
         args=args,
-        callbacks=[progress_callback(out)],
+        callbacks=[progress_callback(final), checkpoints.callback()],
         train_dataset=to_dataset(rows),
         eval_dataset=to_dataset(eval_rows) if eval_rows else None,
         processing_class=tokenizer,
@@ -160,8 +163,9 @@ def train_dpo(
             "the bare base instead of the previous adapter. Refusing to train."
         )
     with manifest.stage("train"):
-        result = trainer.train()
+        result = trainer.train(resume_from_checkpoint=checkpoints.resume_from)
     manifest.steps = int(trainer.state.global_step)
+    checkpoints.record(manifest)
     manifest.metrics.update(loss_metrics(trainer.state.log_history))
     manifest.metrics["mean_train_loss"] = float(result.training_loss)
     for key in ("rewards/margins", "rewards/accuracies", "logps/chosen", "logps/rejected"):
@@ -179,5 +183,6 @@ def train_dpo(
         files = save_adapter(trainer.model, out)
     manifest.metrics["device"] = device
     manifest.metrics["precision"] = precision_record(config.quant, device, trainer.model)
-    finalize(manifest, out, files)
+    checkpoints.finish(out)
+    finalize(manifest, out, files, final)
     return TrainResult(out, manifest, trainer.model if keep_model else None)

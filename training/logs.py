@@ -17,7 +17,6 @@ from games import InputError, load_game
 from games.jsonl import JsonlWriter, ReadStats
 from games.records import MatchRecord, match_files, read_matches
 from games.runner import DEFAULT_BATCH, LocalRunner, Runner
-from games.schedule import pair_jobs
 from training.config import PlaySpec
 
 log = logging.getLogger(__name__)
@@ -54,19 +53,9 @@ def play_to_log(
 ) -> Path:
     """Play ``spec``'s matches and write them to ``out`` (JSONL); ``runner`` plays them
     (``games.runner``; default: a ``LocalRunner`` here, ``batch`` games at a time)."""
-    if spec.games < 1:
-        raise InputError("--play-games must be at least 1")
     handle = load_game(spec.game)
     specs = [parse_spec(s).raw for s in spec.agents]
-    jobs = pair_jobs(
-        handle.spec,
-        specs[0],
-        specs[1],
-        range((spec.games + 1) // 2),
-        spec.seed,
-        run_id="play",
-        opening_plies=spec.opening_plies,
-    )
+    jobs = spec.jobs("play")
     log.info("playing %d games of %s: %s vs %s", len(jobs), handle.spec, *specs)
     if runner is None:
         agents = {s: make_agent(s, handle, **agent_options) for s in dict.fromkeys(specs)}

@@ -112,9 +112,25 @@ def peak_rss_mib() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+def peak_gpu_mib() -> dict[str, float]:
+    """Peak CUDA memory of this process so far, in MiB: what torch allocated for tensors
+    (``max_memory_allocated``) and what its caching allocator reserved from the driver
+    (``max_memory_reserved``, nearer what nvidia-smi shows); empty when CUDA was not used."""
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.cuda.is_available() or not torch.cuda.is_initialized():
+        return {}
+    devices = range(torch.cuda.device_count())
+    return {
+        "peak_gpu_mib": round(max(torch.cuda.max_memory_allocated(d) for d in devices) / 2**20, 1),
+        "peak_gpu_reserved_mib": round(
+            max(torch.cuda.max_memory_reserved(d) for d in devices) / 2**20, 1
+        ),
+    }
+
+
 def write_manifest(path: str | Path, manifest: dict) -> Path:
     """The one manifest writer, for training runs (``Manifest.write``) and the arena's Ray runs
-    (``arena.runs``): stamps ``manifest_version`` and writes strict JSON atomically
+    (``arena.execution.session``): stamps ``manifest_version`` and writes strict JSON atomically
     (``games.files.write_json``: non-finite numbers become null or "inf")."""
     return write_json(path, {**manifest, "manifest_version": MANIFEST_VERSION})
 
@@ -170,6 +186,8 @@ class Manifest:
 
     def write(self, path: str | Path) -> Path:
         self.metrics.setdefault("peak_rss_mib", peak_rss_mib())
+        for key, value in peak_gpu_mib().items():
+            self.metrics.setdefault(key, value)
         self.hardware = {**self.hardware, **hardware()}  # torch threads/GPU as the run ended
         return write_manifest(path, self.to_dict())
 

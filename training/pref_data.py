@@ -11,6 +11,12 @@ Three methods, one output format (``training.rows.PrefRow``):
 * ``outcome``: at one prompt, the move of a game the mover won against a different move of a
   game the mover lost, aggregated over every game that reached the prompt. This needs one
   table entry per distinct prompt in memory (the other methods stream).
+* ``search``: step-level pairs from a search agent's own games (MCTS-DPO, Xie et al. 2024,
+  "Monte Carlo Tree Search Boosts Reasoning via Iterative Preference Learning"): at each move
+  the record carries the search's visit distribution (``policy``) and the LLM's own policy it
+  started from (``prior``); where the search's most visited move is not the prior's argmax,
+  the pair is (search's move, policy's move), kept when the search's visit shares differ by
+  more than ``threshold``. No game is played: the search already paid for the values.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from training.devsets import HeldOut
 from training.logs import iter_records
 from training.manifest import Manifest
 from training.rollouts import ROLLOUT_BATCH, Position, action_values, replay, rollout_jobs
-from training.rows import Drops, PrefRow, SplitWriter, digest
+from training.rows import Drops, NoUsableData, PrefRow, SplitWriter, digest
 from training.sft_data import (
     BuildResult,
     balance_wanted,
@@ -43,7 +49,7 @@ NO_PAIR = {
     "gap": "position: no confident action gap above threshold",
     "played": "position: the played move was not confidently worse than the best",
 }
-DEFAULT_CONFIDENCE = {"rollout": 0.9, "outcome": 0.0, "solver": 1.0}
+DEFAULT_CONFIDENCE = {"rollout": 0.9, "outcome": 0.0, "solver": 1.0, "search": 0.0}
 CHUNK_POSITIONS = 64
 
 
@@ -191,6 +197,8 @@ def build_prefs(
         with manifest.stage("build"):
             if config.method == "outcome":
                 _outcome_pairs(config, records, agents, level, writer, drops, counter)
+            elif config.method == "search":
+                _search_pairs(config, records, agents, writer, drops, counter)
             else:
                 positions = iter_positions(
                     records,
@@ -199,7 +207,7 @@ def build_prefs(
                     config.dedup != "none",
                     drops,
                     counter,
-                    HeldOut(config.exclude_devset),
+                    HeldOut(config.exclude_devset, config.devset_images),
                 )
                 if config.method == "solver":
                     _solver_pairs(config, positions, writer, drops)
@@ -212,7 +220,7 @@ def build_prefs(
     if stats.bad:
         drops.drop("malformed match line (quarantined)", stats.bad)
     if written["train"] == 0:
-        raise InputError(
+        raise NoUsableData(
             f"no preference pairs kept from {counter[0]} moves ("
             + ", ".join(f"{r}: {c}" for r, c in drops.items())
             + "); try more rollouts, a lower --threshold/--confidence, or more positions"
@@ -235,7 +243,7 @@ def build_prefs(
 
 def _validate(config: PrefsDataConfig) -> None:
     if config.method not in DEFAULT_CONFIDENCE:
-        raise InputError(f"unknown method '{config.method}' (rollout, solver, outcome)")
+        raise InputError(f"unknown method '{config.method}' (rollout, solver, outcome, search)")
     if config.rollouts < 1:
         raise InputError("--rollouts must be at least 1")
     if not 0.0 <= config.threshold < 1.0:
@@ -326,7 +334,7 @@ def _rollout_pairs(config, positions, level, writer, drops, agent_options, runne
 
 def _outcome_pairs(config, records, agents, level, writer, drops, counter) -> None:
     table: dict[str, dict] = {}
-    heldout = HeldOut(config.exclude_devset)
+    heldout = HeldOut(config.exclude_devset, config.devset_images)
     for record in records:
         chosen = selected_seats(record, agents, config.seats)
         for move in record.moves:
@@ -368,3 +376,45 @@ def _outcome_pairs(config, records, agents, level, writer, drops, counter) -> No
             drops.drop("position: no won move against a lost move")
         for c, r, conf in pairs:
             writer.add(pref_row(pos, c, r, values, conf, "outcome"), digest(prompt).hex())
+
+
+def _search_pairs(config, records, agents, writer, drops, counter) -> None:
+    """MCTS-DPO pairs (see the module docstring): the search's choice against the prior's."""
+    heldout = HeldOut(config.exclude_devset, config.devset_images)
+    seen: set[bytes] = set()
+    for record in records:
+        chosen = selected_seats(record, agents, config.seats)
+        for move in record.moves:
+            counter[0] += 1
+            if not chosen[move.player]:
+                drops.drop("seat or agent not selected")
+                continue
+            if move.prior is None or move.policy is None:
+                drops.drop("no search prior at this move (not a search agent's move)")
+                continue
+            if heldout(record.game, move.prompt):
+                drops.drop(HeldOut.REASON)
+                continue
+            if config.dedup != "none":
+                key = digest(move.prompt)
+                if key in seen:
+                    drops.drop("duplicate position")
+                    continue
+                seen.add(key)
+            best = max(range(len(move.policy)), key=lambda i: (move.policy[i], -i))
+            mine = max(range(len(move.prior)), key=lambda i: (move.prior[i], -i))
+            gap = move.policy[best] - move.policy[mine]
+            if best == mine:
+                drops.drop("position: the search agrees with the policy")
+                continue
+            if gap <= config.threshold:
+                drops.drop("position: visit shares closer than the threshold")
+                continue
+            c, r = move.legal_actions[best], move.legal_actions[mine]
+            pos = Position(
+                record.game, (), move.player, move.prompt, tuple(move.legal_actions),
+                tuple(move.legal_texts), record.match_id, move.ply,
+            )  # fmt: skip
+            values = {c: (0.0, 0, move.policy[best]), r: (0.0, 0, move.policy[mine])}
+            row = pref_row(pos, c, r, values, move.policy[best], "search")
+            writer.add(row, record.match_id)

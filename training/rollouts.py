@@ -5,7 +5,7 @@ history plus one candidate action; the rollout agents play it out and the mover'
 one sample of that action's value. Rollouts therefore run wherever matches run: here in one
 process (``play_matches``, batched across positions so LLM agents answer many games per
 forward pass) or on the Ray arena's workers: the caller passes a runner (``games.runner``;
-``arena.runner.RayRunner`` for Ray), and the default plays in this process.
+``arena.execution.runner.RayRunner`` for Ray), and the default plays in this process.
 
 Hidden information: in poker the logged history holds the opponent's card, which the mover
 did not see. Rolling out from the true deal would value actions with knowledge the policy

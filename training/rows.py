@@ -34,6 +34,12 @@ def _completion(obj: dict, key: str, where: str) -> str:
     return text
 
 
+class NoUsableData(InputError):
+    """The inputs hold no row to train on (no rows kept, or a seat with none to balance).
+    Not a broken run: the same inputs give the same answer, so a night ends rejected with
+    this reason instead of failing on every rerun."""
+
+
 @dataclass(frozen=True)
 class SFTRow:
     """One TRL prompt-completion row plus where it came from."""
@@ -229,7 +235,7 @@ class SplitWriter:
             k = min(n)
             if k == 0 and split == "train":
                 empty = n.index(0)
-                raise InputError(
+                raise NoUsableData(
                     f"cannot balance seats: seat {empty} has no {self.name} rows "
                     f"(seat {1 - empty} has {n[1 - empty]}); pass --no-balance to keep them"
                 )

@@ -12,6 +12,7 @@ Loss (token-level NLL on the completion): L = -(1/|C|) sum_{t in C} log p(y_t | 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -26,18 +27,19 @@ from agents.llm.model_io import (
     pick_device,
     save_adapter,
 )
+from training.checkpoints import Checkpoints, run_identity
 from training.config import SFTRunConfig, to_dict
 from training.manifest import Manifest
 from training.rows import SFTRow, read_rows
 from training.train_common import (
     TrainResult,
-    check_out,
     count_and_filter,
     finalize,
     in_view,
     loss_metrics,
     precision_record,
     progress_callback,
+    staged_adapter,
     trainer_args,
 )
 
@@ -64,18 +66,24 @@ def train_sft(
             ``long_rows="error"``, a base without safetensors, or an adapter that is
             incomplete, pickle-based or trained on another base.
     """
+    final = Path(config.out)
+    with staged_adapter(final, overwrite) as work:  # never a half-written adapter folder
+        result = _train_sft(config, work, final, keep_model, callbacks or [])
+    return dataclasses.replace(result, out=final)
+
+
+def _train_sft(config, out: Path, final: Path, keep_model: bool, callbacks: list) -> TrainResult:
+    """The run itself, writing into the staging folder ``out`` (renamed to ``final``)."""
     from datasets import Dataset
     from transformers import set_seed
     from trl import SFTConfig, SFTTrainer
 
-    out = Path(config.out)
     device = pick_device(config.train.device)
     fingerprint = base_fingerprint(config.base)
     if config.init_adapter:
         check_adapter(config.init_adapter, config.base)
-    check_out(out, overwrite)
     manifest = Manifest(
-        kind="sft", run_id=out.name, config=to_dict(config), seeds={"train": config.train.seed}
+        kind="sft", run_id=final.name, config=to_dict(config), seeds={"train": config.train.seed}
     )
     manifest.base = fingerprint
     inputs = [config.data] + ([config.eval_data] if config.eval_data else [])
@@ -104,6 +112,7 @@ def train_sft(
             )
             stats["eval"] = eval_stats
     manifest.dataset = stats
+    checkpoints = Checkpoints(final, run_identity(config, manifest), config.train.checkpoint_s)
     with manifest.stage("load_model"):
         model = load_train_base(
             config.base, config.quant, device, config.train.gradient_checkpointing
@@ -117,21 +126,22 @@ def train_sft(
         return Dataset.from_list([{"prompt": r.prompt, "completion": r.completion} for r in items])
 
     args = SFTConfig(
-        **trainer_args(config.train, out, device, eval_rows is not None),
+        **checkpoints.trainer_args(trainer_args(config.train, out, device, eval_rows is not None)),
         completion_only_loss=True,
         packing=False,
     )
     trainer = SFTTrainer(
         model=model,
         args=args,
-        callbacks=[progress_callback(out), *(callbacks or [])],
+        callbacks=[progress_callback(final), checkpoints.callback(), *callbacks],
         train_dataset=to_dataset(rows),
         eval_dataset=to_dataset(eval_rows) if eval_rows else None,
         processing_class=tokenizer,
     )
     with manifest.stage("train"):
-        result = trainer.train()
+        result = trainer.train(resume_from_checkpoint=checkpoints.resume_from)
     manifest.steps = int(trainer.state.global_step)
+    checkpoints.record(manifest)
     manifest.metrics.update(loss_metrics(trainer.state.log_history))
     manifest.metrics["mean_train_loss"] = float(result.training_loss)
     if eval_rows:
@@ -141,5 +151,6 @@ def train_sft(
         files = save_adapter(trainer.model, out)
     manifest.metrics["device"] = device
     manifest.metrics["precision"] = precision_record(config.quant, device, trainer.model)
-    finalize(manifest, out, files)
+    checkpoints.finish(out)
+    finalize(manifest, out, files, final)
     return TrainResult(out, manifest, trainer.model if keep_model else None)

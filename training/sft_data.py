@@ -20,7 +20,7 @@ from training.config import SFTDataConfig, to_dict
 from training.devsets import HeldOut
 from training.logs import input_files, iter_records, play_to_log
 from training.manifest import Manifest
-from training.rows import Drops, SFTRow, SplitWriter, digest
+from training.rows import Drops, NoUsableData, SFTRow, SplitWriter, digest
 
 
 @dataclass
@@ -117,7 +117,7 @@ def build_sft(config: SFTDataConfig) -> BuildResult:
     stats = ReadStats()
     seen: set[bytes] = set()
     considered = 0
-    heldout = HeldOut(config.exclude_devset)
+    heldout = HeldOut(config.exclude_devset, config.devset_images)
     labeller = SolverLabels() if config.label == "solver" else None
     writer = SplitWriter(out, "sft", config.heldout, config.seed, balance_wanted(config))
     try:
@@ -168,7 +168,7 @@ def build_sft(config: SFTDataConfig) -> BuildResult:
     if stats.bad:
         drops.drop("malformed match line (quarantined)", stats.bad)
     if written["train"] == 0:
-        raise InputError(
+        raise NoUsableData(
             f"no SFT rows kept from {considered} moves ("
             + ", ".join(f"{r}: {c}" for r, c in drops.items())
             + "); check --agents/--seats/--outcome"

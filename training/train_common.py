@@ -11,10 +11,13 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from games import InputError
+from games.files import atomic_dir, atomic_write
 from training.config import TrainOptions
 from training.manifest import Manifest
 
@@ -118,13 +121,7 @@ def trainer_args(train: TrainOptions, out: Path, device: str, has_eval: bool) ->
     """Keyword arguments shared by ``trl.SFTConfig`` and ``trl.DPOConfig``."""
     import torch
 
-    if train.batch_size < 1 or train.grad_accum < 1:
-        raise InputError("--batch-size and --grad-accum must be at least 1")
-    if train.max_steps == 0 or (train.max_steps < 0 and train.epochs <= 0):
-        raise InputError("give a positive --max-steps or --epochs")
-    if train.threads is not None:
-        if train.threads < 1:
-            raise InputError("--threads must be at least 1")
+    if train.threads is not None:  # ranges: TrainOptions.__post_init__
         torch.set_num_threads(train.threads)
     if train.report_to == "tensorboard" and not _importable("tensorboard", "tensorboardX"):
         raise InputError("--report-to tensorboard needs `pip install tensorboard` (optional)")
@@ -141,7 +138,9 @@ def trainer_args(train: TrainOptions, out: Path, device: str, has_eval: bool) ->
         "lr_scheduler_type": "linear",
         "logging_steps": train.logging_steps,
         "logging_first_step": True,
+        # checkpoints are taken on time by ``Checkpoints.callback`` (bounded lost work)
         "save_strategy": "no",
+        "save_total_limit": 1,
         "eval_strategy": "no",
         "report_to": [] if train.report_to in ("", "none") else [train.report_to],
         "seed": train.seed,
@@ -191,9 +190,11 @@ PROGRESS_FILE = "progress.json"
 
 
 def progress_path(out: str | Path) -> Path:
-    """Where a running training writes its progress (inside the scratch folder, which
-    ``finalize`` removes): a driver on another node reads it from the shared workspace."""
-    return Path(out) / "trainer" / PROGRESS_FILE
+    """Where a running training of adapter folder ``out`` writes its progress: a hidden file
+    beside it (the adapter is trained in a staging folder until complete), which a driver on
+    another node reads from the shared workspace."""
+    out = Path(out)
+    return out.parent / f".{out.name}.{PROGRESS_FILE}"
 
 
 def read_progress(out: str | Path) -> dict | None:
@@ -218,6 +219,10 @@ def progress_callback(out: Path, every_s: float = 2.0):
             self.started = time.monotonic()
             self.written = 0.0
             self.loss: float | None = None
+            self.first = 0  # the step training (re)started from: a resumed run's ETA
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.first = int(state.global_step)
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if logs and "loss" in logs:
@@ -230,25 +235,25 @@ def progress_callback(out: Path, every_s: float = 2.0):
             self.written = now
             elapsed = now - self.started
             step, total = int(state.global_step), int(state.max_steps)
-            eta = elapsed / step * (total - step) if step else None
+            eta = elapsed / (step - self.first) * (total - step) if step > self.first else None
             record = {"step": step, "max_steps": total, "elapsed_s": round(elapsed, 1)}
             record.update(eta_s=None if eta is None else round(eta, 1), loss=self.loss)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temp = path.with_suffix(".tmp")
-            temp.write_text(json.dumps(record))
-            temp.replace(path)
+            atomic_write(path, json.dumps(record), fsync=False)  # scratch: loss costs nothing
 
     return ProgressFile()
 
 
-def finalize(manifest: Manifest, out: Path, adapter_files: list[Path]) -> Path:
-    """Hash the adapter, remove the trainer's scratch folder, write ``manifest.json``."""
+def finalize(manifest: Manifest, out: Path, adapter_files: list[Path], final: Path) -> Path:
+    """Hash the adapter, remove the trainer's scratch folder, write ``manifest.json`` (into
+    the staging folder ``out``; its outputs are named by their ``final`` paths)."""
     scratch = out / "trainer"
     if (scratch / "runs").exists():  # TensorBoard logs (report_to tensorboard): keep them
         shutil.move(str(scratch / "runs"), str(out / "tensorboard"))
     if scratch.exists():
         shutil.rmtree(scratch, ignore_errors=True)
     manifest.add_outputs(adapter_files)
+    for entry in manifest.outputs:
+        entry["path"] = str(final / Path(entry["path"]).name)
     return manifest.write(out / "manifest.json")
 
 
@@ -256,7 +261,19 @@ def check_out(out: Path, overwrite: bool) -> None:
     """Refuse to overwrite an existing adapter unless asked (versions are immutable)."""
     if (out / "adapter_model.safetensors").exists() and not overwrite:
         raise InputError(f"{out} already holds an adapter; choose another --out or --overwrite")
-    out.mkdir(parents=True, exist_ok=True)
+
+
+@contextmanager
+def staged_adapter(out: Path, overwrite: bool) -> Iterator[Path]:
+    """``with staged_adapter(out, overwrite) as work:`` train and save into ``work``, a
+    hidden folder beside ``out``, renamed to ``out`` only once complete (``atomic_dir``): a
+    crash or a full disk never leaves a half-written adapter, and the error is one line."""
+    check_out(out, overwrite)
+    try:
+        with atomic_dir(out, overwrite=True) as work:
+            yield work
+    finally:
+        progress_path(out).unlink(missing_ok=True)
 
 
 def completion_logprobs(model, tokenizer, prompts: list[str], completions: list[str], batch=16):

@@ -12,7 +12,10 @@ adapter never leaves the engine half-changed:
   which training uses too): the base sha256 its manifest records, else
   ``base_model_name_or_path`` (same folder, an identical copy, or elsewhere the same name);
 - every tensor must fit the base: LoRA A is ``[r, in_features]`` and B ``[out_features, r]``
-  for a module the base actually has.
+  for a module the base actually has;
+- the files must be the ones trained: the sha256 that ``manifest.json`` records for each
+  output (weights, config) is compared with the files (``model_io.check_recorded``, cached by
+  size and mtime), so bytes changed after training are refused before they play or train.
 
 ``AdapterSet`` (the engine's adapter half) loads accepted folders into one peft model under
 internal names that are never reused, points roles at them, and unloads retired ones when the
@@ -32,6 +35,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agents.llm.model_io import (
+    EMBEDDING_NAMES,
+    base_fingerprint,
+    check_recorded,
+    has_safetensors,
+)
 from games import InputError
 
 logger = logging.getLogger(__name__)
@@ -87,6 +96,7 @@ def inspect_adapter(path: str | Path, version: str | None = None) -> AdapterInfo
     for needed in (config_path, weights_path):
         if not needed.is_file():
             raise InputError(f"adapter {folder}: missing {needed.name}")
+    check_recorded(folder, recorded_outputs(folder), "adapter")
     try:
         config = json.loads(config_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -115,9 +125,6 @@ def inspect_adapter(path: str | Path, version: str | None = None) -> AdapterInfo
         shapes=shapes,
         nbytes=weights_path.stat().st_size,
     )
-
-
-EMBEDDING_NAMES = ("embed_tokens", "lm_head", "wte", "wpe", "embed_out", "word_embeddings")
 
 
 def unservable_parts(config: dict, shapes: dict | None = None) -> list[str]:
@@ -150,6 +157,24 @@ def read_manifest(folder: Path) -> dict | None:
     if not isinstance(data, dict):
         raise InputError(f"adapter {folder}: {MANIFEST_FILE} is not a JSON object")
     return data
+
+
+def recorded_outputs(folder: Path) -> dict[str, str]:
+    """File name -> sha256 of the adapter files its ``manifest.json`` lists as outputs (the
+    training run's record; ``{}`` without a manifest). A listed entry without a well-formed
+    sha256 is refused: the check must not silently fall away."""
+    manifest = read_manifest(folder) or {}
+    outputs = manifest.get("outputs") or []
+    recorded = {}
+    for entry in outputs if isinstance(outputs, list) else []:
+        name = Path(str(entry.get("path", ""))).name if isinstance(entry, dict) else ""
+        if name not in (WEIGHTS_FILE, CONFIG_FILE):
+            continue
+        digest = entry.get("sha256")
+        if not isinstance(digest, str) or not _SHA256.match(digest):
+            raise InputError(f"adapter {folder}: {MANIFEST_FILE} lists {name} without a sha256")
+        recorded[name] = digest
+    return recorded
 
 
 def _manifest_version(folder: Path) -> str | None:
@@ -228,8 +253,6 @@ def check_same_base(info: AdapterInfo, base_ident: str, base_local: bool) -> Non
        with the base: the same folder, an identical copy (same config and build recipe), or on
        another machine the same name.
     """
-    from agents.llm.model_io import base_fingerprint, has_safetensors
-
     recorded = _recorded_sha256(info.path)
     if recorded is not None and base_local and has_safetensors(Path(base_ident)):
         current = base_fingerprint(base_ident)

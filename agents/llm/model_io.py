@@ -20,6 +20,12 @@ Weights are read from safetensors only: pickle-based ``*.bin`` files can run cod
 and are refused. A base's identity is ``base_fingerprint`` (sha256 over config, tokenizer and
 weights), which every adapter manifest records; the one "same base" check that uses it is
 ``agents.llm.adapters.check_same_base``.
+
+Content checks (``check_recorded``, the one place): a locally built base records the sha256 of
+each of its files in ``arena_base.json`` and an adapter's manifest those of its outputs; both
+are compared with the files before a base or an adapter plays or trains, so bytes changed after
+the fact (a damaged disk, a hand edit) are refused with one line naming the file. Verdicts are
+cached by (path, size, mtime_ns), so a hot path never rehashes an unchanged file.
 """
 
 from __future__ import annotations
@@ -31,6 +37,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from games import InputError
+from games.files import atomic_write
+
+# Modules a LoRA adapter may not target: the engine serves per-row LoRA on linear layers only.
+EMBEDDING_NAMES = ("embed_tokens", "lm_head", "wte", "wpe", "embed_out", "word_embeddings")
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +48,8 @@ QUANTIZATIONS = (None, "nf4")
 WEIGHTS_FILE = "adapter_model.safetensors"
 CONFIG_FILE = "adapter_config.json"
 _FINGERPRINTS: dict[tuple, dict] = {}
+_FILE_HASHES: dict[tuple[str, int, int], str] = {}
+BASE_RECIPE = "arena_base.json"
 
 
 @dataclass(frozen=True)
@@ -138,12 +150,17 @@ def load_base(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype
         )
         kwargs["device_map"] = device
+    if ref.local:
+        check_base(ref.ident)  # safetensors only, recorded hashes
+        kwargs["use_safetensors"] = True
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()  # a per-tensor bar on every agent start is noise
     try:
         tokenizer = AutoTokenizer.from_pretrained(ref.ident)
         model = AutoModelForCausalLM.from_pretrained(ref.ident, **kwargs)
-    except (OSError, ValueError) as error:
+    except Exception as error:
+        if not _load_failure(error):
+            raise
         where = "folder" if ref.local else "hub id (no local folder or workspace base matched)"
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise InputError(f"cannot load base model '{ref.spec}' as a {where}: {first}") from None
@@ -163,6 +180,24 @@ def load_base(
     return model, tokenizer
 
 
+def _load_failure(error: Exception) -> bool:
+    """A model folder that cannot be read (missing or damaged files): safetensors raises its
+    own error type for a truncated file, transformers OSError or ValueError for the rest."""
+    return isinstance(error, OSError | ValueError) or "afetensor" in type(error).__name__
+
+
+def _train_model(path: str, **kwargs):
+    from transformers import AutoModelForCausalLM
+
+    try:
+        return AutoModelForCausalLM.from_pretrained(path, use_safetensors=True, **kwargs)
+    except Exception as error:
+        if not _load_failure(error):
+            raise
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise InputError(f"cannot load base model {path}: {first}") from None
+
+
 def accepts(model, argument: str) -> bool:
     """Whether ``model``'s forward takes ``argument`` (APIs moved across transformers)."""
     import inspect
@@ -179,13 +214,61 @@ def cache_kwarg(model) -> str:
 # --- training: base folder checks, fingerprint, training precision and base, LoRA files ---
 
 
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file, cached by (path, size, mtime_ns): a rewrite changes the key."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _FILE_HASHES:
+        h = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                h.update(block)
+        _FILE_HASHES[key] = h.hexdigest()
+    return _FILE_HASHES[key]
+
+
+def check_recorded(folder: Path, recorded: dict[str, str], what: str) -> None:
+    """Refuse ``folder`` unless each file named in ``recorded`` (file name -> sha256) has that
+    sha256; ``what`` names the folder's kind and its record in the message.
+
+    Raises:
+        InputError: a recorded file is missing or its bytes differ (one line naming it).
+    """
+    for name, digest in sorted(recorded.items()):
+        path = Path(folder) / name
+        if not path.is_file():
+            raise InputError(f"{what} {folder}: {name} is missing (its record lists it)")
+        found = file_sha256(path)
+        if found != digest:
+            raise InputError(
+                f"{what} {folder}: {name} does not match the sha256 its record holds "
+                f"(recorded {digest[:12]}, found {found[:12]}); the file was changed or "
+                "damaged after it was written: refused"
+            )
+
+
+def base_recorded_files(folder: str | Path) -> dict[str, str]:
+    """The file hashes a locally built base records in ``arena_base.json`` (``{}`` for other
+    model folders, and for bases built before the arena recorded them)."""
+    path = Path(folder) / BASE_RECIPE
+    if not path.is_file():
+        return {}
+    try:
+        files = json.loads(path.read_bytes().decode("utf-8")).get("files") or {}
+    except (ValueError, AttributeError) as error:
+        raise InputError(f"base {folder}: unreadable {BASE_RECIPE} ({error})") from None
+    return {str(k): str(v) for k, v in files.items()} if isinstance(files, dict) else {}
+
+
 def has_safetensors(base: str | Path) -> bool:
     path = Path(base)
     return (path / "config.json").is_file() and any(path.glob("*.safetensors"))
 
 
 def check_base(base: str | Path) -> Path:
-    """The base folder, refusing a missing one or one without safetensors weights."""
+    """The base folder, refusing a missing one, one without safetensors weights, and one
+    whose files differ from the hashes its ``arena_base.json`` records."""
     path = Path(base)
     if not (path / "config.json").exists():
         raise InputError(
@@ -196,6 +279,7 @@ def check_base(base: str | Path) -> Path:
         pickled = [p.name for p in path.glob("*.bin")]
         hint = f" (found pickle-based {', '.join(pickled)}, refused)" if pickled else ""
         raise InputError(f"base {path} has no *.safetensors weights{hint}")
+    check_recorded(path, base_recorded_files(path), "base")
     return path
 
 
@@ -281,7 +365,6 @@ def load_train_base(base: str | Path, quant, device: str, gradient_checkpointing
     compute_dtype); read by attribute, so this layer does not import ``training``.
     """
     import torch
-    from transformers import AutoModelForCausalLM
 
     path = str(check_base(base))
     precision = train_precision(quant, device)
@@ -296,7 +379,7 @@ def load_train_base(base: str | Path, quant, device: str, gradient_checkpointing
             bnb_4bit_use_double_quant=quant.double_quant,
             bnb_4bit_compute_dtype=dtype,
         )
-        model = AutoModelForCausalLM.from_pretrained(
+        model = _train_model(
             path, quantization_config=config, device_map={"": device}, dtype=torch.float32
         )
         model = prepare_model_for_kbit_training(
@@ -304,7 +387,7 @@ def load_train_base(base: str | Path, quant, device: str, gradient_checkpointing
         )
         _keep_4bit_trainable(model)
     else:
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device)
+        model = _train_model(path, dtype=dtype).to(device)
         for param in model.parameters():
             param.requires_grad_(False)
     logger.info("training base %s on %s: %s", path, device, precision)
@@ -332,8 +415,6 @@ def new_adapter(model, lora):
     """A fresh LoRA on every linear layer (except the output head); ``lora`` is a
     ``training.config.LoraOptions`` (r, alpha, dropout, target_modules)."""
     from peft import LoraConfig, get_peft_model
-
-    from agents.llm.adapters import EMBEDDING_NAMES
 
     if any(name in lora.target_modules for name in EMBEDDING_NAMES):
         raise InputError(
@@ -376,4 +457,4 @@ def _sort_target_modules(config_path: Path) -> None:
     config = json.loads(config_path.read_text())
     if isinstance(config.get("target_modules"), list):
         config["target_modules"] = sorted(config["target_modules"])
-        config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        atomic_write(config_path, json.dumps(config, indent=2, sort_keys=True) + "\n")

@@ -1,7 +1,8 @@
 """The ``arena`` command line: one entry point, one module per group of subcommands.
 
 User mistakes (unknown game, bad spec, unreadable file, ...) print one line
-``arena: error: ...`` and exit with status 2; set ``ARENA_DEBUG=1`` for the traceback.
+``arena: error: ...`` and exit with status 2; storage failures (disk full, a damaged file) print
+one such line naming the file and exit with status 1. ``ARENA_DEBUG=1`` shows the traceback.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import sys
 
 from games import InputError
+from games.files import StorageError, storage_error
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -71,16 +73,34 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         print("arena: error: no command given (see the list above)", file=sys.stderr)
         return 2
+    from arena.registry import resolve
+
+    resolve.install()  # specs such as llm:small@champion resolve through the registry
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
+        cluster = sys.modules.get("arena.execution.cluster")
+        if getattr(cluster, "terminated", False):  # SIGTERM (arena.execution.cluster)
+            print("arena: terminated (SIGTERM); run the same command to resume", file=sys.stderr)
+            return 143
         print("arena: interrupted", file=sys.stderr)
         return 130
+    except StorageError as error:  # disk full, damaged file: one line, exit 1 (not a mistake)
+        if os.environ.get("ARENA_DEBUG"):
+            raise
+        print(f"arena: error: {one_line(str(error))}", file=sys.stderr)
+        return 1
     except (InputError, FileNotFoundError, PermissionError, IsADirectoryError) as error:
         if os.environ.get("ARENA_DEBUG"):
             raise
         print(f"arena: error: {one_line(str(error))}", file=sys.stderr)
         return 2
+    except Exception as error:
+        wrapped = storage_error(error)
+        if wrapped is None or os.environ.get("ARENA_DEBUG"):
+            raise
+        print(f"arena: error: {one_line(str(wrapped))}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -11,17 +11,20 @@ import numpy as np
 from tqdm import tqdm
 
 from agents import make_agent, parse_spec
-from arena.report import pairing_entry, pairing_table
-from arena.runs import MAX_BATCH
+from arena.execution.session import MAX_BATCH
+from arena.reporting.tables import pairing_entry, pairing_table
 from games import CURATED_GAMES, InputError, load_game, observe, playable_games, sample_opening
-from games.defaults import DEFAULT_BATCH, DEFAULT_OPENING_PLIES
+from games.config_flags import Flags
+from games.defaults import DEFAULT_BATCH
 from games.jsonl import JsonlWriter
 from games.limits import check_int
 from games.match import MatchJob
 from games.runner import LocalRunner
-from games.schedule import pair_jobs, summarize
+from games.schedule import summarize
 from games.workspace import Workspace
 from training.config import PlaySpec
+
+MATCH_FLAGS = Flags(PlaySpec, defaults={"games": 10})  # a quick look: 10 games unless told
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,28 +38,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Play N games between two agents as seat-swapped pairs (same opening, seats "
         "swapped), write every game as JSONL, and print wins, draws and losses.",
     )
-    p.add_argument("--game", required=True, help="e.g. tic_tac_toe, connect_four(rows=5,columns=6)")
-    p.add_argument(
-        "--agents",
-        nargs=2,
-        required=True,
-        metavar="SPEC",
-        help="two agent specs: random, mcts[:N], solver, llm:BASE[@ADAPTER]",
-    )
-    p.add_argument("--games", type=int, default=10, help="number of games (default 10)")
-    p.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
+    MATCH_FLAGS.add_to(p)
     p.add_argument("--out", default=None, help="output JSONL (default: workspace matches/<run>/)")
     p.add_argument(
         "--batch",
         type=int,
         default=DEFAULT_BATCH,
         help="games played concurrently (default %(default)s)",
-    )
-    p.add_argument(
-        "--opening-plies",
-        type=int,
-        default=DEFAULT_OPENING_PLIES,
-        help="random plies before play in board games (default %(default)s)",
     )
     p.add_argument("--device", default=None, help="LLM agents: cpu or cuda (default: auto)")
     p.set_defaults(func=cmd_match)
@@ -108,13 +96,11 @@ def play_jobs(jobs: list[MatchJob], agents: dict, out: Path, batch: int, desc: s
 
 
 def cmd_match(args: argparse.Namespace) -> int:
-    if args.games < 1:
-        raise InputError("--games must be at least 1")
     check_int("--batch", args.batch, 1, MAX_BATCH)
     handle = load_game(args.game)
     specs = [parse_spec(s).raw for s in args.agents]
-    # the same ranges as every other way of playing matches (seed, opening plies, games limit)
-    PlaySpec(handle.spec, (specs[0], specs[1]), args.games, args.seed, args.opening_plies)
+    # the same fields and ranges as every other way of playing matches
+    play = MATCH_FLAGS.build(args, game=handle.spec, agents=tuple(specs))
     workspace = Workspace.resolve(args.workspace)
     run_id = time.strftime("match-%Y%m%d-%H%M%S")
     out = Path(args.out) if args.out else workspace.matches(run_id) / "matches.jsonl"
@@ -122,22 +108,14 @@ def cmd_match(args: argparse.Namespace) -> int:
         spec: make_agent(spec, handle, workspace=workspace, device=args.device)
         for spec in dict.fromkeys(specs)
     }
-    if args.games >= 2000:  # openings take about 2 s per 10,000 games: say so first
+    if play.games >= 2000:  # openings take about 2 s per 10,000 games: say so first
         print(
-            f"[match] {args.games} games of {handle.spec}: {specs[0]} vs {specs[1]}; "
+            f"[match] {play.games} games of {handle.spec}: {specs[0]} vs {specs[1]}; "
             "preparing the openings ...",
             file=sys.stderr,
             flush=True,
         )
-    jobs = pair_jobs(
-        handle.spec,
-        specs[0],
-        specs[1],
-        range((args.games + 1) // 2),
-        args.seed,
-        run_id=run_id,
-        opening_plies=args.opening_plies,
-    )[: args.games]
+    jobs = play.jobs(run_id)[: play.games]
     started = time.perf_counter()
     records = play_jobs(jobs, agents, out, args.batch, desc=f"{specs[0]} vs {specs[1]}")
     seconds = time.perf_counter() - started
@@ -156,8 +134,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """The locally built base model against scripted agents on tic_tac_toe, through the Ray
     tournament on the embedded local cluster."""
     from arena.cli.run_cmds import ProgressLine
-    from arena.runs import ExecOptions
-    from arena.tournament import TournamentConfig, run_tournament
+    from arena.execution.session import ExecOptions
+    from arena.runs.tournament import TournamentConfig, run_tournament
 
     if args.pairs < 1:
         raise InputError("--pairs must be at least 1")

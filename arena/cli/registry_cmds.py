@@ -1,5 +1,5 @@
 """``arena registry``, ``arena promote``, ``arena rollback``: the adapter versions and the
-champion (logic in ``arena.registry``; this is argv and printing only)."""
+champion (logic in ``arena.registry.store``; this is argv and printing only)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 import getpass
 import json
 
-from arena.report import format_table
+from arena.reporting.tables import format_table
 from games import InputError
 from games.workspace import Workspace
 
@@ -18,8 +18,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="adapter versions, the champion per game and base, and their history",
         description="Show the registry (WORKSPACE/registry.sqlite): the champion of each game "
         "and base, every version with its status, promotions, rejections and rollbacks with "
-        "their reasons, and the latest rating snapshot.",
+        "their reasons, and the latest rating snapshot. `arena registry rebuild` reconstructs "
+        "a missing, emptied or damaged registry from the adapter folders (registration.json, "
+        "manifest.json), the night reports (nights/*/report.json) and WORKSPACE/events/.",
     )
+    p.add_argument(
+        "action", nargs="?", choices=("show", "rebuild"), default="show",
+        help="show (default) or rebuild",
+    )  # fmt: skip
     p.add_argument("--game", default=None, help="only this game")
     p.add_argument("--base", default=None, help="only this base")
     p.add_argument("--format", choices=("table", "json"), default="table", help="(table)")
@@ -41,9 +47,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _registry(args, readonly: bool):
-    from arena.registry import Registry
+    """The workspace's registry. Writing (promote, rollback) needs one that exists: opening
+    for writing would create an empty registry.sqlite in a workspace that never had one."""
+    from arena.registry.store import Registry
 
-    return Registry.open(Workspace.resolve(args.workspace).registry, readonly=readonly)
+    path = Workspace.resolve(args.workspace).registry
+    if not readonly and not path.is_file():
+        raise InputError(
+            f"no registry at {path}: nothing to {args.command.replace('rollback', 'roll back')}; "
+            "`arena nightly` starts one"
+        )
+    return Registry.open(path, readonly=readonly)
 
 
 def _key(reg, args) -> tuple[str, str]:
@@ -62,6 +76,9 @@ def _key(reg, args) -> tuple[str, str]:
 
 def cmd_registry(args: argparse.Namespace) -> int:
     from games import load_game
+
+    if args.action == "rebuild":
+        return cmd_rebuild(args)
 
     with _registry(args, readonly=True) as reg:
         game = load_game(args.game).spec if args.game else None
@@ -106,7 +123,7 @@ def cmd_registry(args: argparse.Namespace) -> int:
         print("history:")
         print(format_table(["when", "event", "versions", "by", "reason"], rows))
         if entry["ratings"]:
-            from arena.nightly_report import leaderboard_table
+            from arena.nightly.report import leaderboard_table
 
             print(f"ratings (night {entry['ratings'][0]['night']}):")
             print(leaderboard_table(entry["ratings"]))
@@ -148,4 +165,22 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         event = reg.rollback(game, base, args.reason, _actor(), to=args.to)
     print(f"{game} on {base}: {event.from_version} -> {event.to_version} (rolled back: "
           f"{event.reason})")  # fmt: skip
+    return 0
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    from arena.registry.rebuild import rebuild
+
+    summary = rebuild(Workspace.resolve(args.workspace).root)
+    if args.format == "json":
+        print(json.dumps(summary, indent=1))
+        return 0
+    sources = ", ".join(f"{n} {what}" for what, n in summary["sources"].items())
+    print(f"rebuilt {summary['registry']} from {sources}:")
+    print(f"  {summary['versions']} versions, {summary['events']} events, "
+          f"{summary['gate_decisions']} gate decisions, {summary['nights']} nights")  # fmt: skip
+    for key, version in summary["champions"].items():
+        print(f"  champion of {key}: {version}")
+    for note in summary["notes"]:
+        print(f"  note: {note}")
     return 0

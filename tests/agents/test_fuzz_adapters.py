@@ -10,6 +10,7 @@ and checks the property: the game plays, or one `arena: error:` line; never a tr
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -29,9 +30,20 @@ def _manifest(adapter: Path, base: Path, game: str) -> None:
     """The manifest training writes beside an adapter: the base's content hash and the config
     (with its game); see training.manifest and training.sft."""
     from agents.llm.model_io import base_fingerprint
+    from training.manifest import file_entry
 
+    outputs = [
+        file_entry(adapter / n) for n in ("adapter_model.safetensors", "adapter_config.json")
+    ]
     (adapter / "manifest.json").write_text(
-        json.dumps({"kind": "sft", "base": base_fingerprint(base), "config": {"game": game}})
+        json.dumps(
+            {
+                "kind": "sft",
+                "base": base_fingerprint(base),
+                "config": {"game": game},
+                "outputs": outputs,
+            }
+        )  # fmt: skip
     )
 
 
@@ -88,13 +100,17 @@ def test_base_rebuilt_at_the_same_path_is_refused(cli, setup, tmp_path):
     name = sorted(tensors)[0]
     tensors[name] = tensors[name] + 0.01  # rebuilt: another model at the same path
     save_file(tensors, weights, metadata={"format": "pt"})
+    recipe = json.loads((rebuilt / "arena_base.json").read_text())  # a rebuild records its files
+    recipe["files"]["model.safetensors"] = hashlib.sha256(weights.read_bytes()).hexdigest()
+    (rebuilt / "arena_base.json").write_text(json.dumps(recipe))
     result = _play(cli, rebuilt, moved, tmp=tmp_path)
     result.assert_clean()
     assert result.code == 2 and "was trained on base" in result.error, result.err
 
 
 DAMAGES = [
-    "no_config", "no_weights", "truncated_weights", "garbage_weights", "pickle", "empty_dir",
+    "no_config", "no_weights", "truncated_weights", "garbage_weights", "flipped_weights",
+    "pickle", "empty_dir",
     "manifest_bytes", "manifest_not_json", "manifest_list", "manifest_bad_sha",
     "manifest_other_sha", "manifest_game_list", "config_not_lora", "config_bytes", "not_a_dir",
 ]  # fmt: skip
@@ -112,6 +128,10 @@ def _damage(adapter: Path, how: str, cut: float) -> Path:
         weights.write_bytes(data[: int(len(data) * cut)])
     elif how == "garbage_weights":
         weights.write_bytes(os.urandom(64))
+    elif how == "flipped_weights":  # same size, header intact: only the recorded sha256 sees it
+        data = bytearray(weights.read_bytes())
+        data[-1 - int((len(data) // 2 - 1) * cut)] ^= 0xFF
+        weights.write_bytes(bytes(data))
     elif how == "pickle":
         (adapter / "adapter_model.bin").write_bytes(b"\x80\x04K\x01.")
     elif how == "empty_dir":

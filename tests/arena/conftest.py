@@ -60,6 +60,27 @@ def night_config():
     return tiny_config
 
 
+def registry_dump(reg) -> dict:
+    """Everything a person reads in a registry: versions, champions, history, gate decisions,
+    rating snapshots and nights (what ``arena registry rebuild`` must give back)."""
+    return {
+        "versions": [v.to_dict() for v in reg.versions()],
+        "champions": [(c.game, c.base, c.version, c.event_id) for c in reg.champions()],
+        "events": [e.to_dict() for e in reg.events()],
+        "gates": [g.to_dict() for g in reg.gate_decisions()],
+        "ratings": [r.to_dict() for r in reg.ratings()],
+        "nights": [
+            (n.night, n.status, n.outcome, n.started_at, n.finished_at) for n in reg.nights()
+        ],  # fmt: skip
+    }
+
+
+@pytest.fixture(scope="session")
+def dump_registry():
+    """``dump_registry(registry) -> dict`` (see ``registry_dump``)."""
+    return registry_dump
+
+
 # Real multi-process Ray on 127.0.0.1 (test_cluster.py, test_nightly_job.py): every process
 # gets unique ports and its own temp dir, so it cannot collide with another Ray instance on
 # this machine, and is stopped by signalling its own process group, never with `ray stop`

@@ -97,18 +97,25 @@ def test_any_argv(cli, small_limits, tmp_path_factory, argv):
 
 
 def _run_config(kind: str, values: dict):
-    from arena.gating import GateRunConfig
-    from arena.runs import ExecOptions
-    from arena.selfplay import SelfplayConfig
-    from arena.tournament import TournamentConfig
+    """The config as the CLI and the nightly config build it: through ``games.configs.build``
+    (flattened keys: ``seed`` is the match options', ``margin`` the SPRT's)."""
+    from arena.execution.session import ExecOptions
+    from arena.runs.gate import GateRunConfig
+    from arena.runs.selfplay import SelfplayConfig
+    from arena.runs.tournament import TournamentConfig
+    from games.configs import build
 
     if kind == "tournament":
-        return TournamentConfig("tic_tac_toe", ("random", "mcts:2"), **values)
+        return build(
+            TournamentConfig, {"game": "tic_tac_toe", "players": ("random", "mcts:2")}, "", values
+        )
     if kind == "selfplay":
-        return SelfplayConfig("tic_tac_toe", "random", league=(("mcts:2", 1.0),), **values)
+        fixed = {"game": "tic_tac_toe", "player": "random", "league": (("mcts:2", 1.0),)}
+        return build(SelfplayConfig, fixed, "", values)
     if kind == "gate":
-        return GateRunConfig("tic_tac_toe", "random", "mcts:2", **values)
-    return ExecOptions(**values)
+        fixed = {"game": "tic_tac_toe", "candidate": "random", "champion": "mcts:2"}
+        return build(GateRunConfig, fixed, "", values)
+    return build(ExecOptions, values)
 
 
 VALUES = st.one_of(
@@ -135,10 +142,17 @@ def test_run_configs_accept_or_refuse_in_one_line(small_limits, data, kind):
     values = {key: data.draw(VALUES) for key in keys}
     try:
         _run_config(kind, values)
-    except InputError as error:
-        assert "\n" not in str(error)
-    except ValueError as error:  # ratings.GateConfig: a ValueError the run wraps
-        assert "\n" not in str(error)
+    except InputError as error:  # ratings.GateConfig's ValueError too: build wraps it
+        assert "\n" not in str(error) and str(error)
+
+
+REQUIRED = {
+    "sft-data": {"inputs": ["logs"], "out": "o"},
+    "prefs-data": {"inputs": ["logs"], "out": "o"},
+    "sft": {"data": "d", "base": "b", "out": "o"},
+    "dpo": {"data": "d", "base": "b", "adapter": "a", "out": "o"},
+    "eval": {"game": "tic_tac_toe", "agent": "random", "out": "o"},
+}
 
 
 @settings(max_examples=300 if LONG else 30)
@@ -177,13 +191,41 @@ def test_run_configs_accept_or_refuse_in_one_line(small_limits, data, kind):
     ),
 )
 def test_training_configs_from_dict(kind, obj):
-    """Manifests and the nightly config rebuild configs with ``from_dict``: ValueError only."""
-    from training.config import CONFIG_KINDS, from_dict
+    """Manifests and the nightly config rebuild configs with ``from_dict``: a refusal is one
+    InputError line naming what is wrong (a given key, or the missing one); an accepted dict
+    is used whole (every given value is in the config, none dropped) and round-trips."""
+    from training.config import CONFIG_KINDS, from_dict, to_dict
 
+    obj = {**REQUIRED[kind], **obj}  # most examples get past the required keys
     try:
-        from_dict(CONFIG_KINDS[kind], obj)
-    except ValueError as error:
-        assert str(error)
+        config = from_dict(CONFIG_KINDS[kind], obj)
+    except InputError as error:
+        message = str(error)
+        assert message.startswith("config") and "\n" not in message
+        assert "missing key" in message or any(key in message for key in obj), message
+        return
+    stored = to_dict(config)
+    for key, value in obj.items():
+        assert key in stored and _same(value, stored[key]), (key, value, stored.get(key))
+    assert from_dict(CONFIG_KINDS[kind], stored) == config
+
+
+def _same(given, stored) -> bool:
+    """``given`` (as a TOML table or a manifest holds it) is what the config stored: lists
+    for tuples, an int for a float, the given keys of a nested table."""
+    if isinstance(given, dict):
+        return isinstance(stored, dict) and all(
+            k in stored and _same(v, stored[k]) for k, v in given.items()
+        )
+    if isinstance(given, list | tuple):
+        return (
+            isinstance(stored, list | tuple)
+            and len(given) == len(stored)
+            and all(_same(a, b) for a, b in zip(given, stored, strict=True))
+        )
+    if isinstance(given, float) and given != given:
+        return isinstance(stored, float) and stored != stored
+    return given == stored and isinstance(given, bool) == isinstance(stored, bool)
 
 
 @pytest.mark.parametrize(
@@ -202,9 +244,9 @@ def test_training_configs_from_dict(kind, obj):
         (["selfplay", "--game", "tic_tac_toe", "--player", "random", "--seed", "-3"],
          "seed must be"),
         (["tournament", "--game", "tic_tac_toe", "--players", "random", "mcts:2",
-          "--workers", "100000"], "--workers must be"),
+          "--workers", "100000"], "workers must be an integer between 1 and"),
         (["tournament", "--game", "tic_tac_toe", "--players", "random", "mcts:2",
-          "--cpus-per-worker", "nan"], "--cpus-per-worker must be a finite number"),
+          "--cpus-per-worker", "nan"], "cpus_per_worker must be a finite number"),
         (["match", "--game", "tic_tac_toe", "--agents", "random", "random", "--games",
           "100000000000"], "exceed the limit of"),  # was a silent hang
         (["match", "--game", "tic_tac_toe", "--agents", "mcts:99999999999999999999", "random"],

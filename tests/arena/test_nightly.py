@@ -1,6 +1,7 @@
-"""The nightly cycle on the tiny base with tiny budgets: two nights through the CLI, a crash
-after every stage and a real SIGKILL (resumed without double work), a corrupted candidate,
-concurrent nights, config errors, and the regression verdict.
+"""The nightly cycle on the tiny base with tiny budgets: one real night through the CLI, then
+a second night on a copy of its workspace with a crash at every stage and a real SIGKILL
+(resumed without double work), a corrupted candidate, concurrent nights, config errors, and
+the regression verdict.
 
 The nights share one embedded Ray instance (started once for the module), as one process
 would on a cluster; the SIGKILLed night runs in a subprocess that joins it with --address.
@@ -8,22 +9,27 @@ would on a cluster; the SIGKILLed night runs in a subprocess that joins it with 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from arena.cli import main
-from arena.nightly import NightLock
-from arena.nightly_checks import regression_verdict
-from arena.nightly_config import parse_config
-from arena.nightly_stages import FAULT_ENV, STAGES
-from arena.registry import Registry, base_key
+from arena.nightly.config import parse_config
+from arena.nightly.decisions import regression_verdict
+from arena.nightly.pipeline import EXIT_CODES, NightLock
+from arena.nightly.stages import FAULT_ENV, STAGES
+from arena.registry.store import Registry, base_key
 from games.workspace import Workspace
+from ratings import GateConfig
 
 GAME = "tic_tac_toe"
 
@@ -69,6 +75,18 @@ def test_example_config_parses_and_keeps_training_defaults():
     assert (prefs.method, prefs.rejected) == ("solver", "played")
 
 
+def test_gpu_night_config_fits_one_gpu_and_trains_sft_then_dpo():
+    """configs/gpu-night.toml (scripts/gpu_check.sh): the actors' and the training task's GPU
+    shares fit one GPU together, and one night trains SFT then DPO within small budgets."""
+    config = parse_config(Path("configs/gpu-night.toml").read_text(), "gpu-night.toml")
+    n, p = config.night, config.night.placement
+    assert p.gpus_per_worker > 0 and n.train_gpus > 0 and n.build_preset == ""
+    assert p.workers * p.gpus_per_worker + n.train_gpus <= 1
+    assert (config.datasets.sft, config.datasets.prefs) == ("first", "always")
+    assert config.sft_run_config(data="d", base="b", out="o").train.max_steps == 40
+    assert config.dpo_run_config(data="d", base="b", adapter="a", out="o").train.max_steps == 20
+
+
 def test_regression_verdict():
     prev = {"version": "v1", "metric": "accuracy", "value": 0.60, "higher_is_better": True}
     cur = dict(prev, version="v2", value=0.50)
@@ -92,7 +110,7 @@ def test_a_second_night_on_the_same_workspace_is_refused(tmp_path, tiny_base, ca
 
 @pytest.fixture(scope="module")
 def ray_instance():
-    from arena.cluster import connect, disconnect
+    from arena.execution.cluster import connect, disconnect
 
     info = connect(None, num_cpus=3)
     import ray
@@ -105,55 +123,94 @@ def run(ws: Path, config: Path, night: str) -> int:
     return main(["--workspace", str(ws), "nightly", "--config", str(config), "--night", night])
 
 
-@pytest.mark.slow
-def test_two_nights_a_crash_after_every_stage_and_a_sigkill(
-    tmp_path, tiny_base, ray_instance, monkeypatch, capsys, night_config
-):
-    ws = tmp_path / "ws"
-    config = tmp_path / "nightly.toml"
+@pytest.fixture(scope="module")
+def first_night(tmp_path_factory, tiny_base, ray_instance, night_config):
+    """One real night, the whole pipeline (n1: the first SFT candidate gated against the bare
+    base), run once for the module; the tests below read it, or resume from a copy of it."""
+    root = tmp_path_factory.mktemp("night")
+    ws, config = root / "ws", root / "nightly.toml"
     config.write_text(night_config(tiny_base))
-    key = base_key(str(tiny_base))
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = run(ws, config, "n1")
+    return SimpleNamespace(
+        ws=ws, config=config, code=code, out=out.getvalue(), err=err.getvalue(),
+        key=base_key(str(tiny_base)),
+    )  # fmt: skip
 
-    # night 1: the first SFT candidate is gated against the bare base
-    assert run(ws, config, "n1") in (0, 3)
-    out = capsys.readouterr().out
-    assert "=== night n1:" in out and "tic_tac_toe gate:" in out and "rank" in out
-    reg = Registry.open(ws / "registry.sqlite", readonly=True)
-    assert [v.version for v in reg.versions(GAME, key)] == ["v0", "v1"]
-    assert {s.stage: s.status for s in reg.stages("n1")} == dict.fromkeys(STAGES, "done")
-    assert len(reg.gate_decisions(night="n1")) == 1 and reg.latest_ratings(GAME, key)
+
+@pytest.mark.slow
+def test_a_night_trains_gates_decides_and_reports(first_night):
+    ws, key = first_night.ws, first_night.key
+    assert "=== night n1:" in first_night.out, first_night.err[-3000:]
+    assert "tic_tac_toe gate:" in first_night.out and "rank" in first_night.out
+    with Registry.open(ws / "registry.sqlite", readonly=True) as reg:
+        assert [v.version for v in reg.versions(GAME, key)] == ["v0", "v1"]
+        stages = {s.stage: s for s in reg.stages("n1")}
+        assert {name: s.status for name, s in stages.items()} == dict.fromkeys(STAGES, "done")
+        assert len(reg.gate_decisions(night="n1")) == 1 and reg.latest_ratings(GAME, key)
+        # the exit status, the night's outcome, the verdict and the registry agree
+        night = reg.night("n1")
+        decided = stages["decide"].result["decision"]
+        assert night.status == "finished" and night.outcome == decided
+        assert first_night.code == EXIT_CODES[night.outcome]
+        gate = stages["gate"].result["decision"]
+        assert decided == ("promoted" if gate == "accept" else "rejected")
+        champion = reg.champion(GAME, key).version
+        assert champion == ("v1" if decided == "promoted" else "v0")
+        assert [e.kind for e in reg.events(GAME, key) if e.night == "n1"][-1] == (
+            "promote" if decided == "promoted" else "reject"
+        )
     report = (ws / "nights/n1/report.md").read_text()
-    assert report.startswith("# Night n1")
+    assert report.startswith(f"# Night n1: **{night.outcome.upper()}**")
     assert re.search(r"v1 optimal_move_accuracy [\d.]+ \[[\d.]+, [\d.]+\], vs random", report)
     png = f"ratings-tic_tac_toe-{key}.png"  # the rating-history plot, embedded
     assert f"]({png})" in report and (ws / "nights/n1" / png).read_bytes()[:4] == b"\x89PNG"
-    if reg.champion(GAME, key).version == "v0":  # so that night 2 trains with DPO
-        assert main(["--workspace", str(ws), "promote", "v1", "--reason", "test"]) == 0
-    assert run(ws, config, "n1") in (0, 3)  # a finished night is not run again
+
+
+@pytest.mark.slow
+def test_a_finished_night_is_not_run_again(first_night, capsys):
+    assert run(first_night.ws, first_night.config, "n1") == first_night.code
     assert "night n1 already finished" in capsys.readouterr().out
 
-    # night 2: a crash after each stage's work in turn (the decide stage: a real SIGKILL in
-    # another process, right after the verdict was committed); each rerun redoes only the
-    # stage that crashed
+
+# A crash after each stage's work in turn (the decide stage: a real SIGKILL in another process,
+# right after the verdict was committed), each rerun redoing only the stage that crashed. The
+# stages whose rerun is a plain recomputation (plan, datasets, eval) crash before their work:
+# the resume bookkeeping is the same, and their work is not done twice for nothing.
+CRASHES = {"plan": "before", "datasets": "before", "eval": "before", "decide": "kill"}
+
+
+@pytest.mark.slow
+def test_a_second_night_resumes_after_a_crash_at_every_stage(
+    first_night, tmp_path, ray_instance, monkeypatch, capsys, dump_registry
+):
+    ws, config, key = tmp_path / "ws", first_night.config, first_night.key
+    shutil.copytree(first_night.ws, ws)  # the first night's workspace, a fresh copy
+    reg = Registry.open(ws / "registry.sqlite", readonly=True)
+    if reg.champion(GAME, key).version == "v0":  # so that night 2 trains with DPO
+        assert main(["--workspace", str(ws), "promote", "v1", "--reason", "test"]) == 0
     cmd = [sys.executable, "-m", "arena", "--workspace", str(ws), "nightly"]
     cmd += ["--config", str(config), "--night", "n2"]
     for stage in STAGES:
-        if stage == "decide":
-            env = {**os.environ, FAULT_ENV: "decide:kill", "RAY_ADDRESS": ray_instance}
+        when = CRASHES.get(stage, "after")
+        if when == "kill":
+            env = {**os.environ, FAULT_ENV: f"{stage}:kill", "RAY_ADDRESS": ray_instance}
             killed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
             assert killed.returncode == -9, killed.stderr[-2000:]
             assert "resuming night n2" in killed.stdout
-            assert reg.stage("n2", GAME, "decide").status == "running"  # killed mid-stage
+            assert reg.stage("n2", GAME, stage).status == "running"  # killed mid-stage
             assert len([e for e in reg.events(GAME, key) if e.night == "n2"]) == 1
         else:
-            monkeypatch.setenv(FAULT_ENV, stage)
+            monkeypatch.setenv(FAULT_ENV, f"{stage}:{when}")
             assert run(ws, config, "n2") == 1, stage
             assert reg.stage("n2", GAME, stage).status == "failed"
         champion = reg.champion(GAME, key)
         assert champion.path is None or Path(champion.path, "adapter_model.safetensors").is_file()
     monkeypatch.delenv(FAULT_ENV)
-    assert run(ws, config, "n2") in (0, 3)
+    code = run(ws, config, "n2")
     capsys.readouterr()
+    assert code == EXIT_CODES[reg.night("n2").outcome]
     stages = {s.stage: s for s in reg.stages("n2")}
     assert {s: (r.status, r.attempts) for s, r in stages.items()} == dict.fromkeys(
         STAGES, ("done", 2)
@@ -167,14 +224,54 @@ def test_two_nights_a_crash_after_every_stage_and_a_sigkill(
     selfplay = json.loads((ws / "runs/n2-tic_tac_toe-selfplay/manifest.json").read_text())
     assert selfplay["sessions"][-1]["resumed_records"] == stages["selfplay"].result["games"]
     assert reg.night("n2").status == "finished"
+
+    # issue 18, finding 1: the registry is lost after the nights (and a promotion by hand):
+    # the next night is refused before any work, and `arena registry rebuild` gives back the
+    # same versions, champion, decisions, history, ratings and nights
+    before = dump_registry(reg)
     reg.close()
+    for suffix in ("", "-wal", "-shm"):
+        (ws / f"registry.sqlite{suffix}").unlink(missing_ok=True)
+    assert run(ws, config, "n3") == 2
+    assert "`arena registry rebuild`" in capsys.readouterr().err
+    assert main(["--workspace", str(ws), "registry", "rebuild"]) == 0
+    capsys.readouterr()
+    with Registry.open(ws / "registry.sqlite") as rebuilt:
+        assert dump_registry(rebuilt) == before
+        staged = tmp_path / "staged"
+        staged.mkdir()
+        (staged / "manifest.json").write_text("{}")
+        assert rebuilt.register(GAME, key, staged, "v2", "after").version == "v3"
+
+
+@pytest.mark.slow
+def test_a_night_without_usable_data_ends_rejected_not_stuck(
+    tmp_path, tiny_base, ray_instance, capsys, night_config
+):
+    """Issue 18, finding 6: "cannot balance seats: seat 1 has no prefs rows" failed the night
+    identically on every rerun. No usable rows (here: the expert never wins) is a verdict."""
+    ws = tmp_path / "ws"
+    config = tmp_path / "nightly.toml"
+    text = night_config(tiny_base).replace(
+        "[datasets]\ngames = 20", '[datasets]\ngames = 4\nexpert = "random"\nopponent = "solver"'
+    )
+    config.write_text(text + '[sft_data]\noutcome = "won"\n')
+    assert run(ws, config, "dry") == 3
+    out = capsys.readouterr().out
+    assert "no usable SFT data: no SFT rows kept" in out and "=== night dry: REJECTED" in out
+    report = json.loads((ws / "nights/dry/report.json").read_text())
+    decided = report["games"][GAME]["decide"]
+    assert decided["decision"] == "rejected" and "no usable SFT data" in decided["reason"]
+    assert "no usable SFT data" in (ws / "nights/dry/report.md").read_text()
+    assert run(ws, config, "dry") == 3  # finished: not run again, never stuck
+    assert "night dry already finished (rejected)" in capsys.readouterr().out
 
 
 @pytest.mark.slow
 def test_a_corrupted_candidate_is_refused_and_the_champion_keeps_serving(
     tmp_path, tiny_base, lora_factory
 ):
-    from arena.nightly_stages import verify_adapter
+    from arena.nightly.stages import verify_adapter
     from games import InputError
 
     reg = Registry.open(tmp_path / "registry.sqlite")
@@ -206,8 +303,8 @@ def test_a_corrupted_candidate_is_refused_and_the_champion_keeps_serving(
 def test_a_candidate_identical_to_the_champion_is_not_promoted(
     tmp_path, tiny_base, ray_instance, lora_factory
 ):
-    from arena.gating import GateRunConfig, run_gate
-    from arena.runs import ExecOptions
+    from arena.execution.session import ExecOptions
+    from arena.runs.gate import GateRunConfig, run_gate
 
     ws = Workspace.resolve(tmp_path / "ws")
     key = base_key(str(tiny_base))
@@ -222,7 +319,9 @@ def test_a_candidate_identical_to_the_champion_is_not_promoted(
     reg.register(GAME, key, copy, parent="v1", run_id="b")
     spec = f"llm:{tiny_base}@{{}},temperature=0"
     gate = run_gate(
-        GateRunConfig(GAME, spec.format("v2"), spec.format("v1"), min_pairs=4, max_pairs=8),
+        GateRunConfig(
+            GAME, spec.format("v2"), spec.format("v1"), gate=GateConfig(min_pairs=4, max_pairs=8)
+        ),
         ws, ExecOptions(workers=1), "same-gate",
     )  # fmt: skip
     assert gate.decision == "reject"
@@ -234,11 +333,11 @@ def test_a_candidate_identical_to_the_champion_is_not_promoted(
 
 
 def test_training_progress_line(tmp_path):
-    from arena.nightly_stages import _train_progress
+    from arena.nightly.stages import _train_progress
     from training.train_common import progress_path
 
     assert _train_progress(str(tmp_path), 12) == "running for 12s (loading)"
-    progress_path(tmp_path).parent.mkdir(parents=True)
+    progress_path(tmp_path).parent.mkdir(parents=True, exist_ok=True)
     progress_path(tmp_path).write_text(
         '{"step": 50, "max_steps": 512, "eta_s": 300.4, "loss": 0.5}'
     )
@@ -246,7 +345,7 @@ def test_training_progress_line(tmp_path):
 
 
 def test_eval_summary_shows_intervals_and_poker_chips():
-    from arena.nightly_report import eval_summary
+    from arena.nightly.report import eval_summary
 
     board = {
         "version": "v1",

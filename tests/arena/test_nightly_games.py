@@ -10,10 +10,10 @@ from types import SimpleNamespace
 import pytest
 
 from arena.cli import main
-from arena.nightly_checks import exploitability_gate
-from arena.nightly_config import parse_config
-from arena.nightly_report import stage_summary
-from arena.nightly_stages import OPPONENT_KEYS, stage_gate
+from arena.nightly.config import parse_config
+from arena.nightly.decisions import exploitability_gate
+from arena.nightly.report import stage_summary
+from arena.nightly.stages import OPPONENT_KEYS, stage_gate
 
 
 def _score(version: str, value: float, metric: str = "exploitability", **extra) -> dict:

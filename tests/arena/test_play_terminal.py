@@ -6,7 +6,7 @@ import sys
 import pexpect
 import pytest
 
-from arena.human import HumanGame
+from arena.play.human import HumanGame
 from games import InputError
 from games.records import read_matches
 
@@ -41,8 +41,8 @@ def test_play_whole_game_in_a_pty_reasks_illegal_entries_and_saves_the_record(tm
             child.expect("is not legal now")
             child.expect_exact("your move> ")
             asked_again = True
-        first = legal.split()[1]  # "1) a1  2) a2" -> "a1": by text, then by number
-        child.sendline(first if moves % 2 == 0 else "1")
+        first = legal.split()[0]  # "a1  a2  ..." -> "a1": labels, any case and spacing
+        child.sendline(first if moves % 2 == 0 else f"  {first.upper()} ")
         child.expect(f"you play {first}")
         played = first
         moves += 1
@@ -72,16 +72,17 @@ def test_human_game_refuses_out_of_turn_finished_and_bad_moves():
     game.step_agent(agent)
     with pytest.raises(InputError, match="names no move"):
         game.play_human("z9")
-    with pytest.raises(InputError, match="out of range"):
-        game.play_human("0")
+    for entry in ("0", "1", "²", "①"):  # labels only: never a position in the list
+        with pytest.raises(InputError, match="names no move"):
+            game.play_human(entry)
     with pytest.raises(InputError, match="not over yet"):
         game.record()
     while not game.done:
         if game.agent_to_move:
             game.step_agent(agent)
         else:
-            game.play_human("1")
+            game.play_human(game.observation().texts[0])
     with pytest.raises(InputError, match="game is over"):
-        game.play_human("1")
+        game.play_human("a1")
     record = game.record()
     assert record.seats[1].spec == "human" and record.history == game.state.history()

@@ -17,18 +17,19 @@ from pathlib import Path
 import pytest
 
 from agents import make_agent
-from arena.runs import ExecOptions, RunSession
-from arena.shards import ShardStore
-from arena.tournament import TournamentConfig, run_tournament
+from arena.execution.session import ExecOptions, RunSession
+from arena.execution.shards import ShardStore
+from arena.runs.tournament import TournamentConfig, run_tournament
 from games import InputError, load_game
 from games.match import play_matches
 from games.records import match_files, read_matches
+from games.schedule import MatchOptions
 from games.workspace import Workspace
 
 
 @pytest.fixture(scope="module")
 def ray_local():
-    from arena.cluster import connect
+    from arena.execution.cluster import connect
 
     return connect(num_cpus=2)
 
@@ -60,7 +61,7 @@ def assert_exactly_once(folder: Path, config: TournamentConfig, run_id: str) -> 
 
 
 def test_killed_worker_has_its_games_rescheduled_exactly_once(tmp_path, ray_local, monkeypatch):
-    from arena.driver import DriverConfig
+    from arena.execution.driver import DriverConfig
 
     # Backups off: on a loaded machine the healthy worker could otherwise back up the dead
     # worker's tail chunk and finish the run before Ray reports the death (no replacement,
@@ -68,7 +69,9 @@ def test_killed_worker_has_its_games_rescheduled_exactly_once(tmp_path, ray_loca
     monkeypatch.setattr(
         ExecOptions, "driver", lambda self: DriverConfig(self.batch, backup_after=0)
     )
-    config = TournamentConfig("tic_tac_toe", ("mcts:100", "random"), pairs=12, seed=3)
+    config = TournamentConfig(
+        "tic_tac_toe", ("mcts:100", "random"), pairs=12, matches=MatchOptions(seed=3)
+    )
     jobs = config.jobs("kill")
     ws = Workspace(tmp_path)
     killed = []
@@ -96,7 +99,9 @@ def test_killed_worker_has_its_games_rescheduled_exactly_once(tmp_path, ray_loca
 
 def test_a_stalled_worker_does_not_hold_the_run(tmp_path, ray_local):
     """SIGSTOP one worker mid-run (a hung node): the other plays backup copies of its chunks."""
-    config = TournamentConfig("tic_tac_toe", ("mcts:50", "random"), pairs=10, seed=8)
+    config = TournamentConfig(
+        "tic_tac_toe", ("mcts:50", "random"), pairs=10, matches=MatchOptions(seed=8)
+    )
     jobs = config.jobs("stall")
     ws = Workspace(tmp_path)
     stalled = []
@@ -124,7 +129,9 @@ def test_a_stalled_worker_does_not_hold_the_run(tmp_path, ray_local):
 
 
 def test_stopped_driver_resumes_and_replays_a_torn_last_line(tmp_path, ray_local):
-    config = TournamentConfig("tic_tac_toe", ("mcts:20", "random"), pairs=10, seed=4)
+    config = TournamentConfig(
+        "tic_tac_toe", ("mcts:20", "random"), pairs=10, matches=MatchOptions(seed=4)
+    )
     ws = Workspace(tmp_path)
     options = ExecOptions(workers=2, batch=2)
 
@@ -188,7 +195,9 @@ def test_shard_store_quarantines_duplicates_and_rejects_foreign_records(tmp_path
     assert store.load({job.match_id: job for job in jobs}).quarantined == 0  # now clean
     assert store.write({"match_id": jobs[0].match_id}) is False  # already recorded
 
-    other = TournamentConfig("tic_tac_toe", ("random", "solver"), pairs=2, seed=9).jobs("q")
+    other = TournamentConfig(
+        "tic_tac_toe", ("random", "solver"), pairs=2, matches=MatchOptions(seed=9)
+    ).jobs("q")
     with pytest.raises(InputError, match="another configuration"):
         ShardStore(folder).load({job.match_id: job for job in other})
     with pytest.raises(InputError, match="not part of this run"):
@@ -230,7 +239,9 @@ def test_killed_driver_process_resumes_from_its_shards(tmp_path, kill_processes_
         shutil.rmtree(ray_tmp, ignore_errors=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "already recorded" in done.stdout
-    config = TournamentConfig("tic_tac_toe", ("mcts:300", "random"), pairs=30, seed=7)
+    config = TournamentConfig(
+        "tic_tac_toe", ("mcts:300", "random"), pairs=30, matches=MatchOptions(seed=7)
+    )
     records = shard_records(folder)
     ids = [r.match_id for r in records]
     assert len(ids) == len(set(ids)) == 60

@@ -8,10 +8,11 @@ import json
 import pytest
 import ray
 
-from arena.runs import ExecOptions, RunSession
-from arena.selfplay import SelfplayConfig, run_selfplay
-from arena.tournament import TournamentConfig, run_tournament
+from arena.execution.session import ExecOptions, RunSession
+from arena.runs.selfplay import SelfplayConfig, run_selfplay
+from arena.runs.tournament import TournamentConfig, run_tournament
 from games.records import match_files, read_matches
+from games.schedule import MatchOptions
 from games.workspace import Workspace
 
 pytestmark = pytest.mark.slow
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def ray_local():
-    from arena.cluster import connect
+    from arena.execution.cluster import connect
 
     return connect(num_cpus=2)
 
@@ -35,7 +36,9 @@ def test_llm_tournament_shares_one_engine_and_matches_across_worker_counts(
     tmp_path, tiny_base, ray_local
 ):
     greedy, sampled = f"llm:{tiny_base},temperature=0", f"llm:{tiny_base}"
-    config = TournamentConfig("tic_tac_toe", (greedy, sampled, "random"), pairs=2, seed=1)
+    config = TournamentConfig(
+        "tic_tac_toe", (greedy, sampled, "random"), pairs=2, matches=MatchOptions(seed=1)
+    )
     jobs = config.jobs("llm")
     one = Workspace(tmp_path / "one")
     with RunSession("tournament", "llm", {"pairs": 2}, one, ExecOptions(workers=1)) as session:

@@ -1,6 +1,7 @@
 """Tournament, self-play and gate runs on a real local Ray instance (shared by this session).
 
-Ray starts once (``arena.cluster.connect`` is idempotent; the other Ray test modules reuse it).
+Ray starts once (``arena.execution.cluster.connect`` is idempotent; the other Ray test modules
+reuse it).
 """
 
 import json
@@ -9,15 +10,16 @@ import pytest
 
 from agents import make_agent
 from arena.cli import main
-from arena.gating import GateRunConfig, run_gate
-from arena.runs import ExecOptions
-from arena.selfplay import SelfplayConfig, allocate, parse_league, run_selfplay
-from arena.tournament import TournamentConfig, run_tournament
+from arena.execution.session import ExecOptions
+from arena.runs.gate import GateRunConfig, run_gate
+from arena.runs.selfplay import SelfplayConfig, allocate, parse_league, run_selfplay
+from arena.runs.tournament import TournamentConfig, run_tournament
 from games import InputError, load_game
 from games.match import play_matches
 from games.records import match_files, read_matches
+from games.schedule import MatchOptions
 from games.workspace import Workspace
-from ratings import wilson_interval
+from ratings import GateConfig, wilson_interval
 
 # Uniform random tic-tac-toe from the empty board: the first player wins 737/1260 of the time
 # on average (0.585), draws 0.127, loses 0.288 (exhaustive enumeration; e.g. Schaefer,
@@ -28,7 +30,7 @@ RANDOM_TTT_FIRST_SCORE = 0.5848 + 0.1270 / 2
 
 @pytest.fixture(scope="module")
 def ray_local():
-    from arena.cluster import connect
+    from arena.execution.cluster import connect
 
     return connect(num_cpus=2)
 
@@ -49,7 +51,9 @@ def without_timing(record) -> dict:
 def test_round_robin_summary_adds_up_and_matches_the_records(tmp_path, ray_local):
     ws = Workspace(tmp_path)
     players = ("random", "mcts:10", "solver")
-    config = TournamentConfig("tic_tac_toe", players, pairs=5, opening_plies=0)
+    config = TournamentConfig(
+        "tic_tac_toe", players, pairs=5, matches=MatchOptions(opening_plies=0)
+    )
     result = run_tournament(config, ws, ExecOptions(workers=2, batch=4), run_id="rr")
     records = records_of(ws, "rr")
     assert len(records) == 3 * 5 * 2
@@ -76,7 +80,7 @@ def test_round_robin_summary_adds_up_and_matches_the_records(tmp_path, ray_local
 
 def test_random_self_play_reproduces_the_first_player_advantage(tmp_path, ray_local):
     ws = Workspace(tmp_path)
-    config = SelfplayConfig("tic_tac_toe", "random", pairs=400, seed=11)
+    config = SelfplayConfig("tic_tac_toe", "random", pairs=400, matches=MatchOptions(seed=11))
     result = run_selfplay(config, ws, ExecOptions(workers=2), run_id="fpa")
     records = records_of(ws, "fpa")
     assert len(records) == 800
@@ -93,7 +97,9 @@ def test_random_self_play_reproduces_the_first_player_advantage(tmp_path, ray_lo
 
 
 def test_same_config_same_records_on_one_or_two_workers_and_in_process(tmp_path, ray_local):
-    config = TournamentConfig("connect_four", ("mcts:8", "random"), pairs=4, seed=5)
+    config = TournamentConfig(
+        "connect_four", ("mcts:8", "random"), pairs=4, matches=MatchOptions(seed=5)
+    )
     runs = {}
     for workers in (1, 2):
         ws = Workspace(tmp_path / f"w{workers}")
@@ -108,7 +114,7 @@ def test_same_config_same_records_on_one_or_two_workers_and_in_process(tmp_path,
 
 
 def test_gate_accepts_a_clearly_stronger_player_early(tmp_path, ray_local):
-    config = GateRunConfig("tic_tac_toe", candidate="solver", champion="random", max_pairs=400)
+    config = GateRunConfig("tic_tac_toe", "solver", "random", gate=GateConfig(max_pairs=400))
     result = run_gate(config, Workspace(tmp_path), ExecOptions(workers=2), run_id="strong")
     assert result.decision == "accept"
     assert result.gate.result.pairs < 100 and result.pairs_played < 100
@@ -121,7 +127,11 @@ def test_gate_accepts_a_clearly_stronger_player_early(tmp_path, ray_local):
 
 def test_gate_never_accepts_a_player_against_itself(tmp_path, ray_local):
     config = GateRunConfig(
-        "tic_tac_toe", candidate="random", champion="random", max_pairs=600, batch_pairs=100
+        "tic_tac_toe",
+        candidate="random",
+        champion="random",
+        gate=GateConfig(max_pairs=600),
+        batch_pairs=100,
     )
     result = run_gate(config, Workspace(tmp_path), ExecOptions(workers=2), run_id="self")
     assert result.decision == "reject"
@@ -134,7 +144,11 @@ def test_gate_decision_does_not_depend_on_the_batch_size(tmp_path, ray_local):
     decided = []
     for batch in (7, 40):
         config = GateRunConfig(
-            "tic_tac_toe", candidate="mcts:20", champion="random", max_pairs=200, batch_pairs=batch
+            "tic_tac_toe",
+            candidate="mcts:20",
+            champion="random",
+            gate=GateConfig(max_pairs=200),
+            batch_pairs=batch,
         )
         ws = Workspace(tmp_path / str(batch))
         result = run_gate(config, ws, ExecOptions(workers=2), run_id="b")
@@ -225,7 +239,7 @@ def test_cli_user_mistakes_are_one_line(tmp_path, args, message, capsys):
 
 
 def test_an_address_nobody_listens_on_fails_fast():
-    from arena.cluster import _probe
+    from arena.execution.cluster import _probe
 
     with pytest.raises(InputError, match="cannot reach the Ray head at 127.0.0.1:1"):
         _probe("127.0.0.1:1")
@@ -257,7 +271,7 @@ def test_gate_plays_argmax_and_counts_each_distinct_opening_once():
     from agents import is_deterministic
     from games.schedule import distinct_opening_pairs
 
-    config = GateRunConfig("tic_tac_toe", candidate="llm:b@v2", champion="llm:b", max_pairs=500)
+    config = GateRunConfig("tic_tac_toe", "llm:b@v2", "llm:b", gate=GateConfig(max_pairs=500))
     assert config.candidate == "llm:b@v2,temperature=0" and config.champion == "llm:b,temperature=0"
     assert config.deterministic
     indices = config.pair_indices()
@@ -265,10 +279,14 @@ def test_gate_plays_argmax_and_counts_each_distinct_opening_once():
     assert len(indices) == len(openings) == 82  # 1 + 9 + 9 * 8 openings of 0-2 plies
     assert config.gate_config(len(indices)).max_pairs == 82
     assert distinct_opening_pairs("tic_tac_toe", 10, 0, tag="gate") == indices[:10]
-    sampled = GateRunConfig("tic_tac_toe", "llm:b,temperature=1", "llm:b", max_pairs=50)
+    sampled = GateRunConfig(
+        "tic_tac_toe", "llm:b,temperature=1", "llm:b", gate=GateConfig(max_pairs=50)
+    )
     assert not sampled.deterministic and sampled.pair_indices() == list(range(50))
     poker = GateRunConfig("kuhn_poker", candidate="llm:b@v2", champion="llm:b")
     assert poker.candidate == "llm:b@v2" and not poker.deterministic
     assert not is_deterministic("solver") and is_deterministic("llm:b,t=0")
     with pytest.raises(InputError, match="distinct openings"):
-        GateRunConfig("tic_tac_toe", "llm:b@v2", "llm:b", min_pairs=100).pair_indices()
+        GateRunConfig(
+            "tic_tac_toe", "llm:b@v2", "llm:b", gate=GateConfig(min_pairs=100)
+        ).pair_indices()

@@ -9,8 +9,8 @@ import sqlite3
 import numpy as np
 import pytest
 
-from arena.registry import Registry, base_key
-from arena.registry_schema import SCHEMA_VERSION
+from arena.registry.schema import SCHEMA_VERSION
+from arena.registry.store import Registry, base_key
 from games import InputError, load_game, random_observations
 
 GAME, BASE = "tic_tac_toe", "tiny"
@@ -124,7 +124,9 @@ def test_base_key_is_the_folder_name():
 def test_agents_resolve_versions_and_follow_the_champion(tmp_path, tiny_base, lora_factory):
     """``llm:BASE@champion`` switches at its next decision after a promotion or a rollback,
     without being rebuilt; ``llm:BASE@v1`` stays on v1."""
-    import arena  # noqa: F401  (installs the registry resolver into agents.spec)
+    from arena.registry import resolve
+
+    resolve.install()
     from agents import make_agent
     from games.workspace import Workspace
 

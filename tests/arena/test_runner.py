@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from arena.runner import RayRunner
+from arena.execution.runner import RayRunner
 from training.config import PlaySpec, PrefsDataConfig
 from training.manifest import sha256_file
 from training.pref_data import build_prefs

@@ -161,3 +161,32 @@ def test_concurrent_games_draw_only_from_their_own_generators():
     together = play_matches(jobs, agents)[3]
     assert alone.history == together.history
     assert np.isclose(sum(alone.returns), 0)
+
+
+class _WithPrior(ScriptedAgent):
+    """Plays the first legal move; its prior is uniform (as a search agent's LLM prior)."""
+
+    spec = "with-prior"
+
+    def act(self, obs, rng):
+        prior = {a: 1.0 / len(obs.actions) for a in obs.actions}
+        return Decision(action=obs.actions[0], policy={obs.actions[0]: 1.0}, prior=prior)
+
+
+def test_a_decisions_prior_is_recorded_aligned_and_older_records_without_it_read():
+    handle = load_game("tic_tac_toe")
+    agents = {"with-prior": _WithPrior(), "random": make_agent("random", handle)}
+    job = MatchJob("p", "tic_tac_toe", ("with-prior", "random"), Opening((), 0), seed=1)
+    record = play_match(job, agents)
+    mine = [m for m in record.moves if m.player == 0]
+    assert all(m.prior == [1 / len(m.legal_actions)] * len(m.legal_actions) for m in mine)
+    assert all(m.prior is None for m in record.moves if m.player == 1)
+    obj = record.to_dict()
+    assert MatchRecord.from_dict(json.loads(json.dumps(obj))) == record
+    for move in obj["moves"]:
+        del move["prior"]  # a record written before the field existed
+    assert all(m.prior is None for m in MatchRecord.from_dict(obj).moves)
+    for bad, message in [([0.5], "aligned"), ([-1.0] + [0.0] * 8, "non-negative")]:
+        obj["moves"][0]["prior"] = bad
+        with pytest.raises(ValueError, match=f"prior .*{message}"):
+            MatchRecord.from_dict(obj)

@@ -127,8 +127,11 @@ def test_builder_streams_records_without_keeping_them(ttt_log, tmp_path, monkeyp
 
     def watched(*args, **kwargs):
         for record in real(*args, **kwargs):
-            gc.collect()
-            alive.append(sum(1 for ref in refs if ref() is not None))
+            count = sum(1 for ref in refs if ref() is not None)
+            if count > 1:  # perhaps only garbage in a reference cycle: collect, count again
+                gc.collect()
+                count = sum(1 for ref in refs if ref() is not None)
+            alive.append(count)
             refs.append(weakref.ref(record))
             yield record
 
@@ -330,6 +333,8 @@ def test_devset_positions_and_their_images_never_reach_training_rows(tmp_path):
         state.apply_action({0: 2, 1: 5, 2: 8, 3: 1, 4: 4, 5: 7, 6: 0, 7: 3, 8: 6}[action])
     assert observe(handle, state).prompt in held
     assert heldout_prompts("kuhn_poker") == frozenset()
+    exact = heldout_prompts("tic_tac_toe", images=False)  # the dev positions alone
+    assert {r["prompt"] for r in rows} == exact and exact < held  # images: held only
     path = tmp_path / "log.jsonl"
     _log(path, a="random", b="random", pairs=40)
     built = {}
@@ -371,3 +376,43 @@ def test_solver_labels_take_a_win_now_over_slower_wins():
     empty = SimpleNamespace(game="tic_tac_toe", history=[], match_id="m")
     first = SimpleNamespace(ply=0, prompt=observe(handle, handle.game.new_initial_state()).prompt)
     assert SolverLabels()(empty, first) == []
+
+
+def test_no_usable_rows_is_its_own_error(tmp_path):
+    """Issue 18, finding 6: a night must tell "no usable data" (the same inputs fail the same
+    way: a verdict) from a broken run; both ways of having no rows raise NoUsableData."""
+    from training.rows import Drops, NoUsableData, SplitWriter
+
+    writer = SplitWriter(tmp_path, "prefs", heldout=0.0, seed=0, balance=True)
+    writer.add({"seat": 0, "prompt": "p"}, group="m1")
+    with pytest.raises(NoUsableData, match="cannot balance seats: seat 1 has no prefs rows"):
+        writer.finish(Drops())
+    assert issubclass(NoUsableData, InputError)  # still one line for `arena data`
+
+
+def test_search_pairs_take_the_search_move_over_the_priors_own(tmp_path, tiny_base):
+    """MCTS-DPO pairs from logged search games: chosen = the most visited move, rejected = the
+    prior's argmax, only where they differ; moves without a prior (not a search) are skipped."""
+    search = f"search:llm:{tiny_base},sims=12"
+    path = tmp_path / "search.jsonl"
+    records = _log(path, a=search, b="random", pairs=3)
+    built = build_prefs(
+        PrefsDataConfig(
+            inputs=(str(path),), out=str(tmp_path / "p"), method="search", heldout=0.0,
+            balance_seats=False, dedup="none", threshold=0.0, exclude_devset=False,
+        )
+    )  # fmt: skip
+    rows = _rows(built.paths["train"], PrefRow.from_dict)
+    moves = {(r.match_id, m.ply): m for r in records for m in r.moves}
+    differ = [m for m in moves.values() if m.prior is not None and
+              max(range(len(m.policy)), key=m.policy.__getitem__) !=
+              max(range(len(m.prior)), key=m.prior.__getitem__)]  # fmt: skip
+    assert rows and len(rows) == len(differ)
+    for row in rows:
+        move = moves[(row.match_id, row.ply)]
+        text = dict(zip(move.legal_actions, move.legal_texts, strict=True))
+        best = move.legal_actions[move.policy.index(max(move.policy))]
+        mine = move.legal_actions[move.prior.index(max(move.prior))]
+        assert (row.chosen, row.rejected) == (f" {text[best]}\n", f" {text[mine]}\n")
+        assert row.source == "search" and row.chosen_value > row.rejected_value
+    assert built.drops["no search prior at this move (not a search agent's move)"] > 0

@@ -1,0 +1,206 @@
+"""The night's report: ``nights/<night>/report.md`` (people), ``report.json`` and
+``manifest.json`` (machines): per game and stage its time, dataset sizes, the decision and the
+numbers behind it, the regression check and the rating snapshot; the resolved configuration
+and the environment in the manifest. ``report.json`` also keeps the registry's history as of
+the night's end, from which ``arena registry rebuild`` restores a lost registry."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from arena.execution.session import environment
+from arena.registry.rebuild import history_for_report
+from arena.reporting.tables import format_table
+from games.files import atomic_write, json_safe, write_json
+
+
+def stage_summary(stage: str, r: dict | None) -> str:
+    """One line of numbers per stage (the markdown table and the terminal)."""
+    if not r:
+        return ""
+    if r.get("skipped"):
+        return f"skipped: {r['skipped']}"
+    if stage == "plan":
+        trains = [k for k in ("sft", "prefs") if r.get(k)]
+        return f"champion {r['champion']}, train on {'+'.join(trains) or 'nothing'}" + (
+            f"; {'; '.join(r['notes'])}" if r.get("notes") else ""
+        )
+    if stage == "selfplay":
+        return f"{r['games']} games ({r.get('played')} played now, {r.get('games_per_s')} games/s)"
+    if stage == "datasets":
+        parts = []
+        for k, v in r.items():
+            if not isinstance(v, dict):  # "no_data": the reasons, listed last
+                continue
+            parts.append(f"{k}: {v['train']} train / {v['heldout']} held out")
+            if v.get("replay"):
+                m = v["replay"]
+                old = ", ".join(f"{n} from {night}" for night, n in m["replayed"].items())
+                parts[-1] += f" + replay ({old or 'nothing earlier'}) = {m['rows']} rows"
+        return "; ".join(parts + r.get("no_data", []))
+    if stage == "train":
+        runs = ", ".join(
+            f"{x['kind']} {x['steps']} steps loss {_num(x['first_loss'])}->{_num(x['final_loss'])}"
+            for x in r.get("runs", [])
+        )
+        made = r.get("version") or r.get("rejected")
+        return f"{runs}; {made}"
+    if stage == "eval":
+        return "; ".join(eval_summary(e) for e in r.values())
+    if stage == "gate" and r.get("by") == "exploitability":
+        return f"{r['decision']} by exploitability: {r['reason']}"
+    if stage == "gate":
+        return (
+            f"{r['decision']} after {r['pairs']} pairs: score {r['score']:.3f} "
+            f"[{r['ci'][0]:.3f}, {r['ci'][1]:.3f}], LLR {r['llr']:.2f} in "
+            f"({r['bounds'][0]:.2f}, {r['bounds'][1]:.2f})"
+        )
+    if stage == "decide":
+        return f"{r['decision']}: {r.get('reason')}; champion {r.get('champion')}"
+    if stage == "regression":
+        verdict = "ROLLED BACK" if r.get("rolled_back") else "ok"
+        return f"{verdict}: {r.get('reason')}"
+    if stage == "tournament":
+        return f"{len(r['players'])} players, {len(r['leaderboard'])} rated"
+    return ""
+
+
+def eval_summary(e: dict) -> str:
+    """``v1 optimal_move_accuracy 0.595 [0.526, 0.661], vs random 0.700 [0.640, 0.760]``;
+    poker (exploitability) adds the mean chips per game, ``chips/game +0.125 [-0.050, +0.300]``."""
+    text = f"{e['version']} {e['metric']} {e['value']:.3f}{_ci(e.get('ci95'))}"
+    for o in e.get("opponents", []):
+        text += f", vs {o['opponent']} {o['score']:.3f}{_ci(o.get('score_ci95'))}"
+        if e["metric"] == "exploitability" and o.get("mean_return") is not None:
+            text += f" chips/game {o['mean_return']:+.3f}{_ci(o.get('mean_return_ci95'), '+')}"
+    return text
+
+
+def _ci(ci, sign: str = "") -> str:
+    return "" if not ci else f" [{ci[0]:{sign}.3f}, {ci[1]:{sign}.3f}]"
+
+
+def _num(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def leaderboard_table(rows: list[dict]) -> str:
+    body = [
+        [r["rank"], r["player"], round(r["rating"]), f"[{r['ci_low']:.0f}, {r['ci_high']:.0f}]",
+         r["games"], f"{r['score']:.3f}"]
+        for r in rows
+    ]  # fmt: skip
+    return format_table(["rank", "player", "Elo", "95% CI", "games", "score"], body)
+
+
+def history_plots(registry, folder: Path) -> dict[str, list[str]]:
+    """One rating-history PNG per (game, base) with snapshots, beside the report; returns the
+    file names per game (the report embeds them)."""
+    from arena.registry.view import RatingPoint
+    from arena.reporting.plots import rating_history_png
+
+    plots: dict[str, list[str]] = {}
+    for game, base in registry.keys():
+        rows = registry.ratings(game, base)
+        if not rows:
+            continue
+        points = [
+            RatingPoint(r.night, r.player, r.rating, r.ci_low, r.ci_high, r.games, r.base)
+            for r in rows
+        ]
+        name = "ratings-" + re.sub(r"[^A-Za-z0-9_.-]", "_", f"{game}-{base}") + ".png"
+        rating_history_png(points, folder / name, f"{game} (base {base}): ratings by night")
+        plots.setdefault(game, []).append(name)
+    return plots
+
+
+def learning_curves(registry, night: str, folder: Path) -> dict[str, dict]:
+    """Per game evaluated so far: the per-night table and one PNG per metric of the champion
+    across every night up to ``night`` (``arena.reporting.curves``), beside the report."""
+    from arena.registry.store import folder_name
+    from arena.reporting.curves import (
+        curve,
+        devset_positions,
+        night_table,
+        plot_curve,
+        registry_points,
+    )
+
+    out = {}
+    for game in sorted({g for g, _ in registry.keys()}):
+        points = registry_points(registry, game, until=night)
+        if not points:
+            continue
+        positions = devset_positions(game)
+        c = curve(points, positions)
+        pngs = plot_curve(c, folder, f"curve-{folder_name(game)}", title=f"{game} champion")
+        out[game] = {"table": night_table(points, positions), "plots": [p.name for p in pngs]}
+    return out
+
+
+def markdown(
+    result, registry, plots: dict[str, list[str]] | None = None, curves: dict | None = None
+) -> str:
+    lines = [f"# Night {result.night}: **{result.outcome.upper()}**", ""]
+    if result.error:
+        lines += [f"Failed: `{result.error}` (rerun the same command to continue).", ""]
+    for game, stages in result.games.items():
+        lines += [f"## {game}", "", "| stage | seconds | result |", "|---|---|---|"]
+        for stage, r in stages.items():
+            seconds = (result.seconds.get(game) or {}).get(stage)
+            shown = "" if seconds is None else f"{seconds:.1f}"
+            lines.append(f"| {stage} | {shown} | {stage_summary(stage, r)} |")
+        for key in {v.base for v in registry.versions(game)}:
+            champion = registry.champion(game, key)
+            lines += ["", f"Champion of base `{key}`: **{champion.version}**."]
+        board = (stages.get("tournament") or {}).get("leaderboard")
+        if board:
+            lines += ["", "```", leaderboard_table(board), "```"]
+        for name in (plots or {}).get(game, []):
+            lines += ["", f"![rating history, 95% bands]({name})"]
+        learned = (curves or {}).get(game)
+        if learned:
+            lines += ["", "### Learning curve: the champion night by night", ""]
+            lines += [learned["table"]] + [f"\n![{n}]({n})" for n in learned["plots"]]
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(result, registry, workspace, config) -> dict[str, str]:
+    folder: Path = workspace.root / "nights" / result.night
+    folder.mkdir(parents=True, exist_ok=True)
+    report = {
+        "night": result.night,
+        "outcome": result.outcome,
+        "error": result.error,
+        "games": result.games,
+        "seconds": result.seconds,
+        "champions": [c.to_dict() for c in registry.champions()],
+        # what `arena registry rebuild` needs should registry.sqlite be lost
+        "registry": history_for_report(registry, result.night),
+    }
+    paths = {
+        "report_md": str(folder / "report.md"),
+        "report_json": str(folder / "report.json"),
+        "manifest": str(folder / "manifest.json"),
+    }
+    write_json(Path(paths["report_json"]), json_safe(report))
+    plots = history_plots(registry, folder)
+    curves = learning_curves(registry, result.night, folder)
+    atomic_write(Path(paths["report_md"]), markdown(result, registry, plots, curves))
+    row = registry.night(result.night)
+    write_json(
+        Path(paths["manifest"]),
+        {
+            "kind": "night",
+            "night": result.night,
+            "config": json_safe(config.to_dict()),
+            "status": row.status if row else None,
+            "started_at": row.started_at if row else None,
+            "finished_at": row.finished_at if row else None,
+            "stages": [s.to_dict() for s in registry.stages(result.night)],
+            "environment": environment(),
+        },
+    )
+    return paths

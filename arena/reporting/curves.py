@@ -1,0 +1,206 @@
+"""Learning curves across nights: does every night make the champion better, and by how much?
+
+The points come from what each night recorded (its eval, gate, decide and regression stages,
+in the registry or in ``nights/ID/report.json``). The line is the champion after each night
+(the first point: the champion the first night started from), with its 95% band; each night's
+candidate is drawn beside it with its interval, promoted or not. Dev-set accuracy gets the
+Wilson interval over the dev set's positions (Wilson 1927), scores the pairing interval of
+``arena eval`` (pentanomial over seat-swapped pairs), poker's exploitability is exact (no band)
+and poker also plots chips per game against each opponent.
+
+Used by the night report (the curve so far), ``arena nightly --nights N``, the leaderboard
+page and ``scripts/learning_plots.py``.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from games.files import atomic_write
+
+Point = tuple[float, float, float]  # value, low, high (equal for exact metrics)
+
+
+@dataclass(frozen=True)
+class NightPoint:
+    """One night of one game: the candidate, the champion before and after, the verdict."""
+
+    night: str
+    candidate: dict
+    before: dict
+    after: dict
+    gate: dict
+    promoted: bool
+    rolled_back: bool
+
+
+def night_point(night: str, stages: dict) -> NightPoint | None:
+    """The point of one night from its stage results (None: no candidate was evaluated)."""
+    ev = stages.get("eval")
+    if not isinstance(ev, dict) or "candidate" not in ev:
+        return None
+    decided = (stages.get("decide") or {}).get("decision") == "promoted"
+    rolled = bool((stages.get("regression") or {}).get("rolled_back"))
+    promoted = decided and not rolled
+    return NightPoint(
+        night=night,
+        candidate=ev["candidate"],
+        before=ev["champion"],
+        after=ev["candidate"] if promoted else ev["champion"],
+        gate=stages.get("gate") or {},
+        promoted=promoted,
+        rolled_back=rolled,
+    )
+
+
+def registry_points(registry, game: str, until: str | None = None) -> list[NightPoint]:
+    """Every evaluated night of ``game`` in the order the nights started (up to ``until``)."""
+    points = []
+    for row in registry.nights():
+        stages = {s.stage: s.result for s in registry.stages(row.night) if s.game == game}
+        point = night_point(row.night, stages)
+        if point is not None:
+            points.append(point)
+        if row.night == until:
+            break
+    return points
+
+
+def devset_positions(game: str) -> int | None:
+    """Positions in ``game``'s dev set (None for poker, whose dev set is every info state)."""
+    from training.devsets import load_devset
+
+    rows, _ = load_devset(game)
+    return len(rows) if isinstance(rows, list) else None
+
+
+def entry_metrics(entry: dict, positions: int | None) -> dict[str, Point]:
+    """metric -> (value, low, high) of one evaluated version (``devset_score``)."""
+    from ratings import wilson_interval
+
+    value = entry["value"]
+    if entry["metric"] == "exploitability" or not (positions or entry.get("ci95")):
+        out = {entry["metric"]: (value, value, value)}  # exact: no band
+    elif entry.get("ci95"):  # the interval the evaluation itself reported
+        out = {"accuracy": (value, *entry["ci95"])}
+    else:
+        out = {"accuracy": (value, *wilson_interval(round(value * positions), positions))}
+    for o in entry.get("opponents") or []:
+        name = o["opponent"].replace(":", "")
+        out[f"score_vs_{name}"] = (o["score"], *o["score_ci95"])
+        if entry["metric"] == "exploitability" and o.get("mean_return_ci95"):
+            out[f"chips_vs_{name}"] = (o["mean_return"], *o["mean_return_ci95"])
+    return out
+
+
+@dataclass(frozen=True)
+class Curve:
+    """x labels; the champion's series (one point more than nights) and the candidates'."""
+
+    labels: list[str]
+    champion: dict[str, list[Point | None]]
+    candidates: dict[str, list[Point | None]]
+
+
+def curve(points: list[NightPoint], positions: int | None) -> Curve:
+    labels = [f"start ({points[0].before['version']})"] + [p.night for p in points]
+    champ = [entry_metrics(points[0].before, positions)]
+    champ += [entry_metrics(p.after, positions) for p in points]
+    cands = [None] + [entry_metrics(p.candidate, positions) for p in points]
+    metrics = list(champ[0])
+    as_series = lambda rows: {m: [r.get(m) if r else None for r in rows] for m in metrics}  # noqa: E731
+    return Curve(labels, as_series(champ), as_series(cands))
+
+
+def fmt_point(point: Point | None) -> str:
+    if point is None:
+        return "-"
+    value, low, high = point
+    return f"{value:.3f}" if low == high == value else f"{value:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def night_table(points: list[NightPoint], positions: int | None) -> str:
+    """The per-night markdown table: night, candidate, each metric [95% CI], gate, promoted?"""
+    first = entry_metrics(points[0].candidate, positions)
+    poker = points[0].candidate["metric"] == "exploitability"
+    shown = [m for m in first if not (poker and m.startswith("score_vs_"))]  # chips, not wins
+    head = ["night", "candidate", *shown, "gate", "promoted?", "champion after"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    start = entry_metrics(points[0].before, positions)
+    row = [f"(start) {points[0].before['version']}", "-", *[fmt_point(start.get(m)) for m in shown]]
+    lines.append("| " + " | ".join(row + ["-", "-", points[0].before["version"]]) + " |")
+    for p in points:
+        got = entry_metrics(p.candidate, positions)
+        verdict = p.gate.get("decision", "-")
+        if p.gate.get("by") != "exploitability" and "score" in p.gate:
+            verdict += f" ({p.gate['pairs']} pairs, {fmt_point((p.gate['score'], *p.gate['ci']))})"
+        promoted = "yes" if p.promoted else ("rolled back" if p.rolled_back else "no")
+        cells = [p.night, p.candidate["version"], *[fmt_point(got.get(m)) for m in shown]]
+        cells += [verdict, promoted, p.after["version"]]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _present(points: list) -> tuple[list[int], list]:
+    """The x positions and values of the points that exist (None: the metric is missing)."""
+    xs = [i for i, p in enumerate(points) if p is not None]
+    return xs, [points[i] for i in xs]
+
+
+def finish_axes(plt, fig, ax, labels, metric: str, title: str, path: Path, fontsize: int) -> Path:
+    """Ticks, labels, grid and legend every curve shares, then write ``path`` (PNG or SVG)."""
+    ax.set_xticks(range(len(labels)), labels, rotation=20)
+    ax.set_ylabel(metric)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=fontsize)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=Path(path).suffix.lstrip(".") or "png")
+    plt.close(fig)
+    return atomic_write(path, buffer.getvalue())
+
+
+def plot_curve(
+    c: Curve, out: Path, name: str, suffix: str = ".png", title: str | None = None
+) -> list[Path]:
+    """One picture per metric (``out/NAME_METRIC.png``): the champion's line with its band and
+    the candidates with their intervals. Metrics with fewer than two points are skipped."""
+    plt = _pyplot()
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for metric, points in c.champion.items():
+        xs, vals = _present(points)
+        if len(xs) < 2:
+            continue
+        fig, ax = plt.subplots(figsize=(5.4, 3.4), dpi=110)
+        exact = all(v[1] == v[0] == v[2] for v in vals)
+        line = "champion after the night" + (" (exact)" if exact else "")
+        ax.plot(xs, [v[0] for v in vals], marker="o", label=line)
+        if not exact:
+            ax.fill_between(xs, [v[1] for v in vals], [v[2] for v in vals], alpha=0.25,
+                            label="95% CI")  # fmt: skip
+        cx, cv = _present(c.candidates.get(metric, []))
+        if cx:
+            err = [[v[0] - v[1] for v in cv], [v[2] - v[0] for v in cv]]
+            label = "candidate" + ("" if exact else " (95% CI)")
+            ax.errorbar([x + 0.08 for x in cx], [v[0] for v in cv], yerr=err, fmt="s", ms=4,
+                        capsize=3, alpha=0.7, label=label)  # fmt: skip
+        path = out / f"{name}_{metric}{suffix}"
+        written.append(
+            finish_axes(
+                plt, fig, ax, c.labels, metric, f"{title or name}: {metric} by night", path, 7
+            )
+        )
+    return written

@@ -1,4 +1,0 @@
-"""``arena serve``: the web application (play, leaderboard, version pages, JSON API).
-
-``create_app(ServerConfig(workspace=...))`` in ``arena.server.app`` builds it; see that module.
-"""
