@@ -155,6 +155,19 @@ def trainer_args(train: TrainOptions, out: Path, device: str, has_eval: bool) ->
     }
 
 
+def precision_record(quant, device: str, model) -> dict:
+    """What the manifest records of a run's precision: the base's quantization and dtype (as
+    ``agents.llm.model_io.train_precision`` decided them) and the trained adapter's dtype (TRL
+    casts QLoRA adapters to bfloat16, QLoRA paper section 3)."""
+    from agents.llm.model_io import train_precision
+
+    record = train_precision(quant, device).to_dict()
+    trained = next((p for p in model.parameters() if p.requires_grad), None)
+    dtype = None if trained is None else str(trained.dtype).removeprefix("torch.")
+    record["adapter_dtype"] = dtype
+    return record
+
+
 def _importable(*names: str) -> bool:
     import importlib.util
 
