@@ -72,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--variant", choices=(*VARIANTS, "bound"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--report-only", action="store_true", help="write the table of WORK/results.json again"
+    )
     parser.add_argument("--out", default=str(DEFAULT), help="markdown file ('-': print)")
     args = parser.parse_args(argv)
     if args.variant:
@@ -81,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     bases = [Path(b).resolve() for b in args.base] if args.base else [ensure_small(work)]
     data = Path(args.data).resolve() if args.data else nightly_data(work / "data")
     tables = []
+    if args.report_only:  # re-render the last run's measurements (WORK/results.json)
+        raw = json.loads((work / "results.json").read_text())
+        tables = [(Path(t["base"]), t["shape"], t["results"]) for t in raw]
+        bases = []
     for base in bases:
         shape = data_shape(base, data, args.batch_size)
         results: dict[str, list[dict]] = {v: [] for v in (*args.variants, "bound")}
@@ -413,7 +420,11 @@ def table(base: Path, shape: dict, results: dict, args) -> list[str]:
             f"{statistics.median(run['wall_s'] for run in runs):.3f} | "
             f"{statistics.median(run['loss'] for run in runs):.3f} |"
         )
-    cpu = {v: statistics.median(run["cpu_s"] for run in runs) for v, runs in results.items()}
+    cpu = {
+        v: statistics.median(run["cpu_s"] for run in runs)
+        for v, runs in results.items()
+        if v != "bound"
+    }
     pairs = [
         ("before", "default", "the old default over the new"),
         ("trl-dropout", "default", "LoRA dropout 0.05 over none"),

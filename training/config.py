@@ -12,7 +12,7 @@ in one visible place: the CLI, before the config is built.
 from __future__ import annotations
 
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from games import InputError
@@ -323,10 +323,26 @@ class SFTRunConfig:
     out: str = option(help=_ADAPTER_OUT)
     eval_data: str | None = option(None, _EVAL_DATA)
     init_adapter: str | None = option(None, "continue this adapter (default: a fresh LoRA)")
+    continue_lr: float = option(
+        0.0,
+        "learning rate when continuing --init-adapter (0: --lr). A continued run restarts "
+        "Adam; at the fresh adapter's 3e-3 the loss rose again and dev accuracy fell night "
+        "after night (LEARNING.md, continuation)",
+    )
     game: str | None = option(None, _GAME)
     lora: LoraOptions = nested(LoraOptions, _LORA)
     quant: QuantOptions = nested(QuantOptions, _QUANT, prefix="")
     train: TrainOptions = nested(TrainOptions, "optimiser and budget", prefix="")
+
+    def __post_init__(self) -> None:
+        check_float("continue_lr", self.continue_lr, 0, 1)
+
+    def effective_train(self) -> TrainOptions:
+        """The optimiser options this run uses: ``continue_lr`` replaces the learning rate of
+        a run that continues an adapter."""
+        if self.init_adapter and self.continue_lr > 0:
+            return replace(self.train, learning_rate=self.continue_lr)
+        return self.train
 
 
 # DPO/IPO budget for the arena's small bases on a CPU (LEARNING.md section 4): one epoch at

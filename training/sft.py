@@ -126,7 +126,9 @@ def _train_sft(config, out: Path, final: Path, keep_model: bool, callbacks: list
         return Dataset.from_list([{"prompt": r.prompt, "completion": r.completion} for r in items])
 
     args = SFTConfig(
-        **checkpoints.trainer_args(trainer_args(config.train, out, device, eval_rows is not None)),
+        **checkpoints.trainer_args(
+            trainer_args(config.effective_train(), out, device, eval_rows is not None)
+        ),
         completion_only_loss=True,
         packing=False,
     )
