@@ -246,12 +246,15 @@ def _info(row) -> VersionInfo:
 def dev_scores(view: RegistryView, game: str, version: str) -> list[dict]:
     """Every dev-set score of ``version`` the nights recorded (their ``eval`` stage scores the
     candidate and the champion), oldest night first."""
+    from arena.nightly.results import EvalResult
+
     out = []
     for night, stages in view.nights_with_stages():
         for stage in stages:
             if stage.game != game or stage.stage != "eval" or not stage.result:
                 continue
-            for role, entry in stage.result.items():
-                if isinstance(entry, dict) and entry.get("version") == version:
-                    out.append({"night": night.night, "as": role, **entry})
+            where = f"night {night.night} {game} stage eval"
+            for role, entry in EvalResult.from_dict(stage.result, where).scores():
+                if entry.version == version:
+                    out.append({"night": night.night, "as": role, **entry.to_dict()})
     return out

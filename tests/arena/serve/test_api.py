@@ -216,8 +216,20 @@ def test_registry_versions_champion_pages_and_rollback(
         reg.begin_night("n1", {})
         reg.stage_started("n1", "tic_tac_toe", "eval")
         scores = {
-            "candidate": {"version": "v2", "metric": "accuracy", "value": 0.61, "opponents": []},
-            "champion": {"version": "v1", "metric": "accuracy", "value": 0.55, "opponents": []},
+            "candidate": {
+                "version": "v2",
+                "metric": "accuracy",
+                "value": 0.61,
+                "opponents": [],
+                "higher_is_better": True,
+            },
+            "champion": {
+                "version": "v1",
+                "metric": "accuracy",
+                "value": 0.55,
+                "opponents": [],
+                "higher_is_better": True,
+            },
         }
         reg.stage_done("n1", "tic_tac_toe", "eval", 1.0, scores)
     app = create_app(
