@@ -36,18 +36,22 @@ def _reusable(folder: Path) -> bool:
 
 @pytest.fixture(scope="session")
 def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Path of a ``tiny`` base model folder (HF format), built once per session."""
+    """Path of a ``tiny`` base model folder (HF format), built once per test session (a
+    cache folder under a lock: two sessions sharing it build it once)."""
+    from filelock import FileLock
+
     from training.base_model import build_base
 
     cache = os.environ.get("ARENA_TEST_BASE_CACHE")
-    if cache:
-        folder = Path(cache).expanduser().resolve()
+    if not cache:
+        return build_base(
+            "tiny", tmp_path_factory.mktemp("base") / "tiny", seed=TINY_SEED, progress=False
+        )
+    folder = Path(cache).expanduser().resolve()
+    with FileLock(str(folder) + ".lock"):
         if not _reusable(folder):
             build_base("tiny", folder, seed=TINY_SEED, progress=False, overwrite=True)
-        return folder
-    return build_base(
-        "tiny", tmp_path_factory.mktemp("base") / "tiny", seed=TINY_SEED, progress=False
-    )
+    return folder
 
 
 def make_lora_adapter(base: Path, out: Path, seed: int, rank: int = 4, scale: float = 0.5) -> Path:

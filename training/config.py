@@ -264,9 +264,15 @@ class TrainOptions:
         "drop", "rows over --max-length tokens: drop and count them, or stop with an error"
     )
     threads: int | None = option(None, "torch CPU threads (default: torch's, all cores)")
+    checkpoint_s: float = option(
+        120.0,
+        "seconds of training between resumable checkpoints (0: after every step); a killed "
+        "run started again with the same configuration resumes from the last one",
+    )
 
     def __post_init__(self) -> None:
         check_float("epochs", self.epochs, 0, 1e6, lo_open=True)
+        check_float("checkpoint_s", self.checkpoint_s, 0, 1e9)
         if self.max_steps != -1:
             check_int("max_steps", self.max_steps, 1, 100_000_000)
         check_float("learning_rate", self.learning_rate, 0, 1, lo_open=True)

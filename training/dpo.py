@@ -31,6 +31,7 @@ from agents.llm.model_io import (
     save_adapter,
 )
 from games import InputError
+from training.checkpoints import Checkpoints, run_identity
 from training.config import DPORunConfig, to_dict
 from training.manifest import Manifest
 from training.rows import PrefRow, read_rows
@@ -125,6 +126,7 @@ def _train_dpo(config, out: Path, final: Path, keep_model: bool) -> TrainResult:
                 config.eval_data,
             )
     manifest.dataset = stats
+    checkpoints = Checkpoints(final, run_identity(config, manifest), config.train.checkpoint_s)
     with manifest.stage("load_model"):
         model = load_train_base(
             config.base, config.quant, device, config.train.gradient_checkpointing
@@ -140,7 +142,7 @@ def _train_dpo(config, out: Path, final: Path, keep_model: bool) -> TrainResult:
         )
 
     args = DPOConfig(
-        **trainer_args(config.train, out, device, eval_rows is not None),
+        **checkpoints.trainer_args(trainer_args(config.train, out, device, eval_rows is not None)),
         loss_type=[config.loss, "sft"] if config.sft_weight > 0 else [config.loss],
         loss_weights=[1.0, config.sft_weight] if config.sft_weight > 0 else None,
         beta=config.beta,
@@ -149,7 +151,7 @@ def _train_dpo(config, out: Path, final: Path, keep_model: bool) -> TrainResult:
     trainer = DPOTrainer(
         model=model,
         args=args,
-        callbacks=[progress_callback(final)],
+        callbacks=[progress_callback(final), checkpoints.callback()],
         train_dataset=to_dataset(rows),
         eval_dataset=to_dataset(eval_rows) if eval_rows else None,
         processing_class=tokenizer,
@@ -160,8 +162,9 @@ def _train_dpo(config, out: Path, final: Path, keep_model: bool) -> TrainResult:
             "the bare base instead of the previous adapter. Refusing to train."
         )
     with manifest.stage("train"):
-        result = trainer.train()
+        result = trainer.train(resume_from_checkpoint=checkpoints.resume_from)
     manifest.steps = int(trainer.state.global_step)
+    checkpoints.record(manifest)
     manifest.metrics.update(loss_metrics(trainer.state.log_history))
     manifest.metrics["mean_train_loss"] = float(result.training_loss)
     for key in ("rewards/margins", "rewards/accuracies", "logps/chosen", "logps/rejected"):
@@ -178,5 +181,6 @@ def _train_dpo(config, out: Path, final: Path, keep_model: bool) -> TrainResult:
     with manifest.stage("save"):
         files = save_adapter(trainer.model, out)
     manifest.metrics["device"] = device
+    checkpoints.finish(out)
     finalize(manifest, out, files, final)
     return TrainResult(out, manifest, trainer.model if keep_model else None)

@@ -88,13 +88,16 @@ def position_accuracy(
         observations.append(obs)
     decisions = _decide(agent, observations, seed)
     policies = _decide(policy_agent, observations, seed) if policy_agent else decisions
-    correct, mass, with_policy, illegal = 0, 0.0, 0, 0
-    for obs, row, decision, pol in zip(observations, rows, decisions, policies, strict=True):
+    correct, mass, with_policy, illegal, hits = 0, 0.0, 0, 0, []
+    for index, (obs, row, decision, pol) in enumerate(
+        zip(observations, rows, decisions, policies, strict=True)
+    ):
         optimal = set(row["optimal"])
         if decision.action is None or decision.action not in obs.actions:
             illegal += 1
         elif obs.text_of(decision.action) in optimal:
             correct += 1
+            hits.append(index)
         if pol.policy is not None:
             with_policy += 1
             mass += sum(p for a, p in pol.policy.items() if obs.text_of(a) in optimal)
@@ -104,6 +107,7 @@ def position_accuracy(
         "metric": "optimal_move_accuracy",
         "positions": n,
         "correct": correct,
+        "correct_rows": hits,  # which dev-set rows: two agents compare position by position
         "accuracy": correct / n,
         "ci95": [low, high],
         "policy_mass_on_optimal": mass / with_policy if with_policy else None,

@@ -26,6 +26,7 @@ from agents.llm.model_io import (
     pick_device,
     save_adapter,
 )
+from training.checkpoints import Checkpoints, run_identity
 from training.config import SFTRunConfig, to_dict
 from training.manifest import Manifest
 from training.rows import SFTRow, read_rows
@@ -104,6 +105,7 @@ def _train_sft(config, out: Path, final: Path, keep_model: bool) -> TrainResult:
             )
             stats["eval"] = eval_stats
     manifest.dataset = stats
+    checkpoints = Checkpoints(final, run_identity(config, manifest), config.train.checkpoint_s)
     with manifest.stage("load_model"):
         model = load_train_base(
             config.base, config.quant, device, config.train.gradient_checkpointing
@@ -117,21 +119,22 @@ def _train_sft(config, out: Path, final: Path, keep_model: bool) -> TrainResult:
         return Dataset.from_list([{"prompt": r.prompt, "completion": r.completion} for r in items])
 
     args = SFTConfig(
-        **trainer_args(config.train, out, device, eval_rows is not None),
+        **checkpoints.trainer_args(trainer_args(config.train, out, device, eval_rows is not None)),
         completion_only_loss=True,
         packing=False,
     )
     trainer = SFTTrainer(
         model=model,
         args=args,
-        callbacks=[progress_callback(final)],
+        callbacks=[progress_callback(final), checkpoints.callback()],
         train_dataset=to_dataset(rows),
         eval_dataset=to_dataset(eval_rows) if eval_rows else None,
         processing_class=tokenizer,
     )
     with manifest.stage("train"):
-        result = trainer.train()
+        result = trainer.train(resume_from_checkpoint=checkpoints.resume_from)
     manifest.steps = int(trainer.state.global_step)
+    checkpoints.record(manifest)
     manifest.metrics.update(loss_metrics(trainer.state.log_history))
     manifest.metrics["mean_train_loss"] = float(result.training_loss)
     if eval_rows:
@@ -140,5 +143,6 @@ def _train_sft(config, out: Path, final: Path, keep_model: bool) -> TrainResult:
     with manifest.stage("save"):
         files = save_adapter(trainer.model, out)
     manifest.metrics["device"] = device
+    checkpoints.finish(out)
     finalize(manifest, out, files, final)
     return TrainResult(out, manifest, trainer.model if keep_model else None)

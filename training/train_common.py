@@ -138,7 +138,9 @@ def trainer_args(train: TrainOptions, out: Path, device: str, has_eval: bool) ->
         "lr_scheduler_type": "linear",
         "logging_steps": train.logging_steps,
         "logging_first_step": True,
+        # checkpoints are taken on time by ``Checkpoints.callback`` (bounded lost work)
         "save_strategy": "no",
+        "save_total_limit": 1,
         "eval_strategy": "no",
         "report_to": [] if train.report_to in ("", "none") else [train.report_to],
         "seed": train.seed,
@@ -204,6 +206,10 @@ def progress_callback(out: Path, every_s: float = 2.0):
             self.started = time.monotonic()
             self.written = 0.0
             self.loss: float | None = None
+            self.first = 0  # the step training (re)started from: a resumed run's ETA
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.first = int(state.global_step)
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if logs and "loss" in logs:
@@ -216,7 +222,7 @@ def progress_callback(out: Path, every_s: float = 2.0):
             self.written = now
             elapsed = now - self.started
             step, total = int(state.global_step), int(state.max_steps)
-            eta = elapsed / step * (total - step) if step else None
+            eta = elapsed / (step - self.first) * (total - step) if step > self.first else None
             record = {"step": step, "max_steps": total, "elapsed_s": round(elapsed, 1)}
             record.update(eta_s=None if eta is None else round(eta, 1), loss=self.loss)
             atomic_write(path, json.dumps(record), fsync=False)  # scratch: loss costs nothing

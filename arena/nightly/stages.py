@@ -263,17 +263,23 @@ def _replay(gn: GameNight, folder: Path):
 
 
 def _train_task(kind: str, config_dict: dict) -> dict:
-    """Body of the Ray training task (also runs in-process): one SFT or DPO run."""
+    """Body of the Ray training task (also runs in-process): one SFT or DPO run, or none when
+    its adapter is there, finished, from before a crash (an interrupted run resumes from its
+    checkpoint: ``training.checkpoints``)."""
+    from training.checkpoints import finished_run
     from training.config import DPORunConfig, SFTRunConfig, from_dict
 
+    config = from_dict(SFTRunConfig if kind == "sft" else DPORunConfig, config_dict)
+    if finished_run(config):
+        return _manifest_summary(Path(config.out))
     if kind == "sft":
         from training.sft import train_sft
 
-        result = train_sft(from_dict(SFTRunConfig, config_dict), overwrite=True)
+        result = train_sft(config, overwrite=True)
     else:
         from training.dpo import train_dpo
 
-        result = train_dpo(from_dict(DPORunConfig, config_dict), overwrite=True)
+        result = train_dpo(config, overwrite=True)
     m = result.manifest
     return {
         "kind": kind,

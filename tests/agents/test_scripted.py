@@ -121,11 +121,14 @@ def _play(game, first, second, pairs, opening_plies=0, seed=0):
     return summarize(play_matches(jobs, agents), first, second)
 
 
-def test_solver_never_loses_from_the_initial_position():
-    for opponent in ("random", "mcts:50"):
+def test_solver_never_loses_and_punishes_mistakes():
+    """Never a loss, and the wins the opponent's mistakes give away: with these seeds the
+    solver wins 38 of 40 games against random and 16 of 40 against mcts:50; a solver that
+    only avoided losing (any drawing move, not the winning one) won 29 and 9."""
+    for opponent, least in (("random", 0.85), ("mcts:50", 0.3)):
         summary = _play("tic_tac_toe", "solver", opponent, pairs=20)
-        assert summary.losses == 0
-        assert summary.wins > 0 if opponent == "random" else summary.wins >= 0
+        assert summary.losses == 0 and summary.illegal == 0, summary
+        assert summary.wins >= least * 40, summary
 
 
 def test_mcts_beats_random():

@@ -100,12 +100,14 @@ def test_match_with_odd_game_count_and_default_output(tmp_path, capsys):
         ),
     ],
 )
-def test_user_mistakes_give_one_line_not_a_traceback(args, message):
-    result = run_cli(*args)
-    assert result.returncode == 2
-    assert message in result.stderr
-    assert "Traceback" not in result.stderr
-    assert result.stderr.strip().count("\n") == 0 or "%|" in result.stderr
+def test_user_mistakes_give_one_line_not_a_traceback(args, message, cli):
+    """In-process (``arena.cli.main``, as the console script calls it); the process around it
+    is test_help_lists_subcommands' and the game-string tests' (tests/games)."""
+    result = cli(list(args))
+    assert result.code == 2
+    assert message in result.err
+    assert "Traceback" not in result.err
+    assert result.err.strip().count("\n") == 0 or "%|" in result.err
 
 
 def test_match_records_are_valid_json_lines(tmp_path):

@@ -146,6 +146,15 @@ def test_run_configs_accept_or_refuse_in_one_line(small_limits, data, kind):
         assert "\n" not in str(error) and str(error)
 
 
+REQUIRED = {
+    "sft-data": {"inputs": ["logs"], "out": "o"},
+    "prefs-data": {"inputs": ["logs"], "out": "o"},
+    "sft": {"data": "d", "base": "b", "out": "o"},
+    "dpo": {"data": "d", "base": "b", "adapter": "a", "out": "o"},
+    "eval": {"game": "tic_tac_toe", "agent": "random", "out": "o"},
+}
+
+
 @settings(max_examples=300 if LONG else 30)
 @given(
     kind=st.sampled_from(["sft-data", "prefs-data", "sft", "dpo", "eval"]),
@@ -182,14 +191,41 @@ def test_run_configs_accept_or_refuse_in_one_line(small_limits, data, kind):
     ),
 )
 def test_training_configs_from_dict(kind, obj):
-    """Manifests and the nightly config rebuild configs with ``from_dict``: InputError only,
-    one line naming the key."""
-    from training.config import CONFIG_KINDS, from_dict
+    """Manifests and the nightly config rebuild configs with ``from_dict``: a refusal is one
+    InputError line naming what is wrong (a given key, or the missing one); an accepted dict
+    is used whole (every given value is in the config, none dropped) and round-trips."""
+    from training.config import CONFIG_KINDS, from_dict, to_dict
 
+    obj = {**REQUIRED[kind], **obj}  # most examples get past the required keys
     try:
-        from_dict(CONFIG_KINDS[kind], obj)
+        config = from_dict(CONFIG_KINDS[kind], obj)
     except InputError as error:
-        assert str(error).startswith("config") and "\n" not in str(error)
+        message = str(error)
+        assert message.startswith("config") and "\n" not in message
+        assert "missing key" in message or any(key in message for key in obj), message
+        return
+    stored = to_dict(config)
+    for key, value in obj.items():
+        assert key in stored and _same(value, stored[key]), (key, value, stored.get(key))
+    assert from_dict(CONFIG_KINDS[kind], stored) == config
+
+
+def _same(given, stored) -> bool:
+    """``given`` (as a TOML table or a manifest holds it) is what the config stored: lists
+    for tuples, an int for a float, the given keys of a nested table."""
+    if isinstance(given, dict):
+        return isinstance(stored, dict) and all(
+            k in stored and _same(v, stored[k]) for k, v in given.items()
+        )
+    if isinstance(given, list | tuple):
+        return (
+            isinstance(stored, list | tuple)
+            and len(given) == len(stored)
+            and all(_same(a, b) for a, b in zip(given, stored, strict=True))
+        )
+    if isinstance(given, float) and given != given:
+        return isinstance(stored, float) and stored != stored
+    return given == stored and isinstance(given, bool) == isinstance(stored, bool)
 
 
 @pytest.mark.parametrize(

@@ -291,18 +291,28 @@ def test_rows_over_max_length_are_counted_never_cut(data, tiny_base, tmp_path):
         train_sft(SFTRunConfig(**{**base, "data": str(empty)}, out=str(tmp_path / "x")))
 
 
-def test_progress_file_gives_step_eta_and_loss(tmp_path):
-    """A night on another node shows training progress from this file (it had only seconds)."""
+def test_progress_file_gives_step_eta_and_loss(tmp_path, monkeypatch):
+    """A night on another node shows training progress from this file (it had only seconds).
+    The clock is the test's: 10 s for the first 5 of 20 steps leave 30 s; a run resumed at
+    step 3 that took 10 s for 2 steps has 75 s left."""
     from transformers import TrainerState
 
+    import training.train_common as train_common
     from training.train_common import progress_callback, read_progress
 
+    now = [100.0]
+    monkeypatch.setattr(train_common.time, "monotonic", lambda: now[0])
     assert read_progress(tmp_path) is None
-    callback = progress_callback(tmp_path, every_s=0)
-    state = TrainerState()
-    state.global_step, state.max_steps = 5, 20
-    callback.on_log(None, state, None, logs={"loss": 1.5})
-    callback.on_step_end(None, state, None)
-    progress = read_progress(tmp_path)
-    assert progress["step"] == 5 and progress["max_steps"] == 20 and progress["loss"] == 1.5
-    assert progress["eta_s"] >= 0 and progress["elapsed_s"] >= 0
+    for first, eta in ((0, 30.0), (3, 75.0)):
+        callback = progress_callback(tmp_path, every_s=0)
+        state = TrainerState()
+        state.global_step, state.max_steps = first, 20
+        callback.on_train_begin(None, state, None)
+        now[0] += 10
+        state.global_step = 5
+        callback.on_log(None, state, None, logs={"loss": 1.5})
+        callback.on_step_end(None, state, None)
+        progress = read_progress(tmp_path)
+        assert progress == {
+            "step": 5, "max_steps": 20, "elapsed_s": 10.0, "eta_s": eta, "loss": 1.5
+        }  # fmt: skip

@@ -122,6 +122,7 @@ def server_kit():
 
     return SimpleNamespace(
         write_scripted_logs=write_scripted_logs,
+        snapshot=snapshot,
         make_registry=make_registry,
         promote=promote,
         rollback=rollback,

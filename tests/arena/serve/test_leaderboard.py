@@ -6,6 +6,7 @@ import csv
 import io
 import json
 
+import numpy as np
 import pytest
 
 from arena.cli import main
@@ -18,6 +19,25 @@ from games.records import SeatRecord
 from games.workspace import Workspace
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def read_png(path) -> np.ndarray:
+    """The decoded RGB pixels (height x width x 3, floats in [0, 1]) of a plot's PNG."""
+    import matplotlib.image
+
+    assert path.read_bytes().startswith(PNG_MAGIC)
+    return matplotlib.image.imread(path)[..., :3]
+
+
+def drawn_in(image: np.ndarray, color: str) -> tuple[np.ndarray, np.ndarray]:
+    """Column and row of every pixel of ``color`` (a matplotlib colour: ``C0`` is the first
+    line's), left of the legend (which sits right of the axes, in the last fifth)."""
+    import matplotlib.colors
+
+    target = np.array(matplotlib.colors.to_rgb(color))
+    rows, cols = np.nonzero(np.abs(image - target).max(axis=2) < 0.05)
+    keep = cols < 0.8 * image.shape[1]
+    return cols[keep], rows[keep]
 
 
 def test_player_label_names_the_version_that_played():
@@ -41,9 +61,14 @@ def test_leaderboard_formats_from_real_match_logs(tmp_path, capsys, server_kit):
     assert [r["player"] for r in rows] == [r["player"] for r in data["ratings"]]
     assert all(float(r["ci_low"]) <= float(r["rating"]) <= float(r["ci_high"]) for r in rows)
     png = tmp_path / "h.png"
+    server_kit.snapshot(workspace, "tic_tac_toe", "night-1")
     assert main([*base, "--history-png", str(png)]) == 0
     out = capsys.readouterr().out
-    assert "95% CI" in out and "solver" in out and png.read_bytes().startswith(PNG_MAGIC)
+    assert "95% CI" in out and "solver" in out
+    image = read_png(png)  # one night's snapshot: a point per player, each in its own colour
+    assert image.shape[0] > 250 and image.shape[1] > 600 and image.std() > 0.05
+    for color in ("C0", "C1", "C2"):
+        assert len(drawn_in(image, color)[0]) > 20, color
     assert main([*base[:-1], "no_such_game"]) == 2
     assert "unknown game" in capsys.readouterr().err
 
@@ -89,4 +114,11 @@ def test_night_report_rating_history_png(tmp_path, nights):
             reg.snapshot_ratings(f"n{n}", "tic_tac_toe", "tiny", rows)
         plots = history_plots(reg, tmp_path)
     (name,) = plots["tic_tac_toe"]
-    assert (tmp_path / name).read_bytes().startswith(PNG_MAGIC)
+    image = read_png(tmp_path / name)
+    assert image.shape[0] > 250 and image.shape[1] > 600 and image.std() > 0.05
+    if nights == 1:
+        return
+    # the model's line (the first colour) climbs, random's falls: rows count downwards
+    for color, direction in (("C0", -1), ("C1", 1)):
+        cols, rows = drawn_in(image, color)
+        assert len(cols) > 200 and np.corrcoef(cols, rows)[0, 1] * direction > 0.5, color
