@@ -100,7 +100,8 @@ def _print_curves(workspace: Workspace, config, last: str) -> None:
 def _one_night(config, workspace: Workspace, night: str | None, address: str | None) -> int:
     from arena.cli.run_cmds import ProgressLine
     from arena.nightly.pipeline import run_night
-    from arena.nightly.report import leaderboard_table, stage_summary
+    from arena.nightly.report import stage_summary
+    from arena.reporting.tables import ratings_table
 
     bars: list[ProgressLine] = []
 
@@ -124,7 +125,7 @@ def _one_night(config, workspace: Workspace, night: str | None, address: str | N
         if stages.decide:
             print(f"{game}: {stages.outcome}")
         if stages.tournament and stages.tournament.leaderboard:
-            print(leaderboard_table(stages.tournament.to_dict()["leaderboard"]))
+            print(ratings_table(stages.tournament.to_dict()["leaderboard"]))
     if result.error:
         print(f"arena: night failed: {result.error} (run the same command to resume)",
               file=sys.stderr)  # fmt: skip

@@ -83,7 +83,7 @@ def stage_tournament(gn: GameNight) -> TournamentResult:
     rows = tuple(
         RatingEntry(
             player=r["player"], version=by_spec.get(r["player"]), rank=r["rank"],
-            rating=r["rating"], ci_low=r["ci"][0], ci_high=r["ci"][1], games=r["games"],
+            rating=r["rating"], ci_low=r["ci_low"], ci_high=r["ci_high"], games=r["games"],
             score=r["score"],
         )
         for r in (result.leaderboard or {}).get("ratings", [])

@@ -24,7 +24,7 @@ from arena.nightly.results import (
     TrainResult,
 )
 from arena.registry.rebuild import history_for_report
-from arena.reporting.tables import format_table
+from arena.reporting.tables import ratings_table
 from games.files import atomic_write, json_safe, write_json
 
 
@@ -99,15 +99,6 @@ def _num(value) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def leaderboard_table(rows: list[dict]) -> str:
-    body = [
-        [r["rank"], r["player"], round(r["rating"]), f"[{r['ci_low']:.0f}, {r['ci_high']:.0f}]",
-         r["games"], f"{r['score']:.3f}"]
-        for r in rows
-    ]  # fmt: skip
-    return format_table(["rank", "player", "Elo", "95% CI", "games", "score"], body)
-
-
 def history_plots(registry, folder: Path) -> dict[str, list[str]]:
     """One rating-history PNG per (game, base) with snapshots, beside the report; returns the
     file names per game (the report embeds them)."""
@@ -170,7 +161,7 @@ def markdown(
             lines += ["", f"Champion of base `{key}`: **{champion.version}**."]
         board = stages.tournament.to_dict()["leaderboard"] if stages.tournament else None
         if board:
-            lines += ["", "```", leaderboard_table(board), "```"]
+            lines += ["", "```", ratings_table(board), "```"]
         for name in (plots or {}).get(game, []):
             lines += ["", f"![rating history, 95% bands]({name})"]
         learned = (curves or {}).get(game)

@@ -62,8 +62,8 @@ class RatingPoint:
     night: str
     player: str
     rating: float
-    lo: float
-    hi: float
+    ci_low: float
+    ci_high: float
     games: int = 0
     base: str = ""
 
@@ -206,8 +206,8 @@ class RegistryView:
                 night=r.night,
                 player=r.player,
                 rating=r.rating,
-                lo=r.ci_low,
-                hi=r.ci_high,
+                ci_low=r.ci_low,
+                ci_high=r.ci_high,
                 games=r.games,
                 base=r.base,
             )

@@ -190,7 +190,7 @@ def test_leaderboard_api_pages_and_versions(client):
     players = {r["player"] for r in board["ratings"]}
     assert players == {"random", "mcts:10", "solver"}
     best = board["ratings"][0]
-    assert best["ci"][0] <= best["rating"] <= best["ci"][1]
+    assert best["ci_low"] <= best["rating"] <= best["ci_high"]
     assert sum(p["wins"] + p["draws"] + p["losses"] for p in board["pairs"]) == 18
     assert client.get("/api/leaderboard/nope").status_code == 404
     page = client.get("/leaderboard/tic_tac_toe")
