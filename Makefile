@@ -46,7 +46,7 @@ browser:
 	  echo "note: Chromium not installed (apt-get install -y chromium); the browser tests will skip"
 
 test: $(STAMP) lint browser
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q -rs --durations=15
 
 clean:
 	rm -rf $(VENV) $(WORKSPACE) .pytest_cache .ruff_cache

@@ -1,6 +1,7 @@
 """The workspace: where every artefact of the arena lives (default ``./arena-data``).
 
-On a cluster it is a shared path that every node sees. Layout::
+On a cluster only the driver needs it: other nodes either see it at the same path, or get what
+they need from it by content hash through Ray (``arena.execution.artifacts``). Layout::
 
     base/<name>/            locally built base model + tokenizer (HF folder)
     adapters/<game>/<ver>/  adapter (safetensors) + manifest.json

@@ -18,6 +18,22 @@ import pytest
 TINY_SEED = 0
 
 
+def pytest_configure(config):
+    """Ray workers of the tests keep their artifact cache (ship mode) in a temp folder, not
+    in ~/.cache: set before any Ray instance starts, since workers inherit it."""
+    import tempfile
+
+    if not os.environ.get("ARENA_ARTIFACT_CACHE"):
+        os.environ["ARENA_ARTIFACT_CACHE"] = tempfile.mkdtemp(prefix="arena-test-artifacts-")
+        config.add_cleanup(_remove_artifact_cache)
+
+
+def _remove_artifact_cache():
+    import shutil
+
+    shutil.rmtree(os.environ.pop("ARENA_ARTIFACT_CACHE", ""), ignore_errors=True)
+
+
 def _reusable(folder: Path) -> bool:
     from dataclasses import asdict
 

@@ -23,8 +23,9 @@ EPILOG = """\
 Ray: without --address (and without $RAY_ADDRESS) a private Ray instance starts on this
 machine and stops at the end. On a cluster (`ray start --head` on one node, `ray start
 --address HEAD:6379` on the others) pass --address HEAD:6379, or submit the command with
-`ray job submit --address http://HEAD:8265 -- arena ...`; the workspace must then be a path
-every node sees. Records: WORKSPACE/matches/RUN/shard-*.jsonl; reports: WORKSPACE/runs/RUN/.
+`ray job submit --address http://HEAD:8265 -- arena ...`. Nodes that do not see the workspace
+get bases and adapters by content hash through Ray (--artifacts ship; auto detects it).
+Records: WORKSPACE/matches/RUN/shard-*.jsonl; reports: WORKSPACE/runs/RUN/.
 Resume: run the same command with the same --run-id."""
 
 # Each command's flags: its run config's fields, then the placement (ExecOptions).

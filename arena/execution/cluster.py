@@ -3,8 +3,9 @@
 The default needs no set-up: ``connect()`` starts a private Ray instance on this machine with
 its CPUs (``address="local"``, so a ``ray start`` cluster that happens to run here is never
 joined by accident). ``connect("HOST:PORT")``, or ``$RAY_ADDRESS``, joins an existing cluster
-started with ``ray start --head``; every node then needs this package installed and, for LLM
-players, the workspace on a shared path. If Ray is already initialised in this process (a test
+started with ``ray start --head``; every node then needs this package installed, and LLM
+players get bases and adapters from a shared workspace path or by content hash
+(``arena.execution.artifacts``). If Ray is already initialised in this process (a test
 session, a notebook), that instance is reused and left running.
 
 Ending: SIGTERM to the driver raises ``Terminated`` (``ray.init`` installs a C++ handler that

@@ -109,12 +109,24 @@ class DriverConfig:
 
 
 class Driver:
-    """Plays jobs on a ``WorkerPool`` into a ``ShardStore`` (call ``store.load`` first)."""
+    """Plays jobs on a ``WorkerPool`` into a ``ShardStore`` (call ``store.load`` first).
 
-    def __init__(self, pool: WorkerPool, store: ShardStore, config: DriverConfig | None = None):
+    ``shipped`` (ship mode: ``arena.execution.artifacts.ShipContext``) goes with every chunk,
+    put into Ray's object store once, so each node receives it once.
+    """
+
+    def __init__(
+        self,
+        pool: WorkerPool,
+        store: ShardStore,
+        config: DriverConfig | None = None,
+        shipped=None,
+    ):
         self.pool = pool
         self.store = store
         self.config = config or DriverConfig()
+        self.shipped = shipped
+        self._shipped_ref = None
 
     def chunk(self, jobs: Sequence[MatchJob]) -> list[list[MatchJob]]:
         """Consecutive chunks of whole pairs, without the games already recorded.
@@ -269,7 +281,11 @@ class Driver:
                 stats.backup_chunks += 1
 
     def _submit(self, slot, index: int, chunks, inflight, now: float) -> None:
-        ref = slot.handle.play.remote(chunks[index])
+        import ray
+
+        if self.shipped is not None and self._shipped_ref is None:
+            self._shipped_ref = ray.put(self.shipped)
+        ref = slot.handle.play.remote(chunks[index], self._shipped_ref)
         inflight[ref] = _Task(index, slot.index, slot.generation, now)
 
     def _worker_ready(self, index: int, ref, requeue_slot) -> None:

@@ -8,7 +8,8 @@ tournaments, gates) use ``play_into`` with the run's own shard store instead. Th
 Ray, when this runner started it) stay up until ``close``. The records are those the local
 runner gives, because every game's seed and opening are in its job. Dataset builders and
 evaluation take it as their ``runner`` argument; ``runner_for`` picks local or Ray from a worker
-count.
+count. ``artifacts`` (``auto``, ``shared``, ``ship``: ``arena.execution.artifacts``) says how
+workers get bases and adapters; the mode chosen is ``self.artifacts``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from arena.execution.artifacts import ModeChoice, Publisher, choose_mode
 from arena.execution.cluster import connect, disconnect
 from arena.execution.driver import Driver, DriverConfig, Progress, RunStats
 from arena.execution.shards import ShardStore
@@ -29,6 +31,7 @@ from games import InputError
 from games.match import MatchJob
 from games.records import MatchRecord
 from games.runner import Sink
+from games.workspace import Workspace
 
 RAY_BATCH = 256
 
@@ -37,7 +40,8 @@ class RayRunner:
     """Play jobs on Ray worker actors (agents built there from the seat specs).
 
     ``workers`` alone gives 1-CPU workers; ``pool`` sets the full placement (CPUs and GPUs per
-    worker) and overrides ``workers``.
+    worker) and overrides ``workers``. In ship mode the workers get no workspace: the LLM seats
+    of each ``play_into`` are published first (``Publisher.seats``).
     """
 
     kind = "ray"
@@ -51,10 +55,14 @@ class RayRunner:
         batch: int = RAY_BATCH,
         *,
         pool: PoolConfig | None = None,
+        artifacts: str | ModeChoice = "auto",
     ):
         pool = pool or PoolConfig(workers=workers)
         self.scratch = Path(scratch) if scratch else None
         self.driver_config = DriverConfig(batch=batch)
+        if isinstance(workspace, Workspace):
+            workspace = workspace.root
+        self.workspace = Path(workspace) if workspace else None
         cpus = max(os.cpu_count() or 1, math.ceil(pool.workers * pool.cpus_per_worker))
         self.cluster = connect(address, num_cpus=cpus)
         try:
@@ -63,7 +71,11 @@ class RayRunner:
                     f"--gpus-per-worker {pool.gpus_per_worker:g} but the Ray cluster has "
                     f"{self.cluster.gpus:g} GPU(s)"
                 )
-            self.pool = WorkerPool(pool, workspace=str(workspace) if workspace else None)
+            if not isinstance(artifacts, ModeChoice):
+                artifacts = choose_mode(artifacts, self.workspace, self.cluster)
+            self.artifacts = artifacts
+            shared = self.workspace is not None and artifacts.mode == "shared"
+            self.pool = WorkerPool(pool, workspace=str(self.workspace) if shared else None)
         except BaseException:
             disconnect(self.cluster)
             raise
@@ -76,7 +88,11 @@ class RayRunner:
         progress: Callable[[Progress], None] | None = None,
     ) -> RunStats:
         """Play the jobs not yet in ``store`` (loaded by the caller) into it."""
-        return Driver(self.pool, store, self.driver_config).run(list(jobs), progress)
+        shipped = None
+        if self.artifacts.mode == "ship":
+            todo = [job for job in jobs if job.match_id not in store.done]
+            shipped = Publisher.get().seats(todo, self.workspace)
+        return Driver(self.pool, store, self.driver_config, shipped).run(list(jobs), progress)
 
     def __call__(self, jobs: Sequence[MatchJob], sink: Sink | None = None) -> list[MatchRecord]:
         if self.scratch is None:
@@ -117,13 +133,17 @@ class RayRunner:
 
 @contextmanager
 def runner_for(
-    workers: int, scratch: str | Path | None = None, workspace=None, address: str | None = None
+    workers: int,
+    scratch: str | Path | None = None,
+    workspace=None,
+    address: str | None = None,
+    artifacts: str | ModeChoice = "auto",
 ) -> Iterator[RayRunner | None]:
     """A ``RayRunner`` on ``workers`` workers, or None (the caller's local default) for 0."""
     if workers <= 0:
         yield None
         return
-    runner = RayRunner(workers, scratch, workspace, address)
+    runner = RayRunner(workers, scratch, workspace, address, artifacts=artifacts)
     try:
         yield runner
     finally:

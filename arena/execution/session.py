@@ -20,7 +20,9 @@ import platform
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from typing import Literal
 
+from arena.execution.artifacts import check_mode
 from arena.execution.cluster import ClusterInfo
 from arena.execution.driver import DriverConfig, Progress, RunStats
 from arena.execution.runner import RayRunner
@@ -72,6 +74,12 @@ class ExecOptions:
         "most games a worker plays at once: the LLM batch; keep it to reproduce LLM records bit "
         "for bit, since scores can differ in the last bits with the batch",
     )
+    artifacts: Literal["auto", "shared", "ship"] = option(
+        "auto",
+        "how workers get bases and adapters: shared (every node sees the workspace), ship (by "
+        "content hash through Ray, into each node's cache $ARENA_ARTIFACT_CACHE) or auto "
+        "(every node is asked whether it sees the workspace); see arena.execution.artifacts",
+    )
 
     def __post_init__(self) -> None:
         if self.address is not None:
@@ -80,6 +88,7 @@ class ExecOptions:
         check_float("cpus_per_worker", self.cpus_per_worker, 0, 1024, lo_open=True)
         check_float("gpus_per_worker", self.gpus_per_worker, 0, 64)
         check_int("batch", self.batch, 1, MAX_BATCH)
+        check_mode(self.artifacts)
 
     def pool(self) -> PoolConfig:
         return PoolConfig(self.workers, self.cpus_per_worker, self.gpus_per_worker)
@@ -165,11 +174,14 @@ class RunSession:
             workspace=self.workspace.root,
             batch=options.batch,
             pool=options.pool(),
+            artifacts=options.artifacts,
         )
         self._session = {
             "started_at": _now(),
             "cluster": self.cluster.describe(),
+            "driver_node": _node_id(),
             "options": asdict(options),
+            "artifacts": self.runner.artifacts.to_dict(),
             "resumed_records": self.loaded.records,
             "quarantined": asdict(self.loaded),
         }
@@ -283,6 +295,13 @@ class RunSession:
                 runner.close()
         finally:
             self.store.close()
+
+
+def _node_id() -> str:
+    """The Ray node this driver runs on (workers elsewhere have other ids)."""
+    import ray
+
+    return ray.get_runtime_context().get_node_id()
 
 
 def _now() -> str:

@@ -7,7 +7,9 @@ games in lockstep through ``games.match.play_matches``: every pending decision o
 to the engine as one batch. Scripted-only runs load no model.
 
 The pool only creates, watches and replaces actors; which chunk goes where is the driver's
-business (``arena.execution.driver``).
+business (``arena.execution.driver``). In ship mode (``arena.execution.artifacts``) a worker has
+no workspace: each chunk comes with a ``ShipContext`` and LLM seats are built from the node's
+artifact cache (``arena.execution.shipped``).
 """
 
 from __future__ import annotations
@@ -30,18 +32,19 @@ class ArenaWorker:
     """The body of one actor (a plain class: it also runs in-process, e.g. in the benchmark).
 
     Args:
-        workspace: workspace root, for LLM agents (base models, adapters); on a cluster a
-            path every node sees.
+        workspace: workspace root, for LLM agents (base models, adapters) in shared mode: on a
+            cluster a path every node sees. None in ship mode.
         device: ``"cuda"`` for a GPU worker, ``"cpu"`` otherwise; passed to LLM agents.
     """
 
     def __init__(self, workspace: str | None = None, device: str | None = None):
-        from arena.registry import resolve
+        from arena.execution import shipped
 
-        resolve.install()  # this process plays specs such as llm:small@champion
+        shipped.install()  # this process plays specs such as llm:small@champion
         self.workspace = Workspace.resolve(workspace) if workspace else None
         self.device = device
         self._agents: dict[tuple[str, str], object] = {}
+        self._shipped = None  # the ShipContext of the chunks (ship mode)
 
     def info(self) -> dict:
         """Where this worker runs (the driver waits for this before sending work)."""
@@ -63,9 +66,14 @@ class ArenaWorker:
     def _agent(self, game: str, spec: str):
         key = (game, spec)
         if key not in self._agents:
-            self._agents[key] = make_agent(
-                spec, load_game(game), workspace=self.workspace, device=self.device
-            )
+            if self._shipped is not None and key in self._shipped.seats:
+                from arena.execution.shipped import build_agent
+
+                self._agents[key] = build_agent(self._shipped, game, spec, self.device)
+            else:
+                self._agents[key] = make_agent(
+                    spec, load_game(game), workspace=self.workspace, device=self.device
+                )
         return self._agents[key]
 
     def loaded(self) -> dict:
@@ -74,8 +82,11 @@ class ArenaWorker:
         engines = {id(e) for a in self._agents.values() if (e := getattr(a, "engine", None))}
         return {"agents": sorted(spec for _, spec in self._agents), "engines": len(engines)}
 
-    def play(self, jobs: Sequence[MatchJob]) -> list[dict]:
-        """Play ``jobs`` (batched per game) and return their records as dicts, in job order."""
+    def play(self, jobs: Sequence[MatchJob], shipped=None) -> list[dict]:
+        """Play ``jobs`` (batched per game) and return their records as dicts, in job order;
+        ``shipped``: the run's ``ShipContext`` in ship mode."""
+        if shipped is not None:
+            self._shipped = shipped
         by_game: dict[str, list[int]] = {}
         for index, job in enumerate(jobs):
             by_game.setdefault(job.game, []).append(index)

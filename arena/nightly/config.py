@@ -63,6 +63,11 @@ class NightSection:
     )
     train_cpus: float = option(1.0, "CPUs the training task requests (a node on a cluster)")
     train_gpus: float = option(0.0, "GPUs the training task requests (a GPU node on a cluster)")
+    train_resources: dict[str, float] = option(
+        help="custom Ray resources the training task requests, e.g. {worker_node = 1} for nodes "
+        "started with `ray start --resources '{\"worker_node\": 1}'`",
+        default_factory=dict,
+    )
     threads: int = option(1, "torch CPU threads in training and evaluation (1 on a shared CPU)")
     device: str | None = option(
         None, "training/evaluation device (default: CUDA when the task got a GPU, else CPU)"
@@ -85,6 +90,10 @@ class NightSection:
         check_seed("seed", self.seed)
         check_float("train_cpus", self.train_cpus, 0, 1024)
         check_float("train_gpus", self.train_gpus, 0, 64)
+        if not isinstance(self.train_resources, dict):
+            raise InputError("train_resources must be a table of name = amount")
+        for name, amount in self.train_resources.items():
+            check_float(f"train_resources.{name}", amount, 0, 1e6)
         check_int("threads", self.threads, 1, 1024)
 
 

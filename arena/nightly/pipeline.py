@@ -77,6 +77,7 @@ class NightResult:
     error: str | None = None
     paths: dict[str, str] = field(default_factory=dict)
     resumed: bool = False
+    artifacts: dict = field(default_factory=dict)  # the artifact mode and why (this session)
 
     @property
     def exit_code(self) -> int:
@@ -168,8 +169,15 @@ def run_night(
             base_path = ensure_base(config, workspace, say)
             cluster = _connect(config, address or config.night.placement.address)
             say(cluster.describe())
+            from arena.execution.artifacts import choose_mode
+
             options = config.night.placement
-            options = dataclasses.replace(options, address=address or options.address)
+            choice = choose_mode(options.artifacts, workspace, cluster)
+            result.artifacts = choice.to_dict()
+            say(f"artifacts: {choice.mode} ({choice.reason})")
+            options = dataclasses.replace(
+                options, address=address or options.address, artifacts=choice.mode
+            )
             for game in config.night.games:
                 gn = GameNight(
                     config, workspace, reg, night, load_game(game).spec, config.night.base,

@@ -150,6 +150,9 @@ def markdown(
     lines = [f"# Night {result.night}: **{result.outcome.upper()}**", ""]
     if result.error:
         lines += [f"Failed: `{result.error}` (rerun the same command to continue).", ""]
+    if result.artifacts:
+        a = result.artifacts
+        lines += [f"Artifacts: **{a['mode']}** ({a['reason']}).", ""]
     for game, stages in result.games.items():
         lines += [f"## {game}", "", "| stage | seconds | result |", "|---|---|---|"]
         for stage, r in stages.items():
@@ -175,12 +178,15 @@ def markdown(
 def write_report(result, registry, workspace, config) -> dict[str, str]:
     folder: Path = workspace.root / "nights" / result.night
     folder.mkdir(parents=True, exist_ok=True)
+    if not result.artifacts:  # a finished night's report printed again: keep what it used
+        result.artifacts = _previous(folder / "report.json").get("artifacts") or {}
     report = {
         "night": result.night,
         "outcome": result.outcome,
         "error": result.error,
         "games": {game: results.to_dict() for game, results in result.games.items()},
         "seconds": result.seconds,
+        "artifacts": result.artifacts,
         "champions": [c.to_dict() for c in registry.champions()],
         # what `arena registry rebuild` needs should registry.sqlite be lost
         "registry": history_for_report(registry, result.night),
@@ -205,7 +211,17 @@ def write_report(result, registry, workspace, config) -> dict[str, str]:
             "started_at": row.started_at if row else None,
             "finished_at": row.finished_at if row else None,
             "stages": [s.to_dict() for s in registry.stages(result.night)],
+            "artifacts": result.artifacts,
             "environment": environment(),
         },
     )
     return paths
+
+
+def _previous(path: Path) -> dict:
+    import json
+
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}

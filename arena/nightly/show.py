@@ -25,6 +25,8 @@ def _toml(value: Any) -> str:
         return repr(value)
     if isinstance(value, str):
         return json.dumps(value)
+    if isinstance(value, dict):  # an inline table: train_resources = {"worker_node" = 1}
+        return "{" + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items()) + "}"
     return "[" + ", ".join(_toml(v) for v in value) + "]"
 
 

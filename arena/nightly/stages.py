@@ -14,7 +14,6 @@ import dataclasses
 import logging
 import os
 import signal
-import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -211,7 +210,8 @@ def stage_datasets(gn: GameNight) -> DatasetsResult:
         config = gn.config.prefs_data_config(
             inputs=(gn.results.selfplay.matches,), out=str(root / "prefs")
         )
-        with runner_for(config.workers, root / "prefs-rollouts", gn.workspace) as runner:
+        scratch, ws, mode = root / "prefs-rollouts", gn.workspace, gn.options.artifacts
+        with runner_for(config.workers, scratch, ws, artifacts=mode) as runner:
             try:
                 built = build_prefs(config, agent_options=gn.agent_options(), runner=runner)
             except NoUsableData as error:
@@ -294,20 +294,32 @@ def _train_task(kind: str, config_dict: dict) -> dict:
     }
 
 
-def _remote_train(gn: GameNight, kind: str, config) -> dict:
-    """Run one training as a Ray task with the configured resources."""
-    import ray
+# The path fields of the training configs that must reach the training task's node.
+TRAIN_INPUTS = ("base", "data", "eval_data", "init_adapter", "adapter")
 
+
+def _remote_train(gn: GameNight, kind: str, config) -> dict:
+    """Run one training as a Ray task with the configured resources; in ship mode its inputs
+    travel to its node by content and the adapter comes back as verified bytes
+    (``arena.execution.tasks``)."""
+    from arena.execution.tasks import run_task
     from training.config import to_dict
 
     n = gn.config.night
-    task = ray.remote(num_cpus=n.train_cpus, num_gpus=n.train_gpus, max_retries=0)(_train_task)
-    ref = task.remote(kind, to_dict(config))
-    started = time.monotonic()
-    # The task's own log stays on its node; it writes its progress to the (shared) workspace.
-    while not ray.wait([ref], timeout=20)[0]:
-        gn.say(f"  [train] {kind}: {_train_progress(config.out, time.monotonic() - started)}")
-    return ray.get(ref)
+    ship = gn.options.artifacts == "ship"
+
+    def waiting(seconds: float) -> None:
+        # In shared mode the task writes its progress into the (shared) workspace.
+        line = f"running for {seconds:.0f}s" if ship else _train_progress(config.out, seconds)
+        gn.say(f"  [train] {kind}: {line}")
+
+    options = {"num_cpus": n.train_cpus, "num_gpus": n.train_gpus, "max_retries": 0}
+    if n.train_resources:
+        options["resources"] = dict(n.train_resources)
+    return run_task(
+        _train_task, (kind,), to_dict(config), ship=ship, inputs=TRAIN_INPUTS, out="out",
+        ray_options=options, waiting=waiting,
+    )  # fmt: skip
 
 
 def _train_progress(out: str, running_s: float) -> str:

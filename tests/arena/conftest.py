@@ -117,13 +117,13 @@ def port_range(width: int = 40) -> tuple[int, int]:
     raise RuntimeError("no free port range")
 
 
-def node_args(manager: int) -> list[str]:
+def node_args(manager: int, cpus: int = 1) -> list[str]:
     objects, agent, agent_grpc, metrics, runtime_env = free_ports(5)
     low, high = port_range()
     return [
         "--block",
         "--node-ip-address=127.0.0.1",
-        "--num-cpus=1",
+        f"--num-cpus={cpus}",
         "--num-gpus=0",
         "--object-store-memory=100000000",
         "--disable-usage-stats",
@@ -242,3 +242,115 @@ def ray_head(tmp_path, kill_processes_under):
         stop([proc], temp, kill_processes_under)
         log.close()
         shutil.rmtree(temp, ignore_errors=True)
+
+
+# A cluster whose worker node cannot see the driver's files (test_cluster_ship.py): the worker
+# node's `ray start` runs in its own mount namespace with an empty tmpfs over one folder.
+
+
+def mount_namespace_refusal(folder: Path) -> str | None:
+    """None when this machine lets a process hide ``folder`` behind a tmpfs in a private mount
+    namespace (root, or user namespaces allowed), else why not."""
+    if shutil.which("unshare") is None:
+        return "`unshare` (util-linux) is not installed"
+    probe = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c"]
+    probe += ['mount -t tmpfs tmpfs "$0" && test ! -e "$0/probe"', str(folder)]
+    (folder / "probe").write_text("visible")
+    try:
+        done = subprocess.run(probe, capture_output=True, text=True, timeout=30)
+    finally:
+        (folder / "probe").unlink()
+    if done.returncode != 0:
+        reason = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        return f"mount namespaces are refused here (`unshare --mount` + tmpfs: {reason})"
+    return None
+
+
+class BlindCluster:
+    """A head that runs no work (0 CPUs; its dashboard serves `ray job submit`) and a worker
+    node (2 CPUs, custom resource ``worker_node``) that cannot see ``hidden``.
+
+    The head's health checks are fast (0.5 s, 4 misses), so a killed node is declared dead
+    in a few seconds. ``kill_worker`` SIGKILLs the worker node's whole process group;
+    ``start_worker`` starts a fresh one (a new node id).
+    """
+
+    def __init__(self, tmp_path: Path, hidden: Path, worker_env: dict):
+        self.temp = Path(tempfile.mkdtemp(prefix="rb", dir="/tmp"))  # short: Unix sockets
+        env = {**os.environ, "RAY_TMPDIR": str(self.temp), "RAY_USAGE_STATS_ENABLED": "0"}
+        env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32))
+        env["RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S"] = "0"
+        env.update(RAY_health_check_period_ms="500", RAY_health_check_failure_threshold="4")
+        env.pop("RAY_ADDRESS", None)
+        self.env, self.hidden = env, hidden
+        self.worker_env = {**env, **worker_env}
+        self.ray = str(Path(sys.executable).with_name("ray"))
+        self.log = (tmp_path / "ray.log").open("w")
+        self.head: subprocess.Popen | None = None
+        self.worker: subprocess.Popen | None = None
+        self.dead: list[subprocess.Popen] = []
+        self.port, self.dashboard = free_ports(2)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def job_address(self) -> str:
+        return f"http://127.0.0.1:{self.dashboard}"
+
+    def start_head(self) -> None:
+        (manager,) = free_ports(1)
+        cmd = [self.ray, "start", "--head", f"--port={self.port}", f"--temp-dir={self.temp}"]
+        cmd += ["--include-dashboard=true", "--dashboard-host=127.0.0.1"]
+        cmd += [f"--dashboard-port={self.dashboard}", *node_args(manager, cpus=0)]
+        self.head = subprocess.Popen(
+            cmd, env=self.env, stdout=self.log, stderr=self.log, start_new_session=True
+        )
+        wait_for_port(self.dashboard, self.head, timeout=120)
+
+    def start_worker(self) -> None:
+        (manager,) = free_ports(1)
+        cmd = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c"]
+        cmd += ['mount -t tmpfs -o size=16m tmpfs "$0" && exec "$@"', str(self.hidden)]
+        cmd += [self.ray, "start", f"--address={self.address}", *node_args(manager, cpus=2)]
+        cmd += ['--resources={"worker_node": 1}']
+        self.worker = subprocess.Popen(
+            cmd, env=self.worker_env, stdout=self.log, stderr=self.log, start_new_session=True
+        )
+        wait_for_port(manager, self.worker)
+        wait_for_nodes(self.address, 2, self.env, timeout=120)
+
+    def kill_worker(self) -> None:
+        os.killpg(self.worker.pid, signal.SIGKILL)
+        self.worker.wait(timeout=30)
+        self.dead.append(self.worker)
+        self.worker = None
+
+    def stop(self, kill_processes_under) -> None:
+        procs = [p for p in (self.head, self.worker) if p is not None]
+        stop(procs, self.temp, kill_processes_under)
+        self.log.close()
+        shutil.rmtree(self.temp, ignore_errors=True)
+
+
+@pytest.fixture
+def blind_cluster(tmp_path, kill_processes_under):
+    """``blind_cluster(hidden, worker_env) -> BlindCluster``, started; stopped at the end.
+    Skips, saying why, where mount namespaces are refused."""
+    started: list[BlindCluster] = []
+
+    def start(hidden: Path, worker_env: dict) -> BlindCluster:
+        refusal = mount_namespace_refusal(hidden)
+        if refusal:
+            print(f"SKIPPED: {refusal}")
+            pytest.skip(refusal)
+        cluster = BlindCluster(tmp_path, hidden, worker_env)
+        started.append(cluster)
+        cluster.start_head()
+        cluster.start_worker()
+        return cluster
+
+    yield start
+    for cluster in started:
+        cluster.stop(kill_processes_under)

@@ -51,6 +51,7 @@ def test_a_night_through_ray_job_submit(tmp_path, tiny_base, ray_head, night_con
     (tmp_path / "job.log").write_text(done.stdout + done.stderr)
     assert "=== night job-1:" in done.stdout, (done.stdout[-3000:], done.stderr[-3000:])
     assert re.search(r"Ray cluster at [0-9.]+:\d+: 1 node", done.stdout), "did not join the cluster"
+    assert "artifacts: shared (auto: every node sees the workspace)" in done.stdout
     assert "injected fault before stage 'datasets'" in done.stdout + done.stderr
     with Registry.open(ws / "registry.sqlite", readonly=True) as reg:
         key = base_key(str(tiny_base))
