@@ -24,6 +24,7 @@ from arena.nightly.results import (
     TrainResult,
 )
 from arena.registry.rebuild import history_for_report
+from arena.reporting.markdown import render
 from arena.reporting.tables import ratings_table
 from games.files import atomic_write, json_safe, write_json
 
@@ -147,32 +148,38 @@ def learning_curves(registry, night: str, folder: Path) -> dict[str, dict]:
 def markdown(
     result, registry, plots: dict[str, list[str]] | None = None, curves: dict | None = None
 ) -> str:
-    lines = [f"# Night {result.night}: **{result.outcome.upper()}**", ""]
-    if result.error:
-        lines += [f"Failed: `{result.error}` (rerun the same command to continue).", ""]
-    if result.artifacts:
-        a = result.artifacts
-        lines += [f"Artifacts: **{a['mode']}** ({a['reason']}).", ""]
+    """``report.md`` (template ``arena/reporting/templates/night.md``): per game a line of
+    numbers per stage, the champion, the rating snapshot, its history and learning curve."""
+    games = []
     for game, stages in result.games.items():
-        lines += [f"## {game}", "", "| stage | seconds | result |", "|---|---|---|"]
-        for stage, r in stages.items():
-            seconds = (result.seconds.get(game) or {}).get(stage)
-            shown = "" if seconds is None else f"{seconds:.1f}"
-            lines.append(f"| {stage} | {shown} | {stage_summary(stage, r)} |")
-        for key in {v.base for v in registry.versions(game)}:
-            champion = registry.champion(game, key)
-            lines += ["", f"Champion of base `{key}`: **{champion.version}**."]
-        board = stages.tournament.to_dict()["leaderboard"] if stages.tournament else None
-        if board:
-            lines += ["", "```", ratings_table(board), "```"]
-        for name in (plots or {}).get(game, []):
-            lines += ["", f"![rating history, 95% bands]({name})"]
-        learned = (curves or {}).get(game)
-        if learned:
-            lines += ["", "### Learning curve: the champion night by night", ""]
-            lines += [learned["table"]] + [f"\n![{n}]({n})" for n in learned["plots"]]
-        lines.append("")
-    return "\n".join(lines) + "\n"
+        seconds = result.seconds.get(game) or {}
+        tournament = stages.tournament
+        games.append(
+            {
+                "name": game,
+                "stages": [
+                    (
+                        stage,
+                        "" if seconds.get(stage) is None else f"{seconds[stage]:.1f}",
+                        stage_summary(stage, r),
+                    )
+                    for stage, r in stages.items()
+                ],  # fmt: skip
+                "champions": [
+                    (key, registry.champion(game, key).version)
+                    for key in {v.base for v in registry.versions(game)}
+                ],
+                "ratings": ratings_table(tournament.to_dict()["leaderboard"])
+                if tournament and tournament.leaderboard
+                else None,
+                "plots": (plots or {}).get(game, []),
+                "curve": (curves or {}).get(game),
+            }
+        )
+    return render(
+        "night.md", night=result.night, outcome=result.outcome, error=result.error,
+        artifacts=result.artifacts, games=games,
+    )  # fmt: skip
 
 
 def write_report(result, registry, workspace, config) -> dict[str, str]:

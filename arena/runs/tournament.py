@@ -16,6 +16,7 @@ from typing import Literal
 from agents import parse_spec
 from arena.execution.driver import Progress, RunStats
 from arena.execution.session import ExecOptions, RunSession, check_run_id, default_run_id
+from arena.reporting.markdown import render
 from arena.reporting.tables import pairing_entry, pairing_table, ratings_table
 from games import InputError, load_game
 from games.configs import nested, option
@@ -155,22 +156,8 @@ def run_tournament(
 
 
 def _report(result: TournamentResult) -> str:
-    cfg = result.config
-    lines = [
-        f"# Tournament {result.run_id}",
-        "",
-        f"{cfg.format} on `{cfg.game}`, {cfg.pairs} seat-swapped pairs per pairing, "
-        f"seed {cfg.matches.seed}; {result.stats.scheduled} games "
-        f"({result.stats.resumed} resumed from earlier sessions).",
-        "",
-        "Score: points per game of `agent` (draw = 1/2); 95% CI and Elo from the pentanomial "
-        "pair counts (ratings.elo_estimate).",
-        "",
-        "```",
-        result.table(),
-        "```",
-    ]
-    board = result.leaderboard_table()
-    if board:
-        lines += ["", "Bradley-Terry ratings (bootstrap 95% CI):", "", "```", board, "```"]
-    return "\n".join(lines) + "\n"
+    """``report.md`` (template ``arena/reporting/templates/tournament.md``)."""
+    return render(
+        "tournament.md", run_id=result.run_id, cfg=result.config, stats=result.stats,
+        pairings=result.table(), ratings=result.leaderboard_table(),
+    )  # fmt: skip

@@ -48,7 +48,7 @@ def test_config_errors_are_one_line_and_stop_before_any_work(tmp_path, capsys):
         "[datasets]\nsft = 'sometimes'": "sft must be one of",
         "[night]\nartifacts = 'nfs'": "artifacts must be one of auto, shared, ship",
         "[night]\ntrain_resources = {gpu_node = -1}": "train_resources.gpu_node must be a finite",
-        "[night]\ntrain_resources = 'gpu_node'": "train_resources must be a table",
+        "[night]\ntrain_resources = 'gpu_node'": "train_resources: expected a table, got str",
         "[night]\nbase = 'nowhere'\nbuild_preset = ''": "base 'nowhere' not found",
         "[night\n": "not valid TOML",
     }
