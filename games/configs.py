@@ -228,6 +228,18 @@ def coerce(hint: Any, value: Any, where: str) -> Any:
         if len(value) != len(args):
             raise InputError(f"{where}: expected {len(args)} items, got {len(value)}")
         return tuple(coerce(a, v, where) for a, v in zip(args, value, strict=True))
+    if origin is list:
+        if not isinstance(value, list | tuple):
+            raise InputError(f"{where}: expected a list, got {type(value).__name__}")
+        return [coerce(args[0], v, where) for v in value] if args else list(value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise InputError(f"{where}: expected a table, got {type(value).__name__}")
+        if not args:
+            return dict(value)
+        return {
+            coerce(args[0], k, where): coerce(args[1], v, f"{where}.{k}") for k, v in value.items()
+        }
     if dataclasses.is_dataclass(hint):
         if isinstance(value, hint):
             return value

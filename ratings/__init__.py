@@ -8,7 +8,7 @@
 * `sprt_llr` / `Sprt`: exact generalized log-likelihood ratio (Van den Bergh's GSPRT, as in
   fishtest) and Wald's bounds.
 * `GateConfig` / `gate_decide`: the promotion gate ("beat the champion by 5 points").
-* `bradley_terry`: leaderboard ratings with bootstrap intervals and ranks.
+* `bradley_terry`: leaderboard ratings with bootstrap intervals (`BOOTSTRAP_ROUNDS`) and ranks.
 * `pentanomial_from_pair_scores` / `trinomial_from_results`: turn raw results into counts.
 
 Simulation helpers for the gate (used by the tests and ``scripts/bench_ratings.py``) live in
@@ -30,7 +30,12 @@ _WHERE = {
     "Decision": "sprt", "Sprt": "sprt", "mle_expected": "sprt", "sprt_llr": "sprt",
     "sprt_llr_batch": "sprt", "wald_bounds": "sprt",
 }  # fmt: skip
-__all__ = sorted(_WHERE)
+__all__ = sorted([*_WHERE, "BOOTSTRAP_ROUNDS"])
+
+# Bootstrap rounds behind every rating interval the arena shows (tournaments, the nights'
+# snapshots, the leaderboard page and `arena leaderboard`): one count (Chatbot Arena uses 1000).
+# Here rather than in `bt` so that the command line reads it without loading scipy.
+BOOTSTRAP_ROUNDS = 1000
 
 
 def __getattr__(name: str):

@@ -42,6 +42,7 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
+from . import BOOTSTRAP_ROUNDS
 from .bt_fit import Problem, bootstrap_fits, mle_exists
 
 __all__ = ["BradleyTerryResult", "PlayerRating", "bradley_terry"]
@@ -56,7 +57,9 @@ class PlayerRating:
     Attributes:
         player: The player's name.
         rating: Full-data maximum-likelihood rating (Elo scale).
-        ci: Bootstrap percentile interval; ``(rating, rating)`` when ``bootstrap=0``.
+        ci: Bootstrap percentile interval; ``(rating, rating)`` when ``bootstrap=0``. JSON
+            (``to_dict``) names its ends ``ci_low`` and ``ci_high``, as every rating table of
+            the arena does (registry snapshots, leaderboards, CSV).
         rank: ``1 +`` the number of players whose interval lies entirely above this one.
         games: Real games played (virtual prior draws are not counted).
         score: Points per game (draws count 1/2).
@@ -73,7 +76,8 @@ class PlayerRating:
         return {
             "player": self.player,
             "rating": self.rating,
-            "ci": list(self.ci),
+            "ci_low": self.ci[0],
+            "ci_high": self.ci[1],
             "rank": self.rank,
             "games": self.games,
             "score": self.score,
@@ -167,7 +171,7 @@ def _parse_rows(rows: Sequence[Sequence[object]]) -> tuple[list, list, np.ndarra
 
 def bradley_terry(
     results: Iterable[Sequence[object]],
-    bootstrap: int = 1000,
+    bootstrap: int = BOOTSTRAP_ROUNDS,
     seed: int = 0,
     *,
     players: Iterable[Hashable] | None = None,

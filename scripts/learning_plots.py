@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.nights:
         if not args.game:
             parser.error("--nights needs --game")
+        from arena.nightly.results import NightResults
         from arena.reporting.curves import (
             curve,
             devset_positions,
@@ -104,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
             if not path.is_file():
                 parser.error(f"no night report at {path}")
             report = json.loads(path.read_text())
-            point = night_point(night, (report.get("games") or {}).get(args.game) or {})
+            stages = (report.get("games") or {}).get(args.game) or {}
+            point = night_point(night, NightResults.from_dict(stages, f"{path} {args.game}"))
             if point is None:
                 parser.error(f"{path}: no {args.game} candidate was evaluated that night")
             points.append(point)

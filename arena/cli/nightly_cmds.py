@@ -99,8 +99,9 @@ def _print_curves(workspace: Workspace, config, last: str) -> None:
 
 def _one_night(config, workspace: Workspace, night: str | None, address: str | None) -> int:
     from arena.cli.run_cmds import ProgressLine
-    from arena.nightly.pipeline import game_outcome, run_night
-    from arena.nightly.report import leaderboard_table, stage_summary
+    from arena.nightly.pipeline import run_night
+    from arena.nightly.report import stage_summary
+    from arena.reporting.tables import ratings_table
 
     bars: list[ProgressLine] = []
 
@@ -118,14 +119,13 @@ def _one_night(config, workspace: Workspace, night: str | None, address: str | N
             bar.close()
     print(f"\n=== night {result.night}: {result.outcome.upper()} ===")
     for game, stages in result.games.items():
-        for stage in ("gate", "decide", "regression"):
-            if stages.get(stage):
-                print(f"{game} {stage}: {stage_summary(stage, stages[stage])}")
-        if stages.get("decide"):
-            print(f"{game}: {game_outcome(stages)}")
-        board = (stages.get("tournament") or {}).get("leaderboard")
-        if board:
-            print(leaderboard_table(board))
+        for stage, r in stages.items():
+            if stage in ("gate", "decide", "regression"):
+                print(f"{game} {stage}: {stage_summary(stage, r)}")
+        if stages.decide:
+            print(f"{game}: {stages.outcome}")
+        if stages.tournament and stages.tournament.leaderboard:
+            print(ratings_table(stages.tournament.to_dict()["leaderboard"]))
     if result.error:
         print(f"arena: night failed: {result.error} (run the same command to resume)",
               file=sys.stderr)  # fmt: skip

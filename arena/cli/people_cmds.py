@@ -13,6 +13,7 @@ from arena.serve.config import ServerConfig
 from games import InputError, load_game
 from games.config_flags import Flags
 from games.workspace import Workspace
+from ratings import BOOTSTRAP_ROUNDS
 
 # The terminal's seed defaults to the clock; the records' file is the workspace's.
 PLAY_FLAGS = Flags(PlayConfig, exclude=("out",), defaults={"seed": None})
@@ -55,7 +56,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--game", required=True, help="e.g. tic_tac_toe")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
-    p.add_argument("--bootstrap", type=int, default=200, help="bootstrap rounds (default 200)")
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=BOOTSTRAP_ROUNDS,
+        help=f"bootstrap rounds (default {BOOTSTRAP_ROUNDS}, as every rating interval)",
+    )
     p.add_argument(
         "--history-png", default=None, help="also write the rating-history plot to this PNG"
     )

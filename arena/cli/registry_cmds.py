@@ -123,10 +123,10 @@ def cmd_registry(args: argparse.Namespace) -> int:
         print("history:")
         print(format_table(["when", "event", "versions", "by", "reason"], rows))
         if entry["ratings"]:
-            from arena.nightly.report import leaderboard_table
+            from arena.reporting.tables import ratings_table
 
             print(f"ratings (night {entry['ratings'][0]['night']}):")
-            print(leaderboard_table(entry["ratings"]))
+            print(ratings_table(entry["ratings"]))
         print()
     if nights:
         rows = [[n["night"], n["status"], n["outcome"] or "-", n["started_at"],

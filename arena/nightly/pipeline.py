@@ -30,8 +30,8 @@ from pathlib import Path
 from arena.nightly.checks import stage_regression, stage_tournament
 from arena.nightly.config import NightlyConfig
 from arena.nightly.preflight import base_folder, check_ready
+from arena.nightly.results import STAGES, NightResults, read_result
 from arena.nightly.stages import (
-    STAGES,
     GameNight,
     inject_fault,
     stage_datasets,
@@ -72,7 +72,7 @@ def default_night_id() -> str:
 class NightResult:
     night: str
     outcome: str
-    games: dict[str, dict] = field(default_factory=dict)  # game -> {stage: result}
+    games: dict[str, NightResults] = field(default_factory=dict)
     seconds: dict[str, dict] = field(default_factory=dict)  # game -> {stage: seconds}
     error: str | None = None
     paths: dict[str, str] = field(default_factory=dict)
@@ -217,7 +217,8 @@ def _run_game(gn: GameNight, result: NightResult) -> None:
     for stage in STAGES:
         done = gn.registry.stage(gn.night, gn.game, stage)
         if done is not None and done.status == "done":
-            gn.results[stage] = done.result
+            where = f"night {gn.night} {gn.game} stage {stage}"
+            gn.results.set(stage, read_result(stage, done.result, where))
             seconds[stage] = done.seconds
             gn.say(f"[{gn.game}] {stage}: done earlier, skipped")
             continue
@@ -226,33 +227,31 @@ def _run_game(gn: GameNight, result: NightResult) -> None:
         started = time.perf_counter()
         try:
             inject_fault(stage, "before")
-            out = json_safe(STAGE_FUNCS[stage](gn))
+            out = json_safe(STAGE_FUNCS[stage](gn).to_dict())
+            # read back as a resumed night will: in memory exactly what is stored
+            typed = read_result(stage, out, f"stage {stage}")
             inject_fault(stage, "after")
         except BaseException as error:
             gn.registry.stage_failed(gn.night, gn.game, stage, f"{type(error).__name__}: {error}")
             raise
         seconds[stage] = round(time.perf_counter() - started, 2)
         gn.registry.stage_done(gn.night, gn.game, stage, seconds[stage], out)
-        gn.results[stage] = out
+        gn.results.set(stage, typed)
         gn.say(f"[{gn.game}] {stage}: {seconds[stage]:.1f}s")
 
 
-def game_outcome(results: dict) -> str:
-    decided = results.get("decide") or {}
-    regression = results.get("regression") or {}
-    if decided.get("decision") == "promoted" and not regression.get("rolled_back"):
-        return "promoted"
-    return "rejected"
-
-
 def _outcome(result: NightResult) -> str:
-    outcomes = [game_outcome(r) for r in result.games.values()]
+    outcomes = [r.outcome for r in result.games.values()]
     return "promoted" if "promoted" in outcomes else "rejected"
 
 
 def _from_registry(reg: Registry, night: str, outcome: str | None) -> NightResult:
+    """A finished night as recorded: the stages that finished, typed."""
     result = NightResult(night, outcome or "failed")
     for stage in reg.stages(night):
-        result.games.setdefault(stage.game, {})[stage.stage] = stage.result
+        results = result.games.setdefault(stage.game, NightResults())
+        if stage.status == "done":
+            where = f"night {night} {stage.game} stage {stage.stage}"
+            results.set(stage.stage, read_result(stage.stage, stage.result, where))
         result.seconds.setdefault(stage.game, {})[stage.stage] = stage.seconds
     return result

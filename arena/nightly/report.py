@@ -10,70 +10,85 @@ import re
 from pathlib import Path
 
 from arena.execution.session import environment
+from arena.nightly.results import (
+    DatasetsResult,
+    DecideResult,
+    DevScore,
+    EvalResult,
+    GateResult,
+    PlanResult,
+    RegressionResult,
+    Result,
+    SelfplayResult,
+    TournamentResult,
+    TrainResult,
+)
 from arena.registry.rebuild import history_for_report
-from arena.reporting.tables import format_table
+from arena.reporting.markdown import render
+from arena.reporting.tables import ratings_table
 from games.files import atomic_write, json_safe, write_json
 
 
-def stage_summary(stage: str, r: dict | None) -> str:
+def stage_summary(stage: str, r: Result | None) -> str:
     """One line of numbers per stage (the markdown table and the terminal)."""
-    if not r:
+    if r is None:
         return ""
-    if r.get("skipped"):
-        return f"skipped: {r['skipped']}"
-    if stage == "plan":
-        trains = [k for k in ("sft", "prefs") if r.get(k)]
-        return f"champion {r['champion']}, train on {'+'.join(trains) or 'nothing'}" + (
-            f"; {'; '.join(r['notes'])}" if r.get("notes") else ""
+    if getattr(r, "skipped", None):
+        return f"skipped: {r.skipped}"
+    if isinstance(r, PlanResult):
+        trains = [k for k in ("sft", "prefs") if getattr(r, k)]
+        return f"champion {r.champion}, train on {'+'.join(trains) or 'nothing'}" + (
+            f"; {'; '.join(r.notes)}" if r.notes else ""
         )
-    if stage == "selfplay":
-        return f"{r['games']} games ({r.get('played')} played now, {r.get('games_per_s')} games/s)"
-    if stage == "datasets":
+    if isinstance(r, SelfplayResult):
+        return f"{r.games} games ({r.played} played now, {r.games_per_s} games/s)"
+    if isinstance(r, DatasetsResult):
         parts = []
-        for k, v in r.items():
-            if not isinstance(v, dict):  # "no_data": the reasons, listed last
+        for k in ("sft", "prefs"):
+            v = getattr(r, k)
+            if v is None:
                 continue
-            parts.append(f"{k}: {v['train']} train / {v['heldout']} held out")
-            if v.get("replay"):
-                m = v["replay"]
-                old = ", ".join(f"{n} from {night}" for night, n in m["replayed"].items())
-                parts[-1] += f" + replay ({old or 'nothing earlier'}) = {m['rows']} rows"
-        return "; ".join(parts + r.get("no_data", []))
-    if stage == "train":
+            parts.append(f"{k}: {v.train} train / {v.heldout} held out")
+            if v.replay:
+                m = v.replay
+                old = ", ".join(f"{n} from {night}" for night, n in m.replayed.items())
+                parts[-1] += f" + replay ({old or 'nothing earlier'}) = {m.rows} rows"
+        return "; ".join(parts + list(r.no_data or ()))
+    if isinstance(r, TrainResult):
         runs = ", ".join(
-            f"{x['kind']} {x['steps']} steps loss {_num(x['first_loss'])}->{_num(x['final_loss'])}"
-            for x in r.get("runs", [])
+            f"{x.kind} {x.steps} steps loss {_num(x.first_loss)}->{_num(x.final_loss)}"
+            for x in r.runs
         )
-        made = r.get("version") or r.get("rejected")
-        return f"{runs}; {made}"
-    if stage == "eval":
-        return "; ".join(eval_summary(e) for e in r.values())
-    if stage == "gate" and r.get("by") == "exploitability":
-        return f"{r['decision']} by exploitability: {r['reason']}"
-    if stage == "gate":
+        return f"{runs}; {r.version or r.rejected}"
+    if isinstance(r, EvalResult):
+        return "; ".join(eval_summary(e) for _, e in r.scores())
+    if isinstance(r, GateResult) and r.exploitability:
+        return f"{r.decision} by exploitability: {r.reason}"
+    if isinstance(r, GateResult):
+        g = r.sprt
         return (
-            f"{r['decision']} after {r['pairs']} pairs: score {r['score']:.3f} "
-            f"[{r['ci'][0]:.3f}, {r['ci'][1]:.3f}], LLR {r['llr']:.2f} in "
-            f"({r['bounds'][0]:.2f}, {r['bounds'][1]:.2f})"
+            f"{g.decision} after {g.pairs} pairs: score {g.score:.3f} "
+            f"[{g.ci[0]:.3f}, {g.ci[1]:.3f}], LLR {g.llr:.2f} in "
+            f"({g.bounds[0]:.2f}, {g.bounds[1]:.2f})"
         )
-    if stage == "decide":
-        return f"{r['decision']}: {r.get('reason')}; champion {r.get('champion')}"
-    if stage == "regression":
-        verdict = "ROLLED BACK" if r.get("rolled_back") else "ok"
-        return f"{verdict}: {r.get('reason')}"
-    if stage == "tournament":
-        return f"{len(r['players'])} players, {len(r['leaderboard'])} rated"
+    if isinstance(r, DecideResult):
+        return f"{r.decision}: {r.reason}; champion {r.champion}"
+    if isinstance(r, RegressionResult):
+        verdict = "ROLLED BACK" if r.rolled_back else "ok"
+        return f"{verdict}: {r.reason}"
+    if isinstance(r, TournamentResult):
+        return f"{len(r.players)} players, {len(r.leaderboard)} rated"
     return ""
 
 
-def eval_summary(e: dict) -> str:
+def eval_summary(e: DevScore) -> str:
     """``v1 optimal_move_accuracy 0.595 [0.526, 0.661], vs random 0.700 [0.640, 0.760]``;
     poker (exploitability) adds the mean chips per game, ``chips/game +0.125 [-0.050, +0.300]``."""
-    text = f"{e['version']} {e['metric']} {e['value']:.3f}{_ci(e.get('ci95'))}"
-    for o in e.get("opponents", []):
-        text += f", vs {o['opponent']} {o['score']:.3f}{_ci(o.get('score_ci95'))}"
-        if e["metric"] == "exploitability" and o.get("mean_return") is not None:
-            text += f" chips/game {o['mean_return']:+.3f}{_ci(o.get('mean_return_ci95'), '+')}"
+    text = f"{e.version} {e.metric} {e.value:.3f}{_ci(e.ci95)}"
+    for o in e.opponents:
+        text += f", vs {o.opponent} {o.score:.3f}{_ci(o.score_ci95)}"
+        if e.metric == "exploitability" and o.mean_return is not None:
+            text += f" chips/game {o.mean_return:+.3f}{_ci(o.mean_return_ci95, '+')}"
     return text
 
 
@@ -83,15 +98,6 @@ def _ci(ci, sign: str = "") -> str:
 
 def _num(value) -> str:
     return "n/a" if value is None else f"{value:.3f}"
-
-
-def leaderboard_table(rows: list[dict]) -> str:
-    body = [
-        [r["rank"], r["player"], round(r["rating"]), f"[{r['ci_low']:.0f}, {r['ci_high']:.0f}]",
-         r["games"], f"{r['score']:.3f}"]
-        for r in rows
-    ]  # fmt: skip
-    return format_table(["rank", "player", "Elo", "95% CI", "games", "score"], body)
 
 
 def history_plots(registry, folder: Path) -> dict[str, list[str]]:
@@ -142,32 +148,38 @@ def learning_curves(registry, night: str, folder: Path) -> dict[str, dict]:
 def markdown(
     result, registry, plots: dict[str, list[str]] | None = None, curves: dict | None = None
 ) -> str:
-    lines = [f"# Night {result.night}: **{result.outcome.upper()}**", ""]
-    if result.error:
-        lines += [f"Failed: `{result.error}` (rerun the same command to continue).", ""]
-    if result.artifacts:
-        a = result.artifacts
-        lines += [f"Artifacts: **{a['mode']}** ({a['reason']}).", ""]
+    """``report.md`` (template ``arena/reporting/templates/night.md``): per game a line of
+    numbers per stage, the champion, the rating snapshot, its history and learning curve."""
+    games = []
     for game, stages in result.games.items():
-        lines += [f"## {game}", "", "| stage | seconds | result |", "|---|---|---|"]
-        for stage, r in stages.items():
-            seconds = (result.seconds.get(game) or {}).get(stage)
-            shown = "" if seconds is None else f"{seconds:.1f}"
-            lines.append(f"| {stage} | {shown} | {stage_summary(stage, r)} |")
-        for key in {v.base for v in registry.versions(game)}:
-            champion = registry.champion(game, key)
-            lines += ["", f"Champion of base `{key}`: **{champion.version}**."]
-        board = (stages.get("tournament") or {}).get("leaderboard")
-        if board:
-            lines += ["", "```", leaderboard_table(board), "```"]
-        for name in (plots or {}).get(game, []):
-            lines += ["", f"![rating history, 95% bands]({name})"]
-        learned = (curves or {}).get(game)
-        if learned:
-            lines += ["", "### Learning curve: the champion night by night", ""]
-            lines += [learned["table"]] + [f"\n![{n}]({n})" for n in learned["plots"]]
-        lines.append("")
-    return "\n".join(lines) + "\n"
+        seconds = result.seconds.get(game) or {}
+        tournament = stages.tournament
+        games.append(
+            {
+                "name": game,
+                "stages": [
+                    (
+                        stage,
+                        "" if seconds.get(stage) is None else f"{seconds[stage]:.1f}",
+                        stage_summary(stage, r),
+                    )
+                    for stage, r in stages.items()
+                ],  # fmt: skip
+                "champions": [
+                    (key, registry.champion(game, key).version)
+                    for key in {v.base for v in registry.versions(game)}
+                ],
+                "ratings": ratings_table(tournament.to_dict()["leaderboard"])
+                if tournament and tournament.leaderboard
+                else None,
+                "plots": (plots or {}).get(game, []),
+                "curve": (curves or {}).get(game),
+            }
+        )
+    return render(
+        "night.md", night=result.night, outcome=result.outcome, error=result.error,
+        artifacts=result.artifacts, games=games,
+    )  # fmt: skip
 
 
 def write_report(result, registry, workspace, config) -> dict[str, str]:
@@ -179,7 +191,7 @@ def write_report(result, registry, workspace, config) -> dict[str, str]:
         "night": result.night,
         "outcome": result.outcome,
         "error": result.error,
-        "games": result.games,
+        "games": {game: results.to_dict() for game, results in result.games.items()},
         "seconds": result.seconds,
         "artifacts": result.artifacts,
         "champions": [c.to_dict() for c in registry.champions()],

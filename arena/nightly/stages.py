@@ -1,5 +1,6 @@
-"""The stages of one game's night, each a function of the night so far that returns a JSON-ready
-result (recorded in the registry's ``stages`` table and the night's manifest).
+"""The stages of one game's night, each a function of the night so far that returns its typed
+result (``arena.nightly.results``; recorded as JSON in the registry's ``stages`` table and the
+night's manifest).
 
 Every stage can be re-run after a crash without double work: Ray runs resume from their shards
 (fixed run ids), dataset builds and training rewrite their own folders, registration is
@@ -21,15 +22,32 @@ from pathlib import Path
 from arena.execution.session import ExecOptions
 from arena.nightly.config import PREVIOUS, NightlyConfig
 from arena.nightly.decisions import exploitability_gate
+from arena.nightly.results import STAGES as STAGES  # the stage order, for callers of stages
+from arena.nightly.results import (
+    BuiltDataset,
+    DatasetsResult,
+    DecideResult,
+    DevScore,
+    EvalResult,
+    GateResult,
+    NightResults,
+    OpponentScore,
+    PlanResult,
+    ReplayResult,
+    SelfplayOpponent,
+    SelfplayResult,
+    SprtGate,
+    TrainResult,
+    TrainRun,
+    read_result,
+)
 from arena.registry.store import BASE_VERSION, Registry, VersionRow, base_key, folder_name
 from games import InputError, load_game
+from games.files import json_safe
 from games.workspace import Workspace
 from training.rows import NoUsableData
 
 logger = logging.getLogger(__name__)
-STAGES = (
-    "plan", "selfplay", "datasets", "train", "eval", "gate", "decide", "regression", "tournament",
-)  # fmt: skip
 # "train" (or "train:after") raises after the stage's work, before it is recorded as done;
 # "train:before" raises before any work; "train:kill" SIGKILLs the process after the work.
 FAULT_ENV = "ARENA_FAULT_STAGE"
@@ -64,7 +82,7 @@ class GameNight:
     options: ExecOptions
     progress: Callable[[str], Callable | None] = lambda desc: None
     say: Callable[[str], None] = lambda line: None
-    results: dict[str, dict] = field(default_factory=dict)
+    results: NightResults = field(default_factory=NightResults)
 
     @property
     def key(self) -> str:
@@ -106,7 +124,7 @@ class GameNight:
 # ----------------------------------------------------------------------------------- stages
 
 
-def stage_plan(gn: GameNight) -> dict:
+def stage_plan(gn: GameNight) -> PlanResult:
     """Fix tonight's champion, its predecessor, the league and which datasets to build."""
     gn.registry.init_base(gn.game, gn.key, actor=gn.actor, night=gn.night)
     champion = gn.registry.champion(gn.game, gn.key)
@@ -126,94 +144,94 @@ def stage_plan(gn: GameNight) -> dict:
                 notes.append("league: no previous champion yet")
                 continue
             spec = gn.spec(previous, play=False)
-        league.append([spec, weight])
-    return {
-        "champion": champion.version,
-        "previous": previous,
-        "sft": sft,
-        "prefs": prefs,
-        "league": league,
-        "seed": gn.seed,
-        "notes": notes,
-    }
+        league.append((spec, float(weight)))
+    return PlanResult(
+        champion=champion.version, previous=previous, sft=sft, prefs=prefs, league=tuple(league),
+        seed=gn.seed, notes=tuple(notes),
+    )  # fmt: skip
 
 
-def stage_selfplay(gn: GameNight) -> dict:
+def stage_selfplay(gn: GameNight) -> SelfplayResult:
     from arena.runs.selfplay import run_selfplay
 
-    plan = gn.results["plan"]
+    plan = gn.results.plan
     config = gn.config.selfplay_config(
-        game=gn.game,
-        player=gn.teacher(plan["champion"]),
-        league=tuple((s, float(w)) for s, w in plan["league"]),
-        seed=gn.seed,
+        game=gn.game, player=gn.teacher(plan.champion), league=plan.league, seed=gn.seed
     )
     run_id = f"{gn.run_prefix}-selfplay"
     result = run_selfplay(config, gn.workspace, gn.options, run_id, gn.progress("self-play"))
-    return {
-        "run_id": run_id,
-        "matches": result.paths["matches"],
-        "games": result.stats.scheduled,
-        "played": result.stats.played,
-        "games_per_s": round(result.stats.games_per_s, 2),
-        "opponents": [
-            {k: o.get(k) for k in ("opponent", "games", "wins", "draws", "losses", "score")}
-            for o in result.opponents
-        ],
-    }
+    return SelfplayResult(
+        run_id=run_id,
+        matches=result.paths["matches"],
+        games=result.stats.scheduled,
+        played=result.stats.played,
+        games_per_s=round(result.stats.games_per_s, 2),
+        opponents=tuple(
+            SelfplayOpponent(**{k: o.get(k) for k in SELFPLAY_KEYS}) for o in result.opponents
+        ),
+    )
 
 
-def stage_datasets(gn: GameNight) -> dict:
+SELFPLAY_KEYS = ("opponent", "games", "wins", "draws", "losses", "score")
+
+
+def stage_datasets(gn: GameNight) -> DatasetsResult:
     from arena.execution.runner import runner_for
     from training.config import PlaySpec
     from training.pref_data import build_prefs
     from training.sft_data import build_sft
 
-    plan, d = gn.results["plan"], gn.config.datasets
+    plan, d = gn.results.plan, gn.config.datasets
     root = gn.workspace.datasets(gn.run_prefix)
-    out: dict = {}
-    if plan["sft"]:
+    sft = prefs = None
+    no_data: list[str] = []
+    if plan.sft:
         play = PlaySpec(gn.game, (d.expert, d.opponent), games=d.games, seed=gn.seed)
-        selfplay = (gn.results["selfplay"]["matches"],) if d.selfplay_sft else ()
+        selfplay = (gn.results.selfplay.matches,) if d.selfplay_sft else ()
         config = gn.config.sft_data_config(
             inputs=selfplay, out=str(root / "sft"), play=play if d.games else None,
-            agents=(d.expert, gn.teacher(plan["champion"])),
+            agents=(d.expert, gn.teacher(plan.champion)),
         )  # fmt: skip
         try:
             built = build_sft(config)
         except NoUsableData as error:  # the same inputs would fail again: no training tonight
-            built = _no_data(gn, out, "SFT", error)
-    if plan["sft"] and built is not None:
-        out["sft"] = {"dir": config.out, **built.written, "considered": built.considered}
-        gn.say(f"  SFT rows: {built.written['train']} train, {built.written['heldout']} held out")
-        if d.replay_nights:
-            mix = _replay(gn, Path(config.out))
-            out["sft"]["replay"] = mix.to_dict()
-            gn.say(
-                f"  replay: {mix.new} new + {sum(mix.replayed.values())} rows of "
-                f"{len(mix.replayed)} earlier night(s) = {mix.rows} training rows"
-            )
-    if plan["prefs"]:
+            built = _no_data(gn, no_data, "SFT", error)
+        if built is not None:
+            sft = _built(config.out, built)
+            gn.say(f"  SFT rows: {sft.train} train, {sft.heldout} held out")
+            if d.replay_nights:
+                mix = _replay(gn, Path(config.out))
+                sft = dataclasses.replace(sft, replay=ReplayResult.of(mix))
+                gn.say(
+                    f"  replay: {mix.new} new + {sum(mix.replayed.values())} rows of "
+                    f"{len(mix.replayed)} earlier night(s) = {mix.rows} training rows"
+                )
+    if plan.prefs:
         config = gn.config.prefs_data_config(
-            inputs=(gn.results["selfplay"]["matches"],), out=str(root / "prefs")
+            inputs=(gn.results.selfplay.matches,), out=str(root / "prefs")
         )
         scratch, ws, mode = root / "prefs-rollouts", gn.workspace, gn.options.artifacts
         with runner_for(config.workers, scratch, ws, artifacts=mode) as runner:
             try:
                 built = build_prefs(config, agent_options=gn.agent_options(), runner=runner)
             except NoUsableData as error:
-                built = _no_data(gn, out, "preference", error)
+                built = _no_data(gn, no_data, "preference", error)
         if built is not None:
-            out["prefs"] = {"dir": config.out, **built.written, "considered": built.considered}
-            written = built.written
-            gn.say(f"  preference pairs: {written['train']} train, {written['heldout']}")
-    return out
+            prefs = _built(config.out, built)
+            gn.say(f"  preference pairs: {prefs.train} train, {prefs.heldout}")
+    return DatasetsResult(sft=sft, prefs=prefs, no_data=tuple(no_data) or None)
 
 
-def _no_data(gn: GameNight, out: dict, kind: str, error: NoUsableData) -> None:
+def _built(folder: str, built) -> BuiltDataset:
+    """A builder's ``BuildResult`` as the night records it."""
+    written = built.written
+    return BuiltDataset(folder, written["train"], written["heldout"], built.considered)
+
+
+def _no_data(gn: GameNight, no_data: list[str], kind: str, error: NoUsableData) -> None:
     """Record why a dataset has no usable rows (the night then trains without it, and with
     neither dataset it ends rejected with this reason, never stuck failing on every rerun)."""
-    out.setdefault("no_data", []).append(f"no usable {kind} data: {error}")
+    no_data.append(f"no usable {kind} data: {error}")
     gn.say(f"  no usable {kind} data: {error}")
 
 
@@ -224,10 +242,10 @@ def earlier_sft(gn: GameNight) -> list[tuple[str, Path]]:
     for row in reversed(gn.registry.nights()):
         if row.night == gn.night:
             continue
-        stage = gn.registry.stage(row.night, gn.game, "datasets")
-        sft = (stage.result or {}).get("sft") if stage and stage.status == "done" else None
-        if sft and (Path(sft["dir"]) / "sft.jsonl").is_file():
-            found.append((row.night, Path(sft["dir"]) / "sft.jsonl"))
+        done = done_result(gn.registry, row.night, gn.game, "datasets")
+        sft = done.sft if done is not None else None
+        if sft and (Path(sft.dir) / "sft.jsonl").is_file():
+            found.append((row.night, Path(sft.dir) / "sft.jsonl"))
         if len(found) == gn.config.datasets.replay_nights:
             break
     return found
@@ -358,57 +376,58 @@ def _manifest_summary(folder: Path) -> dict:
     }  # fmt: skip
 
 
-def stage_train(gn: GameNight) -> dict:
-    plan, data = gn.results["plan"], gn.results["datasets"]
-    champion = gn.version(plan["champion"])
+def stage_train(gn: GameNight) -> TrainResult:
+    plan, data = gn.results.plan, gn.results.datasets
+    champion = gn.version(plan.champion)
     run_id = f"{gn.run_prefix}-train"
     done = gn.registry.find_run(gn.game, gn.key, run_id)
     if done is not None:  # trained and registered before a crash: never train twice
         gn.say(f"  {done.version} was registered by this night already")
-        return {"runs": [_manifest_summary(Path(done.path))], "version": done.version,
-                "path": done.path}  # fmt: skip
+        run = TrainRun.from_dict(_manifest_summary(Path(done.path)), "the adapter's manifest")
+        return TrainResult(runs=(run,), version=done.version, path=done.path)
     staging = gn.workspace.root / "adapters" / slug(gn.game) / gn.key / ".staging" / gn.night
-    runs, adapter = [], champion.path
-    if "sft" in data:
-        mix = data["sft"].get("replay")
+    runs: list[TrainRun] = []
+    adapter = champion.path
+    if data.sft is not None:
+        mix = data.sft.replay
         config = gn.config.sft_run_config(
-            data=mix["file"] if mix else f"{data['sft']['dir']}/sft.jsonl",
+            data=mix.file if mix else f"{data.sft.dir}/sft.jsonl",
             base=str(gn.base_path),
             out=str(staging / "sft"),
             init_adapter=adapter,
             game=gn.game,
         )
         config = dataclasses.replace(config, train=_with_threads(gn, config.train))
-        rows = mix["rows"] if mix else data["sft"]["train"]
-        gn.say(f"  SFT from {plan['champion']} on {rows} rows")
-        runs.append(_remote_train(gn, "sft", config))
-        adapter = runs[-1]["out"]
-    if "prefs" in data:
+        rows = mix.rows if mix else data.sft.train
+        gn.say(f"  SFT from {plan.champion} on {rows} rows")
+        runs.append(TrainRun.from_dict(_remote_train(gn, "sft", config), "the SFT task"))
+        adapter = runs[-1].out
+    if data.prefs is not None:
         config = gn.config.dpo_run_config(
-            data=f"{data['prefs']['dir']}/prefs.jsonl",
+            data=f"{data.prefs.dir}/prefs.jsonl",
             base=str(gn.base_path),
             adapter=adapter,
             out=str(staging / "dpo"),
             game=gn.game,
         )
         config = dataclasses.replace(config, train=_with_threads(gn, config.train))
-        gn.say(f"  {config.loss} preference optimisation on {data['prefs']['train']} pairs")
-        runs.append(_remote_train(gn, "dpo", config))
-        adapter = runs[-1]["out"]
+        gn.say(f"  {config.loss} preference optimisation on {data.prefs.train} pairs")
+        runs.append(TrainRun.from_dict(_remote_train(gn, "dpo", config), "the DPO task"))
+        adapter = runs[-1].out
     if adapter is None or adapter == champion.path:
-        reason = "; ".join(data.get("no_data", [])) or "nothing was trained"
-        return {"runs": runs, "version": None, "rejected": reason}
+        reason = "; ".join(data.no_data or ()) or "nothing was trained"
+        return TrainResult(runs=tuple(runs), version=None, rejected=reason)
     folder = Path(adapter)
     try:
         row = gn.registry.register(
-            gn.game, gn.key, folder, parent=plan["champion"], run_id=run_id,
+            gn.game, gn.key, folder, parent=plan.champion, run_id=run_id,
             night=gn.night, verify=lambda f: verify_adapter(f, gn.base_path),
         )  # fmt: skip
     except InputError as error:
         gn.say(f"  candidate refused: {error}")
-        return {"runs": runs, "version": None, "rejected": f"candidate refused: {error}"}
+        return TrainResult(runs=tuple(runs), version=None, rejected=f"candidate refused: {error}")
     gn.say(f"  registered {row.version} (parent {row.parent})")
-    return {"runs": runs, "version": row.version, "path": row.path}
+    return TrainResult(runs=tuple(runs), version=row.version, path=row.path)
 
 
 # What the night keeps of each eval opponent: the score (win = 1, draw = 0.5) and, for poker,
@@ -416,7 +435,7 @@ def stage_train(gn: GameNight) -> dict:
 OPPONENT_KEYS = ("opponent", "games", "score", "score_ci95", "mean_return", "mean_return_ci95")
 
 
-def devset_score(gn: GameNight, version: str) -> dict:
+def devset_score(gn: GameNight, version: str) -> DevScore:
     """Dev-set metric of ``version`` (and win rates when ``[eval] pairs`` > 0)."""
     from training.evaluate import evaluate
 
@@ -428,80 +447,85 @@ def devset_score(gn: GameNight, version: str) -> dict:
     dev = report["devset"]
     metric = dev["metric"]
     value = dev["exploitability"] if metric == "exploitability" else dev["accuracy"]
-    return {
-        "version": version,
-        "metric": metric,
-        "value": value,
-        "ci95": dev.get("ci95"),
-        "higher_is_better": metric != "exploitability",
-        "opponents": [
-            {k: o.get(k) for k in OPPONENT_KEYS if o.get(k) is not None}
-            for o in report["opponents"]
-        ],
-        "seconds": report["seconds"],
-    }
+    opponents = [
+        {k: o.get(k) for k in OPPONENT_KEYS if o.get(k) is not None} for o in report["opponents"]
+    ]
+    return DevScore(
+        version=version,
+        metric=metric,
+        value=value,
+        ci95=dev.get("ci95"),
+        higher_is_better=metric != "exploitability",
+        opponents=tuple(OpponentScore.from_dict(o, "eval opponent") for o in opponents),
+        seconds=report["seconds"],
+    )
 
 
-def stage_eval(gn: GameNight) -> dict:
-    cand = gn.results["train"].get("version")
+def stage_eval(gn: GameNight) -> EvalResult:
+    cand = gn.results.train.version
     if cand is None:
-        return {"skipped": "no candidate"}
-    out = {
-        "candidate": devset_score(gn, cand),
-        "champion": devset_score(gn, gn.results["plan"]["champion"]),
-    }
-    for role in ("candidate", "champion"):
-        e = out[role]
-        gn.say(f"  dev set {e['version']}: {e['metric']} {e['value']:.3f}")
+        return EvalResult(skipped="no candidate")
+    out = EvalResult(
+        candidate=devset_score(gn, cand), champion=devset_score(gn, gn.results.plan.champion)
+    )
+    for _, e in out.scores():
+        gn.say(f"  dev set {e.version}: {e.metric} {e.value:.3f}")
     return out
 
 
-def stage_gate(gn: GameNight) -> dict:
+def stage_gate(gn: GameNight) -> GateResult:
     from arena.runs.gate import run_gate
 
-    cand = gn.results["train"].get("version")
+    cand = gn.results.train.version
     if cand is None:
-        return {"skipped": "no candidate"}
-    champ = gn.results["plan"]["champion"]
-    if (
-        gn.config.gating.by == "exploitability"
-        and gn.results["eval"]["candidate"].get("metric") == "exploitability"
-    ):
+        return GateResult(skipped="no candidate")
+    champ = gn.results.plan.champion
+    scores = gn.results.eval
+    if gn.config.gating.by == "exploitability" and scores.candidate.metric == "exploitability":
         report = exploitability_gate(
-            gn.results["eval"]["candidate"], gn.results["eval"]["champion"],
-            gn.config.gating.exploitability_margin,
-        )  # fmt: skip
-        gn.say(f"  gate {cand} vs {champ}: {report['decision']}: {report['reason']}")
-        return report
+            scores.candidate, scores.champion, gn.config.gating.exploitability_margin
+        )
+        gn.say(f"  gate {cand} vs {champ}: {report.decision}: {report.reason}")
+        return GateResult(exploitability=report)
     config = gn.config.gate_config(
         game=gn.game, candidate=gn.spec(cand), champion=gn.spec(champ), seed=gn.seed
     )
     result = run_gate(
         config, gn.workspace, gn.options, f"{gn.run_prefix}-gate", gn.progress("gate")
     )
-    report = result.to_dict()
+    report = SprtGate.from_dict(result.to_dict(), "the gate run's report")
     gn.say(
-        f"  gate {cand} vs {champ}: {report['decision']} after {report['pairs']} pairs, "
-        f"score {report['score']:.3f}, LLR {report['llr']:.2f}"
+        f"  gate {cand} vs {champ}: {report.decision} after {report.pairs} pairs, "
+        f"score {report.score:.3f}, LLR {report.llr:.2f}"
     )
-    return report
+    return GateResult(sprt=report)
 
 
-def stage_decide(gn: GameNight) -> dict:
-    train, gate = gn.results["train"], gn.results["gate"]
-    champ = gn.results["plan"]["champion"]
-    if train.get("version") is None:
-        return {"decision": "rejected", "reason": train.get("rejected"), "champion": champ}
-    decision = "promote" if gate["decision"] == "accept" else "reject"
+def stage_decide(gn: GameNight) -> DecideResult:
+    train, gate = gn.results.train, gn.results.gate
+    champ = gn.results.plan.champion
+    if train.version is None:
+        return DecideResult(decision="rejected", reason=train.rejected, champion=champ)
+    decision = "promote" if gate.decision == "accept" else "reject"
     row, event = gn.registry.record_gate(
-        gn.game, gn.key, train["version"], champ, decision, gate["reason"], gate, gn.actor, gn.night
-    )
+        gn.game, gn.key, train.version, champ, decision, gate.reason, json_safe(gate.to_dict()),
+        gn.actor, gn.night,
+    )  # fmt: skip
     now_champion = gn.registry.champion(gn.game, gn.key).version
-    gn.say(f"  {event.kind} {train['version']}: {row.reason}; champion {now_champion}")
-    return {
-        "decision": "promoted" if decision == "promote" else "rejected",
-        "reason": row.reason,
-        "gate_id": row.id,
-        "event_id": event.id,
-        "champion": now_champion,
-    }
+    gn.say(f"  {event.kind} {train.version}: {row.reason}; champion {now_champion}")
+    return DecideResult(
+        decision="promoted" if decision == "promote" else "rejected",
+        reason=row.reason,
+        champion=now_champion,
+        gate_id=row.id,
+        event_id=event.id,
+    )
+
+
+def done_result(registry: Registry, night: str, game: str, stage: str):
+    """The typed result of ``stage`` when that night finished it, else None (a stored result
+    of the wrong shape is an InputError naming the night, game and stage)."""
+    row = registry.stage(night, game, stage)
+    if row is None or row.status != "done":
+        return None
+    return read_result(stage, row.result, f"night {night} {game} stage {stage}")

@@ -62,8 +62,8 @@ class RatingPoint:
     night: str
     player: str
     rating: float
-    lo: float
-    hi: float
+    ci_low: float
+    ci_high: float
     games: int = 0
     base: str = ""
 
@@ -206,8 +206,8 @@ class RegistryView:
                 night=r.night,
                 player=r.player,
                 rating=r.rating,
-                lo=r.ci_low,
-                hi=r.ci_high,
+                ci_low=r.ci_low,
+                ci_high=r.ci_high,
                 games=r.games,
                 base=r.base,
             )
@@ -246,12 +246,15 @@ def _info(row) -> VersionInfo:
 def dev_scores(view: RegistryView, game: str, version: str) -> list[dict]:
     """Every dev-set score of ``version`` the nights recorded (their ``eval`` stage scores the
     candidate and the champion), oldest night first."""
+    from arena.nightly.results import EvalResult
+
     out = []
     for night, stages in view.nights_with_stages():
         for stage in stages:
             if stage.game != game or stage.stage != "eval" or not stage.result:
                 continue
-            for role, entry in stage.result.items():
-                if isinstance(entry, dict) and entry.get("version") == version:
-                    out.append({"night": night.night, "as": role, **entry})
+            where = f"night {night.night} {game} stage eval"
+            for role, entry in EvalResult.from_dict(stage.result, where).scores():
+                if entry.version == version:
+                    out.append({"night": night.night, "as": role, **entry.to_dict()})
     return out

@@ -18,6 +18,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
+from arena.nightly.results import DevScore, GateResult, NightResults, read_result
 from games.files import atomic_write
 
 Point = tuple[float, float, float]  # value, low, high (equal for exact metrics)
@@ -28,28 +29,28 @@ class NightPoint:
     """One night of one game: the candidate, the champion before and after, the verdict."""
 
     night: str
-    candidate: dict
-    before: dict
-    after: dict
-    gate: dict
+    candidate: DevScore
+    before: DevScore
+    after: DevScore
+    gate: GateResult
     promoted: bool
     rolled_back: bool
 
 
-def night_point(night: str, stages: dict) -> NightPoint | None:
+def night_point(night: str, stages: NightResults) -> NightPoint | None:
     """The point of one night from its stage results (None: no candidate was evaluated)."""
-    ev = stages.get("eval")
-    if not isinstance(ev, dict) or "candidate" not in ev:
+    ev = stages.eval
+    if ev is None or ev.candidate is None:
         return None
-    decided = (stages.get("decide") or {}).get("decision") == "promoted"
-    rolled = bool((stages.get("regression") or {}).get("rolled_back"))
+    decided = stages.decide is not None and stages.decide.decision == "promoted"
+    rolled = bool(stages.regression and stages.regression.rolled_back)
     promoted = decided and not rolled
     return NightPoint(
         night=night,
-        candidate=ev["candidate"],
-        before=ev["champion"],
-        after=ev["candidate"] if promoted else ev["champion"],
-        gate=stages.get("gate") or {},
+        candidate=ev.candidate,
+        before=ev.champion,
+        after=ev.candidate if promoted else ev.champion,
+        gate=stages.gate or GateResult(),
         promoted=promoted,
         rolled_back=rolled,
     )
@@ -59,7 +60,11 @@ def registry_points(registry, game: str, until: str | None = None) -> list[Night
     """Every evaluated night of ``game`` in the order the nights started (up to ``until``)."""
     points = []
     for row in registry.nights():
-        stages = {s.stage: s.result for s in registry.stages(row.night) if s.game == game}
+        stages = NightResults()
+        for s in registry.stages(row.night):
+            if s.game == game and s.result is not None:
+                where = f"night {row.night} {game} stage {s.stage}"
+                stages.set(s.stage, read_result(s.stage, s.result, where))
         point = night_point(row.night, stages)
         if point is not None:
             points.append(point)
@@ -76,22 +81,22 @@ def devset_positions(game: str) -> int | None:
     return len(rows) if isinstance(rows, list) else None
 
 
-def entry_metrics(entry: dict, positions: int | None) -> dict[str, Point]:
+def entry_metrics(entry: DevScore, positions: int | None) -> dict[str, Point]:
     """metric -> (value, low, high) of one evaluated version (``devset_score``)."""
     from ratings import wilson_interval
 
-    value = entry["value"]
-    if entry["metric"] == "exploitability" or not (positions or entry.get("ci95")):
-        out = {entry["metric"]: (value, value, value)}  # exact: no band
-    elif entry.get("ci95"):  # the interval the evaluation itself reported
-        out = {"accuracy": (value, *entry["ci95"])}
+    value = entry.value
+    if entry.metric == "exploitability" or not (positions or entry.ci95):
+        out = {entry.metric: (value, value, value)}  # exact: no band
+    elif entry.ci95:  # the interval the evaluation itself reported
+        out = {"accuracy": (value, *entry.ci95)}
     else:
         out = {"accuracy": (value, *wilson_interval(round(value * positions), positions))}
-    for o in entry.get("opponents") or []:
-        name = o["opponent"].replace(":", "")
-        out[f"score_vs_{name}"] = (o["score"], *o["score_ci95"])
-        if entry["metric"] == "exploitability" and o.get("mean_return_ci95"):
-            out[f"chips_vs_{name}"] = (o["mean_return"], *o["mean_return_ci95"])
+    for o in entry.opponents:
+        name = o.opponent.replace(":", "")
+        out[f"score_vs_{name}"] = (o.score, *o.score_ci95)
+        if entry.metric == "exploitability" and o.mean_return_ci95:
+            out[f"chips_vs_{name}"] = (o.mean_return, *o.mean_return_ci95)
     return out
 
 
@@ -105,7 +110,7 @@ class Curve:
 
 
 def curve(points: list[NightPoint], positions: int | None) -> Curve:
-    labels = [f"start ({points[0].before['version']})"] + [p.night for p in points]
+    labels = [f"start ({points[0].before.version})"] + [p.night for p in points]
     champ = [entry_metrics(points[0].before, positions)]
     champ += [entry_metrics(p.after, positions) for p in points]
     cands = [None] + [entry_metrics(p.candidate, positions) for p in points]
@@ -124,21 +129,22 @@ def fmt_point(point: Point | None) -> str:
 def night_table(points: list[NightPoint], positions: int | None) -> str:
     """The per-night markdown table: night, candidate, each metric [95% CI], gate, promoted?"""
     first = entry_metrics(points[0].candidate, positions)
-    poker = points[0].candidate["metric"] == "exploitability"
+    poker = points[0].candidate.metric == "exploitability"
     shown = [m for m in first if not (poker and m.startswith("score_vs_"))]  # chips, not wins
     head = ["night", "candidate", *shown, "gate", "promoted?", "champion after"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     start = entry_metrics(points[0].before, positions)
-    row = [f"(start) {points[0].before['version']}", "-", *[fmt_point(start.get(m)) for m in shown]]
-    lines.append("| " + " | ".join(row + ["-", "-", points[0].before["version"]]) + " |")
+    row = [f"(start) {points[0].before.version}", "-", *[fmt_point(start.get(m)) for m in shown]]
+    lines.append("| " + " | ".join(row + ["-", "-", points[0].before.version]) + " |")
     for p in points:
         got = entry_metrics(p.candidate, positions)
-        verdict = p.gate.get("decision", "-")
-        if p.gate.get("by") != "exploitability" and "score" in p.gate:
-            verdict += f" ({p.gate['pairs']} pairs, {fmt_point((p.gate['score'], *p.gate['ci']))})"
+        verdict = p.gate.decision or "-"
+        if p.gate.sprt:
+            g = p.gate.sprt
+            verdict += f" ({g.pairs} pairs, {fmt_point((g.score, *g.ci))})"
         promoted = "yes" if p.promoted else ("rolled back" if p.rolled_back else "no")
-        cells = [p.night, p.candidate["version"], *[fmt_point(got.get(m)) for m in shown]]
-        cells += [verdict, promoted, p.after["version"]]
+        cells = [p.night, p.candidate.version, *[fmt_point(got.get(m)) for m in shown]]
+        cells += [verdict, promoted, p.after.version]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -26,9 +26,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from arena.registry.view import GateEvent, RatingPoint, RegistryView
+from arena.reporting.tables import rating_interval
 from games import InputError
 from games.records import SeatRecord, read_matches
 from games.workspace import Workspace
+from ratings import BOOTSTRAP_ROUNDS
 
 logger = logging.getLogger(__name__)
 FORMATS = ("table", "json", "csv")
@@ -95,10 +97,7 @@ class Leaderboard:
         if fmt == "json":
             return json.dumps(self.to_dict(), indent=2)
         columns = ["rank", "player", "rating", "ci_low", "ci_high", "games", "score"]
-        rows = [
-            [r["rank"], r["player"], r["rating"], r["ci"][0], r["ci"][1], r["games"], r["score"]]
-            for r in self.ratings
-        ]
+        rows = [[r[c] for c in columns] for r in self.ratings]
         if fmt == "csv":
             buffer = io.StringIO()
             writer = csv.writer(buffer, lineterminator="\n")
@@ -109,17 +108,11 @@ class Leaderboard:
             return buffer.getvalue()
         if fmt != "table":
             raise InputError(f"unknown format '{fmt}'; use {', '.join(FORMATS)}")
-        from arena.reporting.tables import format_table
+        from arena.reporting.tables import ratings_table
 
         if not rows:
             return f"no rated games of {self.game} yet ({self.note or 'no match logs'})"
-        table = format_table(
-            ["rank", "player", "Elo", "95% CI", "games", "score"],
-            [
-                [r[0], r[1], round(r[2]), f"[{r[3]:.0f}, {r[4]:.0f}]", r[5], f"{r[6]:.3f}"]
-                for r in rows
-            ],
-        )
+        table = ratings_table(self.ratings)
         return f"{self.game}: Bradley-Terry ratings (Elo scale, bootstrap 95% CI)\n{table}"
 
 
@@ -192,13 +185,14 @@ def tournament_history(workspace: Workspace, game: str) -> list[RatingPoint]:
         if data.get("config", {}).get("game") != game or not isinstance(board, dict):
             continue
         for row in board.get("ratings", []):
+            low, high = rating_interval(row)
             points.append(
                 RatingPoint(
                     night=path.parent.name,
                     player=str(row["player"]),
                     rating=float(row["rating"]),
-                    lo=float(row["ci"][0]),
-                    hi=float(row["ci"][1]),
+                    ci_low=low,
+                    ci_high=high,
                     games=int(row.get("games", 0)),
                 )
             )
@@ -209,7 +203,7 @@ def build_leaderboard(
     workspace: Workspace,
     game: str,
     registry: RegistryView | None = None,
-    bootstrap: int = 200,
+    bootstrap: int = BOOTSTRAP_ROUNDS,
     seed: int = 0,
 ) -> Leaderboard:
     """The leaderboard of ``game`` from the workspace's match logs and registry."""

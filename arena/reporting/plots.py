@@ -60,8 +60,8 @@ def ratings_figure(ratings: Sequence[dict], title: str = "Bradley-Terry ratings"
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.2))
     y = range(len(rows))
     values = [r["rating"] for r in rows]
-    lo = [r["rating"] - r["ci"][0] for r in rows]
-    hi = [r["ci"][1] - r["rating"] for r in rows]
+    lo = [r["rating"] - r["ci_low"] for r in rows]
+    hi = [r["ci_high"] - r["rating"] for r in rows]
     ax.errorbar(values, y, xerr=[lo, hi], fmt="o", color="#1f5fa8", ecolor="#7aa6d8", capsize=4)
     ax.set_yticks(list(y), [f"#{r['rank']} {r['player']}" for r in rows])
     ax.set_xlabel("Elo (95% bootstrap interval)")
@@ -83,7 +83,11 @@ def history_figure(points: Sequence[RatingPoint], title: str = "Rating history")
         xs = [x[p.night] for p in mine]
         (line,) = ax.plot(xs, [p.rating for p in mine], marker="o", label=player)
         ax.fill_between(
-            xs, [p.lo for p in mine], [p.hi for p in mine], color=line.get_color(), alpha=0.15
+            xs,
+            [p.ci_low for p in mine],
+            [p.ci_high for p in mine],
+            color=line.get_color(),
+            alpha=0.15,
         )
     ax.set_xticks(range(len(nights)), nights, rotation=30, ha="right")
     ax.set_ylabel("Elo (95% band)")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from games.schedule import PairingSummary
 
@@ -33,6 +33,37 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> st
     out = [line(list(headers)), line(["-" * w for w in widths])]
     out.extend(line(r) for r in text)
     return "\n".join(out)
+
+
+RATING_COLUMNS = ("rank", "player", "Elo", "95% CI", "games", "score")
+
+
+def ratings_table(rows: Iterable[Mapping]) -> str:
+    """The one Bradley-Terry table (tournaments, the night report, ``arena registry``,
+    ``arena leaderboard``): rows with ``rank``, ``player``, ``rating``, ``ci_low``,
+    ``ci_high`` (the interval's ends, as every JSON output names them), ``games``, ``score``.
+
+    Example::
+
+        rank  player     Elo  95% CI        games  score
+        ----  ---------  ---  ------------  -----  -----
+           1  llm:t@v2  1062  [1015, 1110]     40  0.700
+    """
+    body = [
+        [r["rank"], r["player"], round(r["rating"]), f"[{r['ci_low']:.0f}, {r['ci_high']:.0f}]",
+         r["games"], f"{r['score']:.3f}"]
+        for r in rows
+    ]  # fmt: skip
+    return format_table(RATING_COLUMNS, body)
+
+
+def rating_interval(row: Mapping) -> tuple[float, float]:
+    """``(ci_low, ci_high)`` of a stored rating row; tournament summaries written before the
+    names were unified carry ``"ci": [low, high]``."""
+    if "ci_low" in row:
+        return float(row["ci_low"]), float(row["ci_high"])
+    low, high = row["ci"]
+    return float(low), float(high)
 
 
 def pairing_entry(summary: PairingSummary) -> dict:

@@ -168,34 +168,15 @@ class GateRunResult:
         }
 
     def markdown(self) -> str:
+        """``gate.md`` (template ``arena/reporting/templates/gate.md``)."""
+        from arena.reporting.markdown import render
+
         r = self.gate.result
-        cfg = self.config
         elo = f"{r.elo:+.1f}" if abs(r.elo) != float("inf") else ("+inf" if r.elo > 0 else "-inf")
-        lines = [
-            f"# Gate {self.run_id}: **{r.decision.upper()}**",
-            "",
-            f"`{cfg.candidate}` (candidate) vs `{cfg.champion}` (champion) on `{cfg.game}`.",
-            "",
-            f"{r.reason}.",
-            "",
-            "| statistic | value |",
-            "|---|---|",
-            f"| pairs decided on | {r.pairs} (played {self.pairs_played}) |",
-            f"| pentanomial 0/½/1/1½/2 | {'/'.join(map(str, r.counts))} |",
-            f"| candidate score | {r.score:.3f} [{r.ci[0]:.3f}, {r.ci[1]:.3f}] |",
-            f"| Elo | {elo} [{r.elo_ci[0]:.1f}, {r.elo_ci[1]:.1f}] |",
-            f"| LOS | {r.los:.3f} |",
-            f"| LLR | {r.llr:.3f} in ({r.bounds[0]:.3f}, {r.bounds[1]:.3f}) |",
-            f"| H0 / H1 | Elo {r.elo0:.1f} / {r.elo1:.1f} (margin {cfg.gate.margin:g}) |",
-            f"| alpha / beta | {cfg.gate.alpha:g} / {cfg.gate.beta:g} |",
-            f"| min / max pairs | {cfg.gate.min_pairs} / {self.gate.config.max_pairs} |",
-        ]
-        if cfg.deterministic:
-            lines.append(
-                "| deterministic players | yes: one pair per distinct opening "
-                f"({self.gate.config.max_pairs} available) |"
-            )
-        return "\n".join(lines) + "\n"
+        return render(
+            "gate.md", run_id=self.run_id, r=r, cfg=self.config, elo=elo,
+            pairs_played=self.pairs_played, max_pairs=self.gate.config.max_pairs,
+        )  # fmt: skip
 
 
 def pair_points(records, config: GateRunConfig) -> dict[int, float]:

@@ -16,7 +16,8 @@ from typing import Literal
 from agents import parse_spec
 from arena.execution.driver import Progress, RunStats
 from arena.execution.session import ExecOptions, RunSession, check_run_id, default_run_id
-from arena.reporting.tables import format_table, pairing_entry, pairing_table
+from arena.reporting.markdown import render
+from arena.reporting.tables import pairing_entry, pairing_table, ratings_table
 from games import InputError, load_game
 from games.configs import nested, option
 from games.files import atomic_write, write_json
@@ -91,14 +92,7 @@ class TournamentResult:
         return pairing_table(self.pairings)
 
     def leaderboard_table(self) -> str | None:
-        if not self.leaderboard:
-            return None
-        rows = [
-            [r["rank"], r["player"], round(r["rating"]), f"[{r['ci'][0]:.0f}, {r['ci'][1]:.0f}]"]
-            + [r["games"], r["score"]]
-            for r in self.leaderboard["ratings"]
-        ]
-        return format_table(["rank", "player", "Elo", "95% CI", "games", "score"], rows)
+        return ratings_table(self.leaderboard["ratings"]) if self.leaderboard else None
 
 
 def light(record: MatchRecord) -> MatchRecord:
@@ -136,7 +130,7 @@ def run_tournament(
         leaderboard = None
         if len(config.players) >= 3:
             rows = [(s.player, s.opponent, s.wins, s.draws, s.losses) for s in summaries]
-            leaderboard = bradley_terry(rows, bootstrap=1000, seed=config.matches.seed).to_dict()
+            leaderboard = bradley_terry(rows, seed=config.matches.seed).to_dict()
         result = TournamentResult(run_id, config, entries, leaderboard, stats)
         summary_path = session.run_dir / "summary.json"
         report_path = session.run_dir / "report.md"
@@ -162,22 +156,8 @@ def run_tournament(
 
 
 def _report(result: TournamentResult) -> str:
-    cfg = result.config
-    lines = [
-        f"# Tournament {result.run_id}",
-        "",
-        f"{cfg.format} on `{cfg.game}`, {cfg.pairs} seat-swapped pairs per pairing, "
-        f"seed {cfg.matches.seed}; {result.stats.scheduled} games "
-        f"({result.stats.resumed} resumed from earlier sessions).",
-        "",
-        "Score: points per game of `agent` (draw = 1/2); 95% CI and Elo from the pentanomial "
-        "pair counts (ratings.elo_estimate).",
-        "",
-        "```",
-        result.table(),
-        "```",
-    ]
-    board = result.leaderboard_table()
-    if board:
-        lines += ["", "Bradley-Terry ratings (bootstrap 95% CI):", "", "```", board, "```"]
-    return "\n".join(lines) + "\n"
+    """``report.md`` (template ``arena/reporting/templates/tournament.md``)."""
+    return render(
+        "tournament.md", run_id=result.run_id, cfg=result.config, stats=result.stats,
+        pairings=result.table(), ratings=result.leaderboard_table(),
+    )  # fmt: skip

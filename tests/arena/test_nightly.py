@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -26,8 +27,10 @@ from arena.cli import main
 from arena.nightly.config import parse_config
 from arena.nightly.decisions import regression_verdict
 from arena.nightly.pipeline import EXIT_CODES, NightLock
+from arena.nightly.results import DevScore, read_result
 from arena.nightly.stages import FAULT_ENV, STAGES
 from arena.registry.store import Registry, base_key
+from games.files import json_safe
 from games.workspace import Workspace
 from ratings import GateConfig
 
@@ -45,7 +48,7 @@ def test_config_errors_are_one_line_and_stop_before_any_work(tmp_path, capsys):
         "[datasets]\nsft = 'sometimes'": "sft must be one of",
         "[night]\nartifacts = 'nfs'": "artifacts must be one of auto, shared, ship",
         "[night]\ntrain_resources = {gpu_node = -1}": "train_resources.gpu_node must be a finite",
-        "[night]\ntrain_resources = 'gpu_node'": "train_resources must be a table",
+        "[night]\ntrain_resources = 'gpu_node'": "train_resources: expected a table, got str",
         "[night]\nbase = 'nowhere'\nbuild_preset = ''": "base 'nowhere' not found",
         "[night\n": "not valid TOML",
     }
@@ -91,14 +94,14 @@ def test_gpu_night_config_fits_one_gpu_and_trains_sft_then_dpo():
 
 
 def test_regression_verdict():
-    prev = {"version": "v1", "metric": "accuracy", "value": 0.60, "higher_is_better": True}
-    cur = dict(prev, version="v2", value=0.50)
+    prev = DevScore("v1", "accuracy", 0.60, higher_is_better=True)
+    cur = replace(prev, version="v2", value=0.50)
     assert regression_verdict(cur, prev, 0.05)[0] is True
     assert regression_verdict(cur, prev, 0.15)[0] is False
     assert regression_verdict(cur, prev, 0.15, score_ci_high=0.40)[0] is True
-    poker = {"version": "v1", "metric": "exploitability", "value": 0.1, "higher_is_better": False}
-    assert regression_verdict(dict(poker, value=0.2), poker, 0.05)[0] is True
-    assert regression_verdict(dict(poker, value=0.05), poker, 0.0)[0] is False
+    poker = DevScore("v1", "exploitability", 0.1, higher_is_better=False)
+    assert regression_verdict(replace(poker, value=0.2), poker, 0.05)[0] is True
+    assert regression_verdict(replace(poker, value=0.05), poker, 0.0)[0] is False
 
 
 def test_a_second_night_on_the_same_workspace_is_refused(tmp_path, tiny_base, capsys, night_config):
@@ -220,6 +223,8 @@ def test_a_second_night_resumes_after_a_crash_at_every_stage(
     )
     assert stages["datasets"].result.get("prefs")
     assert stages["train"].result["runs"][-1]["kind"] == "dpo"
+    for row in stages.values():  # typed results write back exactly what the registry holds
+        assert json_safe(read_result(row.stage, row.result).to_dict()) == row.result
     assert [v.version for v in reg.versions(GAME, key) if v.night == "n2"] == ["v2"]
     assert len(reg.gate_decisions(night="n2")) == 1
     verdicts = [e for e in reg.events(GAME, key) if e.night == "n2" and e.kind != "rollback"]
@@ -365,7 +370,7 @@ def test_eval_summary_shows_intervals_and_poker_chips():
             }
         ],
     }
-    assert eval_summary(board) == (
+    assert eval_summary(DevScore.from_dict({**board, "higher_is_better": True})) == (
         "v1 optimal_move_accuracy 0.595 [0.526, 0.661], vs random 0.700 [0.640, 0.760]"
     )
     poker = {
@@ -382,7 +387,7 @@ def test_eval_summary_shows_intervals_and_poker_chips():
             }
         ],
     }
-    assert eval_summary(poker) == (
+    assert eval_summary(DevScore.from_dict({**poker, "higher_is_better": False})) == (
         "v2 exploitability 0.100, vs random 0.550 [0.500, 0.600] chips/game +0.125 [-0.050, +0.300]"
     )
 

@@ -4,6 +4,7 @@ experiment configs under configs/ that reproduce the curves."""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,33 +14,42 @@ from arena.cli import main
 from arena.nightly.config import parse_config
 from arena.nightly.decisions import exploitability_gate
 from arena.nightly.report import stage_summary
+from arena.nightly.results import (
+    DevScore,
+    EvalResult,
+    NightResults,
+    OpponentScore,
+    PlanResult,
+    TrainResult,
+)
 from arena.nightly.stages import OPPONENT_KEYS, stage_gate
 
 
-def _score(version: str, value: float, metric: str = "exploitability", **extra) -> dict:
-    return {"version": version, "metric": metric, "value": value,
-            "higher_is_better": metric != "exploitability", **extra}  # fmt: skip
+def _score(version: str, value: float, metric: str = "exploitability", **extra) -> DevScore:
+    data = {"version": version, "metric": metric, "value": value, **extra}
+    return DevScore.from_dict({**data, "higher_is_better": metric != "exploitability"})
 
 
 def test_exploitability_gate_needs_the_margin():
     champ = _score("v1", 0.120)
     accepted = exploitability_gate(_score("v2", 0.100), champ, 0.005)
-    assert accepted["decision"] == "accept" and "v1" in accepted["reason"]
-    assert exploitability_gate(_score("v2", 0.118), champ, 0.005)["decision"] == "reject"
-    assert exploitability_gate(_score("v2", 0.130), champ, 0.0)["decision"] == "reject"
-    assert exploitability_gate(_score("v2", 0.120), champ, 0.0)["decision"] == "accept"
+    assert accepted.decision == "accept" and "v1" in accepted.reason
+    assert exploitability_gate(_score("v2", 0.118), champ, 0.005).decision == "reject"
+    assert exploitability_gate(_score("v2", 0.130), champ, 0.0).decision == "reject"
+    assert exploitability_gate(_score("v2", 0.120), champ, 0.0).decision == "accept"
 
 
-def _night(text: str, game: str, candidate: dict, champion: dict):
+def _night(text: str, game: str, candidate: DevScore, champion: DevScore):
     said = []
+    plan = PlanResult(champion.version, None, True, False, (), 0)
     gn = SimpleNamespace(
         config=parse_config(text),
         game=game,
-        results={
-            "plan": {"champion": champion["version"]},
-            "train": {"version": candidate["version"]},
-            "eval": {"candidate": candidate, "champion": champion},
-        },
+        results=NightResults(
+            plan=plan,
+            train=TrainResult(runs=(), version=candidate.version),
+            eval=EvalResult(candidate=candidate, champion=champion),
+        ),
         say=said.append,
     )
     return gn, said
@@ -48,10 +58,11 @@ def _night(text: str, game: str, candidate: dict, champion: dict):
 def test_the_night_gates_poker_by_exploitability_when_asked():
     text = "[night]\ngames = ['kuhn_poker']\n[gate]\nby = 'exploitability'\n"
     gn, said = _night(text, "kuhn_poker", _score("v2", 0.05), _score("v1", 0.30))
-    report = stage_gate(gn)
+    result = stage_gate(gn)
+    report = result.to_dict()
     assert report["by"] == "exploitability" and report["decision"] == "accept"
     assert report["candidate"] == 0.05 and report["champion"] == 0.30 and said
-    assert "accept by exploitability" in stage_summary("gate", report)
+    assert "accept by exploitability" in stage_summary("gate", result)
 
 
 def test_gate_section_errors_are_one_line(tmp_path, capsys):
@@ -71,12 +82,12 @@ def test_gate_section_errors_are_one_line(tmp_path, capsys):
 def test_eval_summary_shows_chips_with_their_interval_for_poker_only():
     opp = {"opponent": "solver", "games": 400, "score": 0.52, "score_ci95": [0.48, 0.56],
            "mean_return": -0.041, "mean_return_ci95": [-0.12, 0.038]}  # fmt: skip
-    poker = stage_summary("eval", {"candidate": _score("v2", 0.031, opponents=[opp])})
+    poker = stage_summary("eval", EvalResult(candidate=_score("v2", 0.031, opponents=[opp])))
     assert (
         "chips/game -0.041 [-0.120, +0.038]" in poker and "vs solver 0.520 [0.480, 0.560]" in poker
     )
     board = _score("v2", 0.6, metric="optimal_move_accuracy", opponents=[opp])
-    assert "chips" not in stage_summary("eval", {"candidate": board})
+    assert "chips" not in stage_summary("eval", EvalResult(candidate=board))
 
 
 def test_eval_reports_every_field_the_night_keeps():
@@ -85,6 +96,7 @@ def test_eval_reports_every_field_the_night_keeps():
     report = evaluate("kuhn_poker", "random", opponents=("solver",), pairs=4, seed=1)
     entry = report["opponents"][0]
     assert set(OPPONENT_KEYS) <= set(entry)
+    assert set(OPPONENT_KEYS) == {f.name for f in fields(OpponentScore)}  # the typed result
     low, high = entry["mean_return_ci95"]
     assert low <= entry["mean_return"] <= high
 
@@ -98,15 +110,16 @@ def test_learning_configs_parse(name):
         assert config.sft_data_config(inputs=(), out="o").dedup == "none"  # frequencies kept
 
 
-def _report(night: str, cand: dict, champ: dict, promoted: bool) -> dict:
-    gate = {"by": "exploitability", "decision": "accept" if promoted else "reject"}
+def _report(night: str, cand: DevScore, champ: DevScore, promoted: bool) -> dict:
+    gate = exploitability_gate(cand, champ, 0.0)
+    decision = "promoted" if promoted else "rejected"
     return {
         "night": night,
         "games": {
             "kuhn_poker": {
-                "eval": {"candidate": cand, "champion": champ},
-                "gate": gate,
-                "decide": {"decision": "promoted" if promoted else "rejected"},
+                "eval": {"candidate": cand.to_dict(), "champion": champ.to_dict()},
+                "gate": gate.to_dict(),
+                "decide": {"decision": decision, "reason": "test", "champion": "v1"},
                 "regression": {"rolled_back": False},
             }
         },

@@ -44,9 +44,8 @@ def snapshot(workspace: Workspace, game: str, night: str, base: str = "tiny") ->
     from arena.reporting.leaderboard import build_leaderboard
 
     board = build_leaderboard(workspace, game, bootstrap=50)
-    rows = [{**r, "ci_low": r["ci"][0], "ci_high": r["ci"][1]} for r in board.ratings]
     with Registry.open(workspace.registry) as reg:
-        reg.snapshot_ratings(night, game, base, rows)
+        reg.snapshot_ratings(night, game, base, board.ratings)
 
 
 @pytest.fixture

@@ -190,7 +190,7 @@ def test_leaderboard_api_pages_and_versions(client):
     players = {r["player"] for r in board["ratings"]}
     assert players == {"random", "mcts:10", "solver"}
     best = board["ratings"][0]
-    assert best["ci"][0] <= best["rating"] <= best["ci"][1]
+    assert best["ci_low"] <= best["rating"] <= best["ci_high"]
     assert sum(p["wins"] + p["draws"] + p["losses"] for p in board["pairs"]) == 18
     assert client.get("/api/leaderboard/nope").status_code == 404
     page = client.get("/leaderboard/tic_tac_toe")
@@ -216,8 +216,20 @@ def test_registry_versions_champion_pages_and_rollback(
         reg.begin_night("n1", {})
         reg.stage_started("n1", "tic_tac_toe", "eval")
         scores = {
-            "candidate": {"version": "v2", "metric": "accuracy", "value": 0.61, "opponents": []},
-            "champion": {"version": "v1", "metric": "accuracy", "value": 0.55, "opponents": []},
+            "candidate": {
+                "version": "v2",
+                "metric": "accuracy",
+                "value": 0.61,
+                "opponents": [],
+                "higher_is_better": True,
+            },
+            "champion": {
+                "version": "v1",
+                "metric": "accuracy",
+                "value": 0.55,
+                "opponents": [],
+                "higher_is_better": True,
+            },
         }
         reg.stage_done("n1", "tic_tac_toe", "eval", 1.0, scores)
     app = create_app(

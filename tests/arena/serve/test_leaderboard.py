@@ -87,8 +87,8 @@ def test_unreadable_logs_are_listed_not_skipped_silently(tmp_path, server_kit):
 
 def test_plots_are_svg_without_external_fetches():
     ratings = [
-        {"player": "a", "rating": 1050.0, "ci": [1000.0, 1100.0], "rank": 1},
-        {"player": "b", "rating": 950.0, "ci": [900.0, 1000.0], "rank": 2},
+        {"player": "a", "rating": 1050.0, "ci_low": 1000.0, "ci_high": 1100.0, "rank": 1},
+        {"player": "b", "rating": 950.0, "ci_low": 900.0, "ci_high": 1000.0, "rank": 2},
     ]
     points = [RatingPoint(f"n{i}", p, 1000 + i, 990, 1010) for i in range(3) for p in "ab"]
     for svg in (
@@ -122,3 +122,29 @@ def test_night_report_rating_history_png(tmp_path, nights):
     for color, direction in (("C0", -1), ("C1", 1)):
         cols, rows = drawn_in(image, color)
         assert len(cols) > 200 and np.corrcoef(cols, rows)[0, 1] * direction > 0.5, color
+
+
+def test_tournament_history_reads_both_interval_namings(tmp_path):
+    """Tournament summaries written before the interval names were unified carry
+    ``"ci": [low, high]``; newer ones ``ci_low``/``ci_high`` (as every rating table)."""
+    import os
+
+    from arena.reporting.leaderboard import tournament_history
+    from arena.reporting.tables import ratings_table
+
+    workspace = Workspace(tmp_path / "ws")
+    old = {"player": "a", "rating": 1010.0, "ci": [980.0, 1040.0], "rank": 1, "games": 8}
+    new = {"player": "a", "rating": 1020.0, "ci_low": 990.0, "ci_high": 1050.0, "rank": 1,
+           "games": 8, "score": 0.6}  # fmt: skip
+    for when, (run, row) in enumerate((("t-old", old), ("t-new", new))):
+        path = workspace.root / "runs" / run / "summary.json"
+        path.parent.mkdir(parents=True)
+        summary = {"config": {"game": "tic_tac_toe"}, "leaderboard": {"ratings": [row]}}
+        path.write_text(json.dumps(summary))
+        os.utime(path, (1000 + when, 1000 + when))
+    points = tournament_history(workspace, "tic_tac_toe")
+    assert [(p.night, p.ci_low, p.ci_high) for p in points] == [
+        ("t-old", 980.0, 1040.0), ("t-new", 990.0, 1050.0)
+    ]  # fmt: skip
+    assert ratings_table([new]).splitlines()[-1].split() == ["1", "a", "1020", "[990,", "1050]",
+                                                            "8", "0.600"]  # fmt: skip
