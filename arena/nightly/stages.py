@@ -186,10 +186,12 @@ def stage_datasets(gn: GameNight) -> DatasetsResult:
     sft = prefs = None
     no_data: list[str] = []
     if plan.sft:
-        play = PlaySpec(gn.game, (d.expert, d.opponent), games=d.games, seed=gn.seed)
+        play = None  # games = 0: no expert games, the teacher's self-play only (selfplay_sft)
+        if d.games:
+            play = PlaySpec(gn.game, (d.expert, d.opponent), games=d.games, seed=gn.seed)
         selfplay = (gn.results.selfplay.matches,) if d.selfplay_sft else ()
         config = gn.config.sft_data_config(
-            inputs=selfplay, out=str(root / "sft"), play=play if d.games else None,
+            inputs=selfplay, out=str(root / "sft"), play=play,
             agents=(d.expert, gn.teacher(plan.champion)),
         )  # fmt: skip
         try:
