@@ -21,7 +21,10 @@ per legal column, for the same reason.
 It is a pure text transform of the full prompt, so match records, datasets and dev sets keep
 the one canonical (full) prompt, and the model side (``agents.llm`` and training) applies the
 transform when the base says it was built for it (``arena_base.json``: ``"view": "compact"``).
-Cells stay separated by spaces: the byte-level pre-tokenizer then keeps one token per cell.
+Cells stay separated by spaces, and the arena's own bases split text into words of letters and
+digits before BPE (``training.base_model.build_tokenizer``), so a cell is one token (`` a1``), the
+same token as the move that names it. (Bases built before that split letters from digits, GPT-2's
+way: `` a1`` was two tokens; LEARNING.md compares the two.) Other tokenizers may split cells.
 
 What is dropped: the "Game:" label, sentences of rules (``Deck: ...``, "Three in a row wins"),
 the board caption and column header, and for board games the legal-moves line (the empty

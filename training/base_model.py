@@ -78,6 +78,9 @@ class BasePreset:
         quiet_tactics: share of positions with nothing to win or block that still get a
             tactics example (random play meets mostly quiet positions; a base trained on all
             of them learned to answer "none": 39 of 60 dev positions right, measured).
+        pretokenizer: how text is split before BPE (``build_tokenizer``): ``words`` keeps a
+            cell label such as `` a1`` in one token; ``gpt2`` (the bases built before it)
+            split it in two.
     """
 
     name: str
@@ -102,6 +105,7 @@ class BasePreset:
     tasks: tuple[str, ...] = ("move",)
     per_game: tuple[tuple[str, int], ...] = ()
     quiet_tactics: float = 0.25
+    pretokenizer: str = "words"
 
 
 PRESETS: dict[str, BasePreset] = {
@@ -210,16 +214,39 @@ def build_corpus(preset: BasePreset, seed: int) -> list[Example]:
     return examples
 
 
-def build_tokenizer(texts: list[str], vocab_size: int):
+# GPT-2's pre-tokenizer (``ByteLevel(use_regex=True)``) splits letters from digits, so " a1"
+# became "Ġa" + "1" whatever the corpus. Ours is GPT-2's regex with letters, digits and "_" in
+# one word: " a1" (a cell and its move) and "tic_tac_toe" can each become one BPE token.
+WORDS_SPLIT = r"'s|'t|'re|'ve|'m|'ll|'d| ?[\p{L}\p{N}_]+| ?[^\s\p{L}\p{N}_]+|\s+(?!\S)|\s+"
+PRETOKENIZERS = ("gpt2", "words")
+
+
+def build_tokenizer(texts: list[str], vocab_size: int, pretokenizer: str = "words"):
     """A byte-level BPE tokenizer trained on ``texts``, wrapped for transformers.
+
+    ``pretokenizer``: ``words`` (default) splits text into words of letters, digits and ``_``
+    (each with its leading space) before BPE, so a cell label such as `` a1`` is one token once
+    the corpus makes it frequent; ``gpt2`` is GPT-2's split (letters apart from digits), which
+    the bases built before it used. Both keep the prefix property for completions that start
+    with a space after a prompt that ends in ``Move:``.
 
     Returns a ``PreTrainedTokenizerFast`` with ``<|pad|>`` (id 0) and ``<|eos|>`` (id 1).
     """
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
+    if pretokenizer not in PRETOKENIZERS:
+        raise InputError(f"unknown pretokenizer '{pretokenizer}'; use {' or '.join(PRETOKENIZERS)}")
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    if pretokenizer == "gpt2":
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    else:
+        tok.pre_tokenizer = pre_tokenizers.Sequence(
+            [
+                pre_tokenizers.Split(Regex(WORDS_SPLIT), behavior="isolated"),
+                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+            ]
+        )
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
@@ -344,7 +371,7 @@ def build_base(
     torch.set_flush_denormal(True)  # tiny weights/gradients go subnormal: 10x slower on CPU
     examples = build_corpus(config, seed)
     texts = [e.prompt + e.completion for e in examples]
-    tokenizer = build_tokenizer(texts, config.vocab_size)
+    tokenizer = build_tokenizer(texts, config.vocab_size, config.pretokenizer)
     sequences = [ids + [tokenizer.eos_token_id] for ids in tokenizer(texts)["input_ids"]]
     torch.manual_seed(seed)
     model = LlamaForCausalLM(_model_config(config, tokenizer))

@@ -12,7 +12,7 @@ in one visible place: the CLI, before the config is built.
 from __future__ import annotations
 
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from games import InputError
@@ -207,11 +207,16 @@ class PrefsDataConfig(DataConfig):
 
 @dataclass(frozen=True)
 class LoraOptions:
-    """LoRA on every linear layer of the base (Hu et al. 2021, "LoRA", Eq. 3: W + B A * a/r)."""
+    """LoRA on every linear layer of the base (Hu et al. 2021, "LoRA", Eq. 3: W + B A * a/r).
+
+    ``dropout`` 0: on a CPU, peft's dropout on each adapted layer's input (28 of them on the
+    ``small`` base) took a quarter of an SFT step (0.16 -> 0.12 CPU-s without it), and dev
+    accuracy after the default SFT did not suffer (BENCHMARKS.md, LEARNING.md).
+    """
 
     r: int = option(16, "LoRA rank")
     alpha: int = option(32, "LoRA scale alpha")
-    dropout: float = option(0.05, "LoRA dropout")
+    dropout: float = option(0.0, "LoRA dropout (on a CPU it costs a quarter of a step)")
     target_modules: str = option("all-linear", "modules that get an adapter (peft's names)")
 
     def __post_init__(self) -> None:
@@ -222,15 +227,27 @@ class LoraOptions:
 
 @dataclass(frozen=True)
 class QuantOptions:
-    """QLoRA (Dettmers et al. 2023): the frozen base in 4-bit NormalFloat with double quant."""
+    """How the frozen base is held while LoRA trains (decided in ``agents.llm.model_io``'s
+    ``train_precision``; the manifest records the result under ``metrics.precision``).
 
-    enabled: bool = option(
-        True, "the base in 4-bit (QLoRA); --no-quant: full precision", flag="--quant"
+    Attributes:
+        enabled: QLoRA (Dettmers et al. 2023), the base in 4-bit ``quant_type`` with double
+            quant; None (auto): on CUDA, not on CPU (where it only costs time, measured in
+            BENCHMARKS.md). ``True`` (``--quant``) trains QLoRA on CPU too.
+        compute_dtype: the base's dtype (4-bit weights are dequantised to it); ``auto``:
+            bfloat16 on CUDA, float32 on CPU.
+    """
+
+    enabled: bool | None = option(
+        None,
+        "the base in 4-bit (QLoRA); default: on CUDA, not on a CPU (where it only costs time)",
+        flag="--quant",
     )
     quant_type: Literal["nf4", "fp4"] = option("nf4", "4-bit data type")
     double_quant: bool = option(True, "quantise the quantisation constants too")
-    compute_dtype: Literal["float32", "bfloat16", "float16"] = option(
-        "float32", "dtype 4-bit weights are dequantised to (the CLI: bf16 on CUDA, fp32 on CPU)"
+    compute_dtype: Literal["auto", "float32", "bfloat16", "float16"] = option(
+        "auto",
+        "the base's dtype (4-bit weights are dequantised to it); auto: bf16 on CUDA, fp32 on CPU",
     )
 
 
@@ -306,10 +323,26 @@ class SFTRunConfig:
     out: str = option(help=_ADAPTER_OUT)
     eval_data: str | None = option(None, _EVAL_DATA)
     init_adapter: str | None = option(None, "continue this adapter (default: a fresh LoRA)")
+    continue_lr: float = option(
+        0.0,
+        "learning rate when continuing --init-adapter (0: --lr). A continued run restarts "
+        "Adam; at the fresh adapter's 3e-3 the loss rose again and dev accuracy fell night "
+        "after night (LEARNING.md, continuation)",
+    )
     game: str | None = option(None, _GAME)
     lora: LoraOptions = nested(LoraOptions, _LORA)
     quant: QuantOptions = nested(QuantOptions, _QUANT, prefix="")
     train: TrainOptions = nested(TrainOptions, "optimiser and budget", prefix="")
+
+    def __post_init__(self) -> None:
+        check_float("continue_lr", self.continue_lr, 0, 1)
+
+    def effective_train(self) -> TrainOptions:
+        """The optimiser options this run uses: ``continue_lr`` replaces the learning rate of
+        a run that continues an adapter."""
+        if self.init_adapter and self.continue_lr > 0:
+            return replace(self.train, learning_rate=self.continue_lr)
+        return self.train
 
 
 # DPO/IPO budget for the arena's small bases on a CPU (LEARNING.md section 4): one epoch at

@@ -42,6 +42,7 @@ from training.train_common import (
     finalize,
     in_view,
     loss_metrics,
+    precision_record,
     progress_callback,
     staged_adapter,
     trainer_args,
@@ -181,6 +182,7 @@ def _train_dpo(config, out: Path, final: Path, keep_model: bool) -> TrainResult:
     with manifest.stage("save"):
         files = save_adapter(trainer.model, out)
     manifest.metrics["device"] = device
+    manifest.metrics["precision"] = precision_record(config.quant, device, trainer.model)
     checkpoints.finish(out)
     finalize(manifest, out, files, final)
     return TrainResult(out, manifest, trainer.model if keep_model else None)

@@ -1,7 +1,8 @@
-"""``arena train sft``: QLoRA supervised fine-tuning with TRL's ``SFTTrainer``.
+"""``arena train sft``: LoRA supervised fine-tuning with TRL's ``SFTTrainer``.
 
-The base is loaded frozen in 4-bit nf4 (QLoRA, Dettmers et al. 2023) or full precision
-(``--no-quant``); LoRA (Hu et al. 2021) goes on every linear layer, fresh or continued from
+The base is loaded frozen, in 4-bit nf4 (QLoRA, Dettmers et al. 2023) on CUDA and in fp32 on a
+CPU unless configured otherwise (``agents.llm.model_io.train_precision`` decides, the manifest
+records it); LoRA (Hu et al. 2021) goes on every linear layer, fresh or continued from
 ``init_adapter``. Rows are TRL prompt-completion pairs, and TRL 1.x computes the loss on the
 completion tokens only for such data; we also set ``completion_only_loss=True`` explicitly so
 that a change of TRL's default cannot silently train on the prompts.
@@ -36,6 +37,7 @@ from training.train_common import (
     finalize,
     in_view,
     loss_metrics,
+    precision_record,
     progress_callback,
     staged_adapter,
     trainer_args,
@@ -45,7 +47,10 @@ log = logging.getLogger(__name__)
 
 
 def train_sft(
-    config: SFTRunConfig, overwrite: bool = False, keep_model: bool = False
+    config: SFTRunConfig,
+    overwrite: bool = False,
+    keep_model: bool = False,
+    callbacks: list | None = None,
 ) -> TrainResult:
     """Train an adapter on ``config.data`` and write it with its manifest to ``config.out``.
 
@@ -53,6 +58,8 @@ def train_sft(
         config: the run (see ``training.config``).
         overwrite: replace an adapter already at ``config.out``.
         keep_model: return the trained model in the result (tests inspect its weights).
+        callbacks: extra ``transformers.TrainerCallback``s (``scripts/bench_training.py``
+            times the steps with one).
 
     Raises:
         InputError: missing or empty data, rows over the length limit with
@@ -61,11 +68,11 @@ def train_sft(
     """
     final = Path(config.out)
     with staged_adapter(final, overwrite) as work:  # never a half-written adapter folder
-        result = _train_sft(config, work, final, keep_model)
+        result = _train_sft(config, work, final, keep_model, callbacks or [])
     return dataclasses.replace(result, out=final)
 
 
-def _train_sft(config, out: Path, final: Path, keep_model: bool) -> TrainResult:
+def _train_sft(config, out: Path, final: Path, keep_model: bool, callbacks: list) -> TrainResult:
     """The run itself, writing into the staging folder ``out`` (renamed to ``final``)."""
     from datasets import Dataset
     from transformers import set_seed
@@ -119,14 +126,16 @@ def _train_sft(config, out: Path, final: Path, keep_model: bool) -> TrainResult:
         return Dataset.from_list([{"prompt": r.prompt, "completion": r.completion} for r in items])
 
     args = SFTConfig(
-        **checkpoints.trainer_args(trainer_args(config.train, out, device, eval_rows is not None)),
+        **checkpoints.trainer_args(
+            trainer_args(config.effective_train(), out, device, eval_rows is not None)
+        ),
         completion_only_loss=True,
         packing=False,
     )
     trainer = SFTTrainer(
         model=model,
         args=args,
-        callbacks=[progress_callback(final), checkpoints.callback()],
+        callbacks=[progress_callback(final), checkpoints.callback(), *callbacks],
         train_dataset=to_dataset(rows),
         eval_dataset=to_dataset(eval_rows) if eval_rows else None,
         processing_class=tokenizer,
@@ -143,6 +152,7 @@ def _train_sft(config, out: Path, final: Path, keep_model: bool) -> TrainResult:
     with manifest.stage("save"):
         files = save_adapter(trainer.model, out)
     manifest.metrics["device"] = device
+    manifest.metrics["precision"] = precision_record(config.quant, device, trainer.model)
     checkpoints.finish(out)
     finalize(manifest, out, files, final)
     return TrainResult(out, manifest, trainer.model if keep_model else None)

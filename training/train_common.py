@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from games import InputError
-from games.files import atomic_dir, atomic_write
+from games.files import StorageError, atomic_dir, atomic_write
 from training.config import TrainOptions
 from training.manifest import Manifest
 
@@ -155,6 +155,19 @@ def trainer_args(train: TrainOptions, out: Path, device: str, has_eval: bool) ->
     }
 
 
+def precision_record(quant, device: str, model) -> dict:
+    """What the manifest records of a run's precision: the base's quantization and dtype (as
+    ``agents.llm.model_io.train_precision`` decided them) and the trained adapter's dtype (TRL
+    casts QLoRA adapters to bfloat16, QLoRA paper section 3)."""
+    from agents.llm.model_io import train_precision
+
+    record = train_precision(quant, device).to_dict()
+    trained = next((p for p in model.parameters() if p.requires_grad), None)
+    dtype = None if trained is None else str(trained.dtype).removeprefix("torch.")
+    record["adapter_dtype"] = dtype
+    return record
+
+
 def _importable(*names: str) -> bool:
     import importlib.util
 
@@ -259,6 +272,14 @@ def staged_adapter(out: Path, overwrite: bool) -> Iterator[Path]:
     try:
         with atomic_dir(out, overwrite=True) as work:
             yield work
+    except StorageError:
+        # A full or failing disk: the checkpoint scratch in ``out`` (Checkpoints) cannot be
+        # trusted or resumed from there, and leaving it would leave an ``out`` folder that is
+        # not an adapter. Other failures keep it, so that a rerun resumes.
+        shutil.rmtree(Path(out) / "trainer", ignore_errors=True)
+        if Path(out).is_dir() and not any(Path(out).iterdir()):
+            Path(out).rmdir()
+        raise
     finally:
         progress_path(out).unlink(missing_ok=True)
 

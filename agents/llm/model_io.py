@@ -7,8 +7,9 @@ Finding a base: ``llm:BASE`` (and ``arena train --base``) names it three ways, t
 3. a Hugging Face hub id (``llm:Qwen/Qwen2-0.5B-Instruct``), on machines that reach the hub or
    have it in their local cache (playing only: training needs a local folder).
 
-Device and precision (``pick_device``, ``compute_dtype``): float32 on CPU, bfloat16 on CUDA
-(where its tensor cores run at full rate) unless chosen; ``quantize="nf4"`` loads a 4-bit
+Device and precision (``pick_device``, ``compute_dtype``; for training ``train_precision``):
+float32 on CPU, bfloat16 on CUDA (where its tensor cores run at full rate) unless chosen;
+training quantizes the base to nf4 by default on CUDA only. ``quantize="nf4"`` loads a 4-bit
 NormalFloat base through bitsandbytes (QLoRA's format, Dettmers et al. 2023), with
 computation in that same dtype. bitsandbytes 0.50 runs nf4 on CPU too (a slower pure-torch
 kernel, and QLoRA trains on CPU here), so it is not gated to CUDA. At import it logs "Failed to
@@ -210,7 +211,7 @@ def cache_kwarg(model) -> str:
     return "cache" if accepts(model, "cache") else "past_key_values"
 
 
-# --- training: base folder checks, fingerprint, 4-bit training base, LoRA files ---
+# --- training: base folder checks, fingerprint, training precision and base, LoRA files ---
 
 
 def file_sha256(path: str | Path) -> str:
@@ -319,8 +320,46 @@ def load_tokenizer(base: str | Path):
     return tokenizer
 
 
+@dataclass(frozen=True)
+class TrainPrecision:
+    """How a training base is held, as decided by ``train_precision``.
+
+    ``quantize``: ``nf4``/``fp4`` (a 4-bit base, QLoRA) or None (the base in ``dtype``);
+    ``dtype``: the base's compute dtype (``float32``, ``bfloat16``, ``float16``): 4-bit weights
+    are dequantised to it, a full-precision base is loaded in it.
+    """
+
+    quantize: str | None
+    dtype: str
+
+    def to_dict(self) -> dict:
+        return {"quantize": self.quantize, "dtype": self.dtype}
+
+
+def train_precision(quant, device: str) -> TrainPrecision:
+    """The one decision of how a training base is held (``quant``: ``QuantOptions``).
+
+    ``quant.enabled=None`` (auto): a 4-bit nf4 base (QLoRA, Dettmers et al. 2023) on CUDA, where
+    it saves the memory that lets large bases fit; an unquantized base on CPU, where 4-bit
+    saves nothing worth having on the arena's bases and costs time: dequantising every weight
+    at every forward, plus TRL casting QLoRA adapters to bf16 (``scripts/bench_training.py``
+    measures both in one run; BENCHMARKS.md). ``compute_dtype="auto"``: bfloat16 on CUDA;
+    float32 on CPU, also on CPUs with bf16 matrix units: on the ``small`` base a bf16 matmul of
+    the model's shapes ran 2.2x the fp32 rate on one AVX512-BF16 core, but a whole LoRA step in
+    bf16 (weights or autocast) was slower than in fp32, because at a hidden size of 128 the
+    casts and element-wise ops outweigh the faster matmuls (measured by the same script).
+    ``--quant``-style choices stay explicit: ``enabled=True`` trains QLoRA on CPU too.
+    """
+    cuda = device.startswith("cuda")
+    enabled = cuda if quant.enabled is None else bool(quant.enabled)
+    dtype = quant.compute_dtype
+    if dtype == "auto":
+        dtype = "bfloat16" if cuda else "float32"
+    return TrainPrecision(quant.quant_type if enabled else None, dtype)
+
+
 def load_train_base(base: str | Path, quant, device: str, gradient_checkpointing: bool):
-    """The base model for training: 4-bit (QLoRA) or full precision fp32, frozen.
+    """The frozen base model for training, held as ``train_precision(quant, device)`` says.
 
     ``quant`` is a ``training.config.QuantOptions`` (enabled, quant_type, double_quant,
     compute_dtype); read by attribute, so this layer does not import ``training``.
@@ -328,15 +367,17 @@ def load_train_base(base: str | Path, quant, device: str, gradient_checkpointing
     import torch
 
     path = str(check_base(base))
-    if quant.enabled:
+    precision = train_precision(quant, device)
+    dtype = getattr(torch, precision.dtype)
+    if precision.quantize:
         from peft import prepare_model_for_kbit_training
         from transformers import BitsAndBytesConfig
 
         config = BitsAndBytesConfig(
             load_in_4bit=True,
-            bnb_4bit_quant_type=quant.quant_type,
+            bnb_4bit_quant_type=precision.quantize,
             bnb_4bit_use_double_quant=quant.double_quant,
-            bnb_4bit_compute_dtype=getattr(torch, quant.compute_dtype),
+            bnb_4bit_compute_dtype=dtype,
         )
         model = _train_model(
             path, quantization_config=config, device_map={"": device}, dtype=torch.float32
@@ -346,9 +387,10 @@ def load_train_base(base: str | Path, quant, device: str, gradient_checkpointing
         )
         _keep_4bit_trainable(model)
     else:
-        model = _train_model(path, dtype=torch.float32).to(device)
+        model = _train_model(path, dtype=dtype).to(device)
         for param in model.parameters():
             param.requires_grad_(False)
+    logger.info("training base %s on %s: %s", path, device, precision)
     return model
 
 

@@ -15,8 +15,8 @@ from training.config import DPORunConfig, EvalConfig, SFTRunConfig
 from training.data_args import add_prefs_data_args, add_sft_data_args
 
 # Flags derived from the configs' fields; the commands set the output folder themselves (from
-# --version or --out), and the 4-bit compute dtype from the device.
-_SET_HERE = ("out", "quant.compute_dtype")
+# --version or --out). Quantization and dtype: agents.llm.model_io.train_precision decides.
+_SET_HERE = ("out",)
 SFT_FLAGS = Flags(SFTRunConfig, exclude=_SET_HERE)
 DPO_FLAGS = Flags(DPORunConfig, exclude=_SET_HERE)
 EVAL_FLAGS = Flags(EvalConfig, exclude=("out",))
@@ -45,13 +45,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_prefs_data_args(p)
     p.set_defaults(func=cmd_data_prefs)
 
-    train = sub.add_parser("train", help="QLoRA SFT or DPO/IPO with TRL")
+    train = sub.add_parser("train", help="LoRA SFT or DPO/IPO with TRL (QLoRA on CUDA)")
     tsub = train.add_subparsers(dest="train_command", metavar="STAGE", required=True)
     for name, flags, func, summary, description in (
         ("sft", SFT_FLAGS, cmd_train_sft, "supervised fine-tuning of a LoRA adapter",
-         "Train a LoRA adapter (all linear layers) on sft.jsonl, loss on the completion only, "
-         "base in 4-bit nf4 (QLoRA) unless --no-quant. Writes the adapter (safetensors) and "
-         "manifest.json to --out or the workspace's adapters/GAME/VERSION."),
+         "Train a LoRA adapter (all linear layers) on sft.jsonl, loss on the completion only; "
+         "the base in 4-bit nf4 (QLoRA) on CUDA, in fp32 on a CPU (--quant / --no-quant "
+         "choose). Writes the adapter (safetensors) and manifest.json to --out or the "
+         "workspace's adapters/GAME/VERSION."),
         ("dpo", DPO_FLAGS, cmd_train_dpo, "preference optimisation from the previous adapter",
          "Continue --adapter on prefs.jsonl with DPO (--loss sigmoid) or IPO (--loss ipo); the "
          "previous adapter, frozen, is the reference policy."),
@@ -125,8 +126,7 @@ def _local_base(base: str, workspace: Workspace) -> str:
 
 def _set_here(args, workspace: Workspace) -> dict:
     """What the training commands decide: the game, the output folder, the base as a local
-    folder, and the dtype 4-bit weights are dequantised to (bf16 on CUDA, fp32 on CPU)."""
-    from agents.llm.model_io import pick_device
+    folder."""
     from training.rows import dataset_game
 
     game = load_game(args.game).name if args.game else dataset_game(args.data)
@@ -136,13 +136,7 @@ def _set_here(args, workspace: Workspace) -> dict:
         out = workspace.adapter(game, args.version)
     else:
         raise InputError("give --version (-> workspace adapters/GAME/VERSION) or --out")
-    dtype = "bfloat16" if pick_device(args.device) != "cpu" else "float32"
-    return {
-        "game": game,
-        "out": str(out),
-        "base": _local_base(args.base, workspace),
-        "quant": {"compute_dtype": dtype},
-    }
+    return {"game": game, "out": str(out), "base": _local_base(args.base, workspace)}
 
 
 def cmd_train_sft(args: argparse.Namespace) -> int:

@@ -58,10 +58,16 @@ def night_point(night: str, stages: NightResults) -> NightPoint | None:
 
 def registry_points(registry, game: str, until: str | None = None) -> list[NightPoint]:
     """Every evaluated night of ``game`` in the order the nights started (up to ``until``)."""
+    return night_points(((n, registry.stages(n.night)) for n in registry.nights()), game, until)
+
+
+def night_points(nights_with_stages, game: str, until: str | None = None) -> list[NightPoint]:
+    """``registry_points`` from (night row, its stage rows) pairs, oldest first (what a
+    registry or the server's read-only ``RegistryView.nights_with_stages`` gives)."""
     points = []
-    for row in registry.nights():
+    for row, rows in nights_with_stages:
         stages = NightResults()
-        for s in registry.stages(row.night):
+        for s in rows:
             if s.game == game and s.result is not None:
                 where = f"night {row.night} {game} stage {s.stage}"
                 stages.set(s.stage, read_result(s.stage, s.result, where))
@@ -126,16 +132,16 @@ def fmt_point(point: Point | None) -> str:
     return f"{value:.3f}" if low == high == value else f"{value:.3f} [{low:.3f}, {high:.3f}]"
 
 
-def night_table(points: list[NightPoint], positions: int | None) -> str:
-    """The per-night markdown table: night, candidate, each metric [95% CI], gate, promoted?"""
+def night_rows(points: list[NightPoint], positions: int | None) -> list[list[str]]:
+    """The per-night table as rows of cells, the header first: night, candidate, each metric
+    [95% CI], gate, promoted?, champion after (the markdown table and the leaderboard page)."""
     first = entry_metrics(points[0].candidate, positions)
     poker = points[0].candidate.metric == "exploitability"
     shown = [m for m in first if not (poker and m.startswith("score_vs_"))]  # chips, not wins
-    head = ["night", "candidate", *shown, "gate", "promoted?", "champion after"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    rows = [["night", "candidate", *shown, "gate", "promoted?", "champion after"]]
     start = entry_metrics(points[0].before, positions)
     row = [f"(start) {points[0].before.version}", "-", *[fmt_point(start.get(m)) for m in shown]]
-    lines.append("| " + " | ".join(row + ["-", "-", points[0].before.version]) + " |")
+    rows.append(row + ["-", "-", points[0].before.version])
     for p in points:
         got = entry_metrics(p.candidate, positions)
         verdict = p.gate.decision or "-"
@@ -144,9 +150,15 @@ def night_table(points: list[NightPoint], positions: int | None) -> str:
             verdict += f" ({g.pairs} pairs, {fmt_point((g.score, *g.ci))})"
         promoted = "yes" if p.promoted else ("rolled back" if p.rolled_back else "no")
         cells = [p.night, p.candidate.version, *[fmt_point(got.get(m)) for m in shown]]
-        cells += [verdict, promoted, p.after.version]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append(cells + [verdict, promoted, p.after.version])
+    return rows
+
+
+def night_table(points: list[NightPoint], positions: int | None) -> str:
+    """``night_rows`` as a markdown table."""
+    head, *rows = night_rows(points, positions)
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
 def _pyplot():
@@ -164,28 +176,31 @@ def _present(points: list) -> tuple[list[int], list]:
     return xs, [points[i] for i in xs]
 
 
-def finish_axes(plt, fig, ax, labels, metric: str, title: str, path: Path, fontsize: int) -> Path:
-    """Ticks, labels, grid and legend every curve shares, then write ``path`` (PNG or SVG)."""
+def style_axes(fig, ax, labels, metric: str, title: str, fontsize: int) -> None:
+    """Ticks, labels, grid and legend every curve shares."""
     ax.set_xticks(range(len(labels)), labels, rotation=20)
     ax.set_ylabel(metric)
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=fontsize)
     fig.tight_layout()
+
+
+def finish_axes(plt, fig, ax, labels, metric: str, title: str, path: Path, fontsize: int) -> Path:
+    """``style_axes``, then write ``path`` (PNG or SVG by its suffix)."""
+    style_axes(fig, ax, labels, metric, title, fontsize)
     buffer = io.BytesIO()
     fig.savefig(buffer, format=Path(path).suffix.lstrip(".") or "png")
     plt.close(fig)
     return atomic_write(path, buffer.getvalue())
 
 
-def plot_curve(
-    c: Curve, out: Path, name: str, suffix: str = ".png", title: str | None = None
-) -> list[Path]:
-    """One picture per metric (``out/NAME_METRIC.png``): the champion's line with its band and
-    the candidates with their intervals. Metrics with fewer than two points are skipped."""
+def curve_figures(c: Curve, title: str) -> list[tuple[str, object]]:
+    """One matplotlib figure per metric: the champion's line with its band and the candidates
+    with their intervals. Metrics with fewer than two points are skipped. The caller saves and
+    closes them (``plot_curve`` as files, the leaderboard page as inline SVG)."""
     plt = _pyplot()
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
+    figures = []
     for metric, points in c.champion.items():
         xs, vals = _present(points)
         if len(xs) < 2:
@@ -203,10 +218,21 @@ def plot_curve(
             label = "candidate" + ("" if exact else " (95% CI)")
             ax.errorbar([x + 0.08 for x in cx], [v[0] for v in cv], yerr=err, fmt="s", ms=4,
                         capsize=3, alpha=0.7, label=label)  # fmt: skip
-        path = out / f"{name}_{metric}{suffix}"
-        written.append(
-            finish_axes(
-                plt, fig, ax, c.labels, metric, f"{title or name}: {metric} by night", path, 7
-            )
-        )
+        style_axes(fig, ax, c.labels, metric, f"{title}: {metric} by night", 7)
+        figures.append((metric, fig))
+    return figures
+
+
+def plot_curve(
+    c: Curve, out: Path, name: str, suffix: str = ".png", title: str | None = None
+) -> list[Path]:
+    """One picture per metric (``out/NAME_METRIC.png``), from ``curve_figures``."""
+    plt = _pyplot()
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for metric, fig in curve_figures(c, title or name):
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=suffix.lstrip("."))
+        plt.close(fig)
+        written.append(atomic_write(out / f"{name}_{metric}{suffix}", buffer.getvalue()))
     return written

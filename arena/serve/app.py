@@ -28,6 +28,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from arena.play.human import GameOver, NotYourTurn
 from arena.registry.view import RegistryUnavailable, RegistryView, dev_scores
+from arena.reporting import plots
+from arena.reporting.curves import curve, curve_figures, devset_positions, night_points, night_rows
 from arena.reporting.leaderboard import Leaderboard, build_leaderboard
 from arena.serve.batcher import DecisionBatcher
 from arena.serve.config import ServerConfig
@@ -75,7 +77,7 @@ class ArenaApp:
             max_per_client=config.max_games_per_client,
             evict_idle_s=config.evict_idle_s,
         )
-        self._boards: dict[str, tuple[float, Leaderboard]] = {}
+        self._boards: dict[str, tuple[float, object]] = {}  # boards and curves
         self._boards_lock = threading.Lock()
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
@@ -95,6 +97,25 @@ class ArenaApp:
             board = build_leaderboard(self.workspace, game, self.registry)
             self._boards[game] = (time.monotonic(), board)
             return board
+
+    def learning_curve(self, game: str) -> tuple[list[str], list[list[str]]]:
+        """The champion's curve across nights (``arena.reporting.curves``): one inline SVG per
+        metric and the per-night table (header row first); empty before the first evaluated
+        night. Cached with the boards (``leaderboard_ttl_s``): drawing costs ~0.1 s a plot."""
+        key = f"curve:{game}"
+        with self._boards_lock:
+            hit = self._boards.get(key)
+            if hit and time.monotonic() - hit[0] < self.config.leaderboard_ttl_s:
+                return hit[1]
+            points = night_points(self.registry.nights_with_stages(), game)
+            svgs, rows = [], []
+            if points:
+                positions = devset_positions(game)
+                figures = curve_figures(curve(points, positions), f"{game} champion")
+                svgs = [plots.to_svg(fig) for _, fig in figures]
+                rows = night_rows(points, positions)
+            self._boards[key] = (time.monotonic(), (svgs, rows))
+            return svgs, rows
 
     def version_info(self, game: str, version: str) -> dict:
         self.check_game(game)

@@ -44,6 +44,7 @@ def leaderboard_page(request: Request, game: str):
     app.check_game(game)
     board = app.leaderboard(game)
     players, score, games = board.matrix()
+    curve_svgs, curve_rows = app.learning_curve(game)
     return _render(
         request,
         "leaderboard.html",
@@ -56,6 +57,8 @@ def leaderboard_page(request: Request, game: str):
         history_svg=plots.to_svg(plots.history_figure(board.history)),
         matrix_svg=plots.to_svg(plots.matrix_figure(players, score, games)),
         champion=app.pool.champion_version(game),
+        curve_svgs=curve_svgs,
+        curve_rows=curve_rows,
     )
 
 

@@ -34,6 +34,7 @@ max_steps = 2
 [prefs_data]
 max_positions = 8
 rollouts = 2
+balance_seats = false   # a pair or two a night: one seat may have none (then none are kept)
 [dpo_train.train]
 max_steps = 2
 [eval]

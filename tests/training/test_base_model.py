@@ -12,7 +12,13 @@ from games import (
     completion_text,
     random_observations,
 )
-from training.base_model import MANIFEST, build_base, read_manifest, resolve_preset
+from training.base_model import (
+    MANIFEST,
+    build_base,
+    build_tokenizer,
+    read_manifest,
+    resolve_preset,
+)
 
 
 def test_tiny_base_loads_through_auto_classes(tiny_base):
@@ -41,6 +47,23 @@ def test_tokenizer_keeps_the_prefix_property(tiny_base):
                 joint = tokenizer(obs.prompt + completion)["input_ids"]
                 split = tokenizer(obs.prompt)["input_ids"] + tokenizer(completion)["input_ids"]
                 assert joint == split, (game, text)
+
+
+def test_tokenizer_keeps_a_cell_and_its_move_in_one_token(tiny_base):
+    """games/compact.py relies on it: a cell label such as " a1" is one token (GPT-2's
+    pre-tokenizer split it into " a" + "1"), the same token as the move that names it."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base)
+    for cell in ("a1", "a3", "b2", "c1", "c3"):
+        assert len(tokenizer(" " + cell)["input_ids"]) == 1, cell
+    prompt = tokenizer("tic_tac_toe x\n a1 o a3\nMove:")["input_ids"]
+    assert tokenizer(" a1")["input_ids"][0] in prompt
+    words = build_tokenizer(["x a1 a1 a1 y"] * 8, 300, "words").tokenize(" a1")
+    assert words == ["Ġa1"]
+    assert build_tokenizer(["x a1 a1 a1 y"] * 8, 300, "gpt2").tokenize(" a1") == ["Ġa", "1"]
+    with pytest.raises(InputError, match="unknown pretokenizer"):
+        build_tokenizer(["x"], 300, "bert")
 
 
 def test_tiny_base_has_learned_the_format_and_rules(tiny_base):

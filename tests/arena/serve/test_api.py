@@ -195,6 +195,7 @@ def test_leaderboard_api_pages_and_versions(client):
     assert client.get("/api/leaderboard/nope").status_code == 404
     page = client.get("/leaderboard/tic_tac_toe")
     assert page.status_code == 200 and page.text.count("<svg") == 3
+    assert "No evaluated night yet" in page.text  # no registry: no curve, said so
     assert "http://" not in page.text.replace("http://www.w3.org/", "")
     assert client.get("/leaderboard").status_code == 200  # redirect to the first game
     assert client.get("/").status_code == 200 and "play.js" in client.get("/").text
@@ -258,6 +259,11 @@ def test_registry_versions_champion_pages_and_rollback(
         assert dev["night"] == "n1" and dev["as"] == "candidate" and dev["value"] == 0.61
         page = client.get("/leaderboard/tic_tac_toe").text
         assert "rolled back" in page and "/versions/tic_tac_toe/v0" in page
+        # the night's curve: the champion before/after n1 and the candidate, one plot a metric
+        assert page.count('class="plot curve-plot"><svg') == 1
+        nights = page[page.index('<table id="nights">') :].split("</table>")[0]
+        assert "<td>n1</td><td>v2</td><td>0.610 [" in nights  # candidate with its interval
+        assert "<td>(start) v1</td><td>-</td><td>0.550 [" in nights
         version_page = client.get("/versions/tic_tac_toe/v2")
         assert version_page.status_code == 200 and "0.610" in version_page.text
         assert client.get("/api/versions/tic_tac_toe/v9").status_code == 404
