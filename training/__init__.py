@@ -1,8 +1,10 @@
 """Training: match logs -> SFT and preference datasets -> QLoRA SFT and DPO/IPO adapters.
 
-* ``sft_data`` / ``pref_data`` (+ ``rollouts``, ``data_args``): dataset builders (``arena data
-  sft|prefs``, ``scripts/build_*_jsonl.py``); games are played by a runner passed in
-  (``games.runner``; local by default, ``arena.execution.runner.RayRunner`` from ``arena``).
+* ``sft_data`` / ``pref_data`` (+ ``build``, ``rollouts``, ``data_args``): dataset builders
+  (``arena data sft|prefs``, ``scripts/build_*_jsonl.py``); each supplies its rows to
+  ``build.build_dataset`` (inputs, streaming, split, manifest); games are played by a runner
+  passed in (``games.runner``; local by default, ``arena.execution.runner.RayRunner`` from
+  ``arena``).
 * ``sft`` / ``dpo`` (+ ``train_common``): TRL training (``arena train sft|dpo``); the base and
   adapter I/O is ``agents.llm.model_io`` / ``agents.llm.adapters``.
 * ``devsets`` / ``evaluate``: frozen, hash-locked dev sets and ``arena eval``.

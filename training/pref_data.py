@@ -23,27 +23,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from pathlib import Path
 
 from agents import make_agent, parse_spec
 from agents.solver import AlphaBetaSolver
 from games import InputError, completion_text, load_game, observe
-from games.jsonl import ReadStats
 from games.runner import LocalRunner
-from training.config import PrefsDataConfig, to_dict
+from training.build import BuildResult, build_dataset, normalise_agents, selected_seats
+from training.config import PrefsDataConfig
 from training.devsets import HeldOut
-from training.logs import iter_records
-from training.manifest import Manifest
 from training.rollouts import ROLLOUT_BATCH, Position, action_values, replay, rollout_jobs
-from training.rows import Drops, NoUsableData, PrefRow, SplitWriter, digest
-from training.sft_data import (
-    BuildResult,
-    balance_wanted,
-    dataset_stats,
-    normalise_agents,
-    prepare_inputs,
-    selected_seats,
-)
+from training.rows import Drops, PrefRow, SplitWriter, digest
 
 NO_PAIR = {
     "gap": "position: no confident action gap above threshold",
@@ -179,66 +168,45 @@ def build_prefs(
             ``RayRunner`` when it is above 0.
     """
     _validate(config)
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
     level = DEFAULT_CONFIDENCE[config.method] if config.confidence is None else config.confidence
-    manifest = Manifest(
-        kind="prefs-data",
-        run_id=out.name,
-        config=to_dict(config),
-        seeds={"split": config.seed, "rollouts": config.seed},
-    )
-    files = prepare_inputs(config, manifest, out)
-    drops, stats, counter = Drops(), ReadStats(), [0]
-    writer = SplitWriter(out, "prefs", config.heldout, config.seed, balance_wanted(config))
-    records = iter_records(files, skip_bad=config.skip_bad, quarantine_dir=out, stats=stats)
     agents = normalise_agents(config.agents)
-    try:
-        with manifest.stage("build"):
-            if config.method == "outcome":
-                _outcome_pairs(config, records, agents, level, writer, drops, counter)
-            elif config.method == "search":
-                _search_pairs(config, records, agents, writer, drops, counter)
+
+    def rows(records, writer: SplitWriter, drops: Drops) -> int:
+        counter = [0]
+        if config.method == "outcome":
+            _outcome_pairs(config, records, agents, level, writer, drops, counter)
+        elif config.method == "search":
+            _search_pairs(config, records, agents, writer, drops, counter)
+        else:
+            positions = iter_positions(
+                records,
+                agents,
+                config.seats,
+                config.dedup != "none",
+                drops,
+                counter,
+                HeldOut(config.exclude_devset, config.devset_images),
+            )
+            if config.method == "solver":
+                _solver_pairs(config, positions, writer, drops)
             else:
-                positions = iter_positions(
-                    records,
-                    agents,
-                    config.seats,
-                    config.dedup != "none",
-                    drops,
-                    counter,
-                    HeldOut(config.exclude_devset, config.devset_images),
-                )
-                if config.method == "solver":
-                    _solver_pairs(config, positions, writer, drops)
-                else:
-                    _rollout_pairs(config, positions, level, writer, drops, agent_options, runner)
-            written = writer.finish(drops)
-    except BaseException:
-        writer.abort()
-        raise
-    if stats.bad:
-        drops.drop("malformed match line (quarantined)", stats.bad)
-    if written["train"] == 0:
-        raise NoUsableData(
-            f"no preference pairs kept from {counter[0]} moves ("
-            + ", ".join(f"{r}: {c}" for r, c in drops.items())
-            + "); try more rollouts, a lower --threshold/--confidence, or more positions"
-        )
-    paths = writer.paths()
-    manifest.add_outputs(paths.values())
-    manifest.dataset = {
-        "splits": dataset_stats(paths),
-        "rollout_runner": "local" if runner is None else getattr(runner, "kind", "custom"),
-        "considered": counter[0],
-        "dropped": dict(drops),
-        "devset_excluded": drops.get(HeldOut.REASON, 0),
-        "confidence_level": level,
-        "records_read": stats.read,
-        "bad_lines": stats.bad,
-    }
-    manifest.write(out / "prefs.manifest.json")
-    return BuildResult(manifest, paths, written, counter[0], drops, stats)
+                _rollout_pairs(config, positions, level, writer, drops, agent_options, runner)
+        return counter[0]
+
+    return build_dataset(
+        config,
+        "prefs",
+        rows,
+        seeds={"split": config.seed, "rollouts": config.seed},
+        nothing_kept=(
+            "preference pairs",
+            "try more rollouts, a lower --threshold/--confidence, or more positions",
+        ),
+        extra={
+            "rollout_runner": "local" if runner is None else getattr(runner, "kind", "custom"),
+            "confidence_level": level,
+        },
+    )
 
 
 def _validate(config: PrefsDataConfig) -> None:

@@ -219,7 +219,7 @@ def rebuild(workspace_root: Path) -> dict:
     champions = replay(src)
     temp = path.with_name(f".{path.name}.rebuild-{os.getpid()}")
     temp.unlink(missing_ok=True)
-    with Registry(temp, _rebuilding=True) as reg, reg._tx() as conn:
+    with Registry(temp, _rebuilding=True) as reg, reg.transaction() as conn:
         for row in sorted(src.versions.values(), key=lambda r: (r["game"], r["base"],
                                                                  r["number"] or 0)):  # fmt: skip
             row.setdefault("status", "candidate")

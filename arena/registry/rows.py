@@ -7,6 +7,9 @@ import sqlite3
 import time
 from dataclasses import dataclass, fields
 
+STATUSES = ("candidate", "champion", "rejected", "retired")  # a version's status
+BASE_VERSION = "v0"  # the bare base: the first champion of every (game, base)
+
 
 def now() -> str:
     """UTC timestamp, ISO 8601 with milliseconds."""

@@ -11,8 +11,8 @@ from collections import Counter
 
 import pytest
 
+import training.build as build
 import training.pref_data as pref_data
-import training.sft_data as sft_data
 from agents import make_agent
 from agents.solver import AlphaBetaSolver
 from games import InputError, load_game, observe
@@ -122,7 +122,7 @@ def test_build_is_deterministic_and_shards_equal_one_file(ttt_log, tmp_path):
 def test_builder_streams_records_without_keeping_them(ttt_log, tmp_path, monkeypatch):
     """Guards against a builder that lists all records first (logs larger than memory)."""
     path, _ = ttt_log
-    real = sft_data.iter_records
+    real = build.iter_records  # the shared skeleton reads for every builder
     alive = []
 
     def watched(*args, **kwargs):
@@ -136,7 +136,7 @@ def test_builder_streams_records_without_keeping_them(ttt_log, tmp_path, monkeyp
             yield record
 
     refs: list = []
-    monkeypatch.setattr(sft_data, "iter_records", watched)
+    monkeypatch.setattr(build, "iter_records", watched)
     build_sft(SFTDataConfig(inputs=(str(path),), out=str(tmp_path)))
     assert len(alive) == 24 and max(alive) <= 1
 
