@@ -187,12 +187,36 @@ def test_a_finished_night_is_not_run_again(first_night, capsys):
 CRASHES = {"plan": "before", "datasets": "before", "eval": "before", "decide": "kill"}
 
 
+EXPERT_ITERATION = """[datasets]
+games = 0
+sft = "always"
+teacher = "search:{champion},sims=8"
+selfplay_sft = true
+replay_nights = 1
+"""
+
+
+def first_night_rows(ws: Path) -> int:
+    return sum(1 for _ in (ws / "datasets/n1-tic_tac_toe/sft/sft.jsonl").open())
+
+
 @pytest.mark.slow
 def test_a_second_night_resumes_after_a_crash_at_every_stage(
     first_night, tmp_path, ray_instance, monkeypatch, capsys, dump_registry
 ):
-    ws, config, key = tmp_path / "ws", first_night.config, first_night.key
+    ws, key = tmp_path / "ws", first_night.key
     shutil.copytree(first_night.ws, ws)  # the first night's workspace, a fresh copy
+    # night 2 is an expert-iteration night (issue 17): no expert games; the search over the
+    # champion plays the champion's seats, its moves are the SFT rows, night 1's rows are
+    # replayed, SFT continues the champion at continue_lr, and DPO pairs the search's choice
+    # with the policy's own (method "search")
+    config = tmp_path / "n2.toml"
+    config.write_text(
+        first_night.config.read_text()
+        .replace("[datasets]\ngames = 20\n", EXPERT_ITERATION)
+        .replace("[prefs_data]\n", '[prefs_data]\nmethod = "search"\n')
+        + "[sft_train]\ncontinue_lr = 1e-3\n"
+    )
     reg = Registry.open(ws / "registry.sqlite", readonly=True)
     if reg.champion(GAME, key).version == "v0":  # so that night 2 trains with DPO
         assert main(["--workspace", str(ws), "promote", "v1", "--reason", "test"]) == 0
@@ -221,8 +245,19 @@ def test_a_second_night_resumes_after_a_crash_at_every_stage(
     assert {s: (r.status, r.attempts) for s, r in stages.items()} == dict.fromkeys(
         STAGES, ("done", 2)
     )
-    assert stages["datasets"].result.get("prefs")
-    assert stages["train"].result["runs"][-1]["kind"] == "dpo"
+    built = read_result("datasets", stages["datasets"].result)
+    assert built.prefs and built.prefs.train > 0
+    assert built.sft.replay.replayed == {"n1": first_night_rows(ws)}  # night 1's rows, all
+    assert built.sft.replay.new == built.sft.train > 0
+    sft_rows = [json.loads(line) for line in Path(built.sft.dir, "sft.jsonl").open()]
+    (source,) = {r["source"] for r in sft_rows}  # the search's moves, nobody else's
+    assert source.startswith("search:llm:") and source.endswith("@v1,sims=8"), source
+    (dpo,) = read_result("train", stages["train"].result).runs  # resumed: the registered run
+    dpo_config = json.loads(Path(dpo.out, "manifest.json").read_text())["config"]
+    assert dpo.kind == "dpo" and Path(dpo_config["adapter"]).name == "sft"  # SFT, then DPO
+    sft_manifest = json.loads(Path(dpo_config["adapter"], "manifest.json").read_text())
+    assert Path(sft_manifest["config"]["init_adapter"]).name == "v1"  # the champion's
+    assert sft_manifest["config"]["continue_lr"] == 1e-3
     for row in stages.values():  # typed results write back exactly what the registry holds
         assert json_safe(read_result(row.stage, row.result).to_dict()) == row.result
     assert [v.version for v in reg.versions(GAME, key) if v.night == "n2"] == ["v2"]
