@@ -21,6 +21,7 @@ from typing import Any, Literal
 from arena.nightly.stored import Result, omitted
 from games import InputError
 from games.configs import build
+from ratings.gate import GateResult as GateDecision
 
 # -------------------------------------------------------------------------------- plan, play
 
@@ -174,29 +175,16 @@ class EvalResult(Result):
 
 
 @dataclass(frozen=True)
-class SprtGate(Result):
+class SprtGate(Result, GateDecision):
     """The gate run's report (``gate.json``, ``arena.runs.gate``): the SPRT's decision on
-    seat-swapped pairs and every statistic behind it."""
+    seat-swapped pairs and every statistic behind it (the decision's fields are
+    ``ratings.gate.GateResult``'s, declared there once), then the run's own."""
 
     kind: str
     run_id: str
     game: str
     candidate: str
     champion: str
-    decision: Literal["accept", "reject", "continue"]
-    reason: str
-    inconclusive: bool
-    score: float
-    ci: tuple[float, float]
-    elo: float
-    elo_ci: tuple[float, float]
-    los: float
-    llr: float
-    bounds: tuple[float, float]
-    pairs: int
-    counts: tuple[int, int, int, int, int]
-    elo0: float
-    elo1: float
     gate_config: dict
     deterministic_players: bool
     pairs_played: int
