@@ -32,6 +32,14 @@ def test_compact_view_keeps_the_board_next_to_the_move_marker():
         assert all(c in ("x", "o") or c == f"{row}{i + 1}" for i, c in enumerate(cells))
     kuhn = compact_prompt(random_observations("kuhn_poker", 1, seed=0)[0].prompt)
     assert "Legal moves: check, bet" in kuhn  # card games keep their legal moves
+    # cards as ranks (digits the small base tells apart; LEARNING.md, kuhn_poker)
+    kuhn_full = "\n".join(["Game: kuhn_poker", "You are player 1. Your card: Queen.",
+                           "Deck: Jack < Queen < King.", "Pot: 2.", "Legal moves: check, bet",
+                           "Move:"])  # fmt: skip
+    assert compact_prompt(kuhn_full).split("\n")[0] == "kuhn_poker p1 card 2"
+    leduc = [compact_prompt(o.prompt) for o in random_observations("leduc_poker", 40, seed=0)]
+    assert any("\nPublic card: 3.\n" in p for p in leduc)
+    assert not any(name in p for p in leduc for name in ("Jack", "Queen", "King"))
     assert compact_prompt("no game here") == "no game here"
     with pytest.raises(ValueError, match="unknown prompt view"):
         model_prompt("x", "tiny")
