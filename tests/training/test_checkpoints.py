@@ -12,20 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 from safetensors.torch import load_file
 
 from training.checkpoints import Checkpoints
 from training.config import PlaySpec, PrefsDataConfig, SFTDataConfig
 
 STEPS = 12
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _restore_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -9,20 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from arena.cli import main
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--max-steps", "2", "--batch-size", "4", "--lora-r", "4", "--threads", "1"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _restore_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -44,13 +44,6 @@ def opts(**kwargs) -> TrainOptions:
     return TrainOptions(threads=1, **kwargs)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _restore_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
