@@ -69,14 +69,15 @@ def test_example_config_parses_and_keeps_training_defaults():
     default = DPORunConfig(data="d", base="b", adapter="a", out="o")
     assert dpo.train.learning_rate == default.train.learning_rate  # not copied: inherited
     sft = config.sft_run_config(data="d", base="b", out="o")
-    assert sft.train.learning_rate == TrainOptions().learning_rate
-    assert sft.train.epochs == TrainOptions().epochs  # the tuned SFT budget flows in too
-    assert sft.train.max_steps == TrainOptions().max_steps and config.night.base == "small"
-    # the first night's SFT rows: varied positions labelled by the solver (LEARNING.md)
+    assert sft.train.learning_rate == TrainOptions().learning_rate  # not copied: inherited
+    # every night continues the champion on fresh solver-labelled positions (LEARNING.md)
+    assert config.datasets.sft == "always" and config.datasets.prefs == "never"
+    assert sft.continue_lr == 3e-4 and sft.train.max_steps == 1500 and sft.train.warmup == 0.1
+    assert config.night.base == "small"
     assert config.sft_data_config(inputs=(), out="o").label == "solver"
     assert dpo.train.epochs == default.train.epochs  # the tuned DPO budget, not max_steps
     assert dpo.train.max_steps == -1 and dpo.precompute_ref == default.precompute_ref
-    # the second night's pairs: the champion's own mistakes against the solver's best move
+    # with prefs on (the DPO recipe): the champion's own mistakes against the solver's best move
     prefs = config.prefs_data_config(inputs=("x",), out="o")
     assert (prefs.method, prefs.rejected) == ("solver", "played")
 
