@@ -118,6 +118,10 @@ class TrainRun(Result):
     first_loss: float | None
     final_loss: float | None
     eval_loss: float | None
+    # where a shipped task ran (``--artifacts ship``: arena.execution.tasks): its Ray node id
+    # and what its node cache did (hits, fetches, bytes); absent in shared mode
+    node: str | None = omitted()
+    cache: dict | None = omitted()
 
 
 @dataclass(frozen=True)

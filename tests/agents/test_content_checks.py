@@ -115,10 +115,9 @@ def test_a_damaged_base_is_one_line(cli, kit, tmp_path, damage):
     }[damage]
     assert result.code == 2 and expected in result.error, result.err[-2000:]
     # training checks the same way before it loads
-    from types import SimpleNamespace
-
     from agents.llm.model_io import load_train_base
+    from training.config import QuantOptions
 
     with pytest.raises(InputError, match=expected.split(" the")[0]):
         check_base(base)
-        load_train_base(base, SimpleNamespace(enabled=False), "cpu", False)
+        load_train_base(base, QuantOptions(enabled=False), "cpu", False)

@@ -110,3 +110,19 @@ def test_intervals_over_too_few_games_read_back():
     low, high = typed.candidate.opponents[0].mean_return_ci95
     assert (low, high) == (float("-inf"), float("inf"))
     assert json_safe(typed.to_dict()) == stored
+
+
+def test_a_shipped_training_run_keeps_its_node_and_cache():
+    """In ship mode the training task answers with its node and cache statistics
+    (arena.execution.tasks); the night records them (the cluster test found them refused)."""
+    from arena.nightly.results import TrainRun
+
+    cache = {"hits": 1, "fetched": 2, "fetched_bytes": 30, "corrupt": 0, "evicted": 0}
+    run = {"kind": "sft", "out": "o", "steps": 2, "seconds": 1.0, "rows": 3, "tokens": 9,
+           "first_loss": 1.0, "final_loss": 0.5, "eval_loss": None}  # fmt: skip
+    run |= {"node": "abc", "cache": cache}
+    typed = TrainRun.from_dict(run, "the SFT task")
+    assert typed.node == "abc" and typed.cache["fetched"] == 2
+    assert typed.to_dict() == run
+    shared = {k: v for k, v in run.items() if k not in ("node", "cache")}
+    assert TrainRun.from_dict(shared).to_dict() == shared  # shared mode: no placement keys
