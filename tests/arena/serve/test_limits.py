@@ -147,7 +147,12 @@ def test_concurrent_creates_never_pass_the_cap(llm_server, tiny_base, server_kit
         )
     )  # fmt: skip
     body = {"game": "tic_tac_toe", "opponent": "champion", "seat": "second"}
-    with server_kit.live_server(app) as url, httpx.Client(base_url=url, timeout=120) as http:
+    # one pooled connection per thread, kept: with httpx's default of 20 kept-alive connections
+    # the pool closed sockets that another thread was reading (EBADF under a loaded machine)
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    client = httpx.Client(base_url="", timeout=120, limits=limits)
+    with server_kit.live_server(app) as url, client as http:
+        http.base_url = url
 
         def create(_):
             return http.post("/api/matches", json=body).status_code
