@@ -101,13 +101,21 @@ def test_eval_reports_every_field_the_night_keeps():
     assert low <= entry["mean_return"] <= high
 
 
-@pytest.mark.parametrize("name", ["learning-kuhn.toml", "learning-connect4.toml"])
+@pytest.mark.parametrize("name", sorted(p.name for p in Path("configs").glob("learning-*.toml")))
 def test_learning_configs_parse(name):
     config = parse_config(Path("configs", name).read_text(), name)
     assert config.night.threads == 1 and config.eval_config(game="g", agent="a", out="o").pairs > 0
     if "kuhn" in name:
         assert config.gating.by == "exploitability"
         assert config.sft_data_config(inputs=(), out="o").dedup == "none"  # frequencies kept
+        assert config.datasets.prefs == "never"  # DPO raised exploitability (LEARNING.md)
+    if name in ("learning-ttt.toml", "learning-ttt-dpo.toml", "learning-kuhn.toml"):
+        sft = config.sft_run_config(data="d", base="b", out="o")  # nights continue the champion
+        assert config.datasets.sft == "always" and sft.continue_lr == 3e-4
+    if "search" in name:  # expert iteration: the search over the champion is the only teacher
+        d = config.datasets
+        assert d.games == 0 and d.selfplay_sft and d.teacher.startswith("search:{champion}")
+        assert config.prefs_data_config(inputs=("x",), out="o").method == "search"
 
 
 def _report(night: str, cand: DevScore, champ: DevScore, promoted: bool) -> dict:
