@@ -58,6 +58,19 @@ def gap_confidence(sum_c: float, n_c: int, sum_r: float, n_r: int, threshold: fl
     return 0.5 * math.erfc(-((pc - pr - threshold) / se) / math.sqrt(2.0))
 
 
+def selected_moves(records, agents, seats, drops: Drops, counter: list[int]):
+    """``(record, move)`` for every move of the selected seats, in log order; each move read
+    is counted in ``counter[0]``, and those of other seats or agents are counted as drops."""
+    for record in records:
+        chosen = selected_seats(record, agents, seats)
+        for move in record.moves:
+            counter[0] += 1
+            if chosen[move.player]:
+                yield record, move
+            else:
+                drops.drop("seat or agent not selected")
+
+
 def iter_positions(
     records, agents, seats, dedup: bool, drops: Drops, counter: list[int], heldout=None
 ) -> Iterator[Position]:
@@ -65,36 +78,30 @@ def iter_positions(
     their images dropped when ``heldout`` is given)."""
     seen: set[bytes] = set()
     heldout = heldout or HeldOut(False)
-    for record in records:
-        chosen = selected_seats(record, agents, seats)
-        for move in record.moves:
-            counter[0] += 1
-            if not chosen[move.player]:
-                drops.drop("seat or agent not selected")
+    for record, move in selected_moves(records, agents, seats, drops, counter):
+        if heldout(record.game, move.prompt):
+            drops.drop(HeldOut.REASON)
+            continue
+        if len(move.legal_actions) < 2:
+            drops.drop("only one legal move")
+            continue
+        if dedup:
+            key = digest(move.prompt)
+            if key in seen:
+                drops.drop("duplicate position")
                 continue
-            if heldout(record.game, move.prompt):
-                drops.drop(HeldOut.REASON)
-                continue
-            if len(move.legal_actions) < 2:
-                drops.drop("only one legal move")
-                continue
-            if dedup:
-                key = digest(move.prompt)
-                if key in seen:
-                    drops.drop("duplicate position")
-                    continue
-                seen.add(key)
-            yield Position(
-                game=record.game,
-                history=tuple(record.history[: move.ply]),
-                player=move.player,
-                prompt=move.prompt,
-                actions=tuple(move.legal_actions),
-                texts=tuple(move.legal_texts),
-                match_id=record.match_id,
-                ply=move.ply,
-                played=move.action,
-            )
+            seen.add(key)
+        yield Position(
+            game=record.game,
+            history=tuple(record.history[: move.ply]),
+            player=move.player,
+            prompt=move.prompt,
+            actions=tuple(move.legal_actions),
+            texts=tuple(move.legal_texts),
+            match_id=record.match_id,
+            ply=move.ply,
+            played=move.action,
+        )
 
 
 def targeted(pairs: list, pos: Position, rejected: str) -> list:
@@ -303,31 +310,25 @@ def _rollout_pairs(config, positions, level, writer, drops, agent_options, runne
 def _outcome_pairs(config, records, agents, level, writer, drops, counter) -> None:
     table: dict[str, dict] = {}
     heldout = HeldOut(config.exclude_devset, config.devset_images)
-    for record in records:
-        chosen = selected_seats(record, agents, config.seats)
-        for move in record.moves:
-            counter[0] += 1
-            if not chosen[move.player]:
-                drops.drop("seat or agent not selected")
-                continue
-            if move.action is None:
-                drops.drop("no legal move (forfeit)")
-                continue
-            if heldout(record.game, move.prompt):
-                drops.drop(HeldOut.REASON)
-                continue
-            entry = table.setdefault(
-                move.prompt,
-                {"game": record.game, "move": move, "match_id": record.match_id, "stats": {}},
-            )
-            # [games, wins, losses, score sum, return sum]
-            stats = entry["stats"].setdefault(move.action, [0, 0, 0, 0.0, 0.0])
-            score = record.score(move.player)
-            stats[0] += 1
-            stats[1] += score == 1.0
-            stats[2] += score == 0.0
-            stats[3] += score
-            stats[4] += record.returns[move.player]
+    for record, move in selected_moves(records, agents, config.seats, drops, counter):
+        if move.action is None:
+            drops.drop("no legal move (forfeit)")
+            continue
+        if heldout(record.game, move.prompt):
+            drops.drop(HeldOut.REASON)
+            continue
+        entry = table.setdefault(
+            move.prompt,
+            {"game": record.game, "move": move, "match_id": record.match_id, "stats": {}},
+        )
+        # [games, wins, losses, score sum, return sum]
+        stats = entry["stats"].setdefault(move.action, [0, 0, 0, 0.0, 0.0])
+        score = record.score(move.player)
+        stats[0] += 1
+        stats[1] += score == 1.0
+        stats[2] += score == 0.0
+        stats[3] += score
+        stats[4] += record.returns[move.player]
     for prompt, entry in table.items():
         move, stats = entry["move"], entry["stats"]
         pos = Position(
@@ -350,39 +351,33 @@ def _search_pairs(config, records, agents, writer, drops, counter) -> None:
     """MCTS-DPO pairs (see the module docstring): the search's choice against the prior's."""
     heldout = HeldOut(config.exclude_devset, config.devset_images)
     seen: set[bytes] = set()
-    for record in records:
-        chosen = selected_seats(record, agents, config.seats)
-        for move in record.moves:
-            counter[0] += 1
-            if not chosen[move.player]:
-                drops.drop("seat or agent not selected")
+    for record, move in selected_moves(records, agents, config.seats, drops, counter):
+        if move.prior is None or move.policy is None:
+            drops.drop("no search prior at this move (not a search agent's move)")
+            continue
+        if heldout(record.game, move.prompt):
+            drops.drop(HeldOut.REASON)
+            continue
+        if config.dedup != "none":
+            key = digest(move.prompt)
+            if key in seen:
+                drops.drop("duplicate position")
                 continue
-            if move.prior is None or move.policy is None:
-                drops.drop("no search prior at this move (not a search agent's move)")
-                continue
-            if heldout(record.game, move.prompt):
-                drops.drop(HeldOut.REASON)
-                continue
-            if config.dedup != "none":
-                key = digest(move.prompt)
-                if key in seen:
-                    drops.drop("duplicate position")
-                    continue
-                seen.add(key)
-            best = max(range(len(move.policy)), key=lambda i: (move.policy[i], -i))
-            mine = max(range(len(move.prior)), key=lambda i: (move.prior[i], -i))
-            gap = move.policy[best] - move.policy[mine]
-            if best == mine:
-                drops.drop("position: the search agrees with the policy")
-                continue
-            if gap <= config.threshold:
-                drops.drop("position: visit shares closer than the threshold")
-                continue
-            c, r = move.legal_actions[best], move.legal_actions[mine]
-            pos = Position(
+            seen.add(key)
+        best = max(range(len(move.policy)), key=lambda i: (move.policy[i], -i))
+        mine = max(range(len(move.prior)), key=lambda i: (move.prior[i], -i))
+        gap = move.policy[best] - move.policy[mine]
+        if best == mine:
+            drops.drop("position: the search agrees with the policy")
+            continue
+        if gap <= config.threshold:
+            drops.drop("position: visit shares closer than the threshold")
+            continue
+        c, r = move.legal_actions[best], move.legal_actions[mine]
+        pos = Position(
                 record.game, (), move.player, move.prompt, tuple(move.legal_actions),
                 tuple(move.legal_texts), record.match_id, move.ply,
             )  # fmt: skip
-            values = {c: (0.0, 0, move.policy[best]), r: (0.0, 0, move.policy[mine])}
-            row = pref_row(pos, c, r, values, move.policy[best], "search")
-            writer.add(row, record.match_id)
+        values = {c: (0.0, 0, move.policy[best]), r: (0.0, 0, move.policy[mine])}
+        row = pref_row(pos, c, r, values, move.policy[best], "search")
+        writer.add(row, record.match_id)
