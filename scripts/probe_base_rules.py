@@ -24,6 +24,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from games import load_game, observe
 from training.devsets import load_devset
+from training.rollouts import replay
 from training.rules import tactics, tactics_text
 
 
@@ -36,9 +37,7 @@ def probe(base: Path, game: str = "tic_tac_toe") -> dict:
     handle = load_game(game)
     counts = {"wins_right": 0, "wins": 0, "blocks_right": 0, "blocks": 0, "positions": len(rows)}
     for row in rows:
-        state = handle.game.new_initial_state()
-        for action in row["history"]:
-            state.apply_action(action)
+        state = replay(handle, row["history"])
         obs = observe(handle, state)
         prefix, answer = tactics_text(handle, state, obs, view)
         ids = tokenizer(prefix, return_tensors="pt").input_ids

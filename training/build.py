@@ -18,7 +18,7 @@ from pathlib import Path
 
 from agents import parse_spec
 from games.jsonl import ReadStats
-from games.records import MatchRecord
+from games.records import MatchRecord, MoveRecord
 from training.config import to_dict
 from training.devsets import HeldOut
 from training.logs import input_files, iter_records, play_to_log
@@ -125,6 +125,21 @@ def selected_seats(
         (agents is None or record.seats[seat].spec in agents) and (seats is None or seat in seats)
         for seat in (0, 1)
     ]
+
+
+def selected_moves(
+    records, agents, seats, drops: Drops, counter: list[int]
+) -> Iterator[tuple[MatchRecord, MoveRecord]]:
+    """``(record, move)`` for every move of the selected seats, in log order; each move read
+    is counted in ``counter[0]``, and those of other seats or agents are counted as drops."""
+    for record in records:
+        chosen = selected_seats(record, agents, seats)
+        for move in record.moves:
+            counter[0] += 1
+            if chosen[move.player]:
+                yield record, move
+            else:
+                drops.drop("seat or agent not selected")
 
 
 def balance_wanted(config) -> bool:

@@ -28,7 +28,7 @@ from agents import make_agent, parse_spec
 from agents.solver import AlphaBetaSolver
 from games import InputError, completion_text, load_game, observe
 from games.runner import LocalRunner
-from training.build import BuildResult, build_dataset, normalise_agents, selected_seats
+from training.build import BuildResult, build_dataset, normalise_agents, selected_moves
 from training.config import PrefsDataConfig
 from training.devsets import HeldOut
 from training.rollouts import ROLLOUT_BATCH, Position, action_values, replay, rollout_jobs
@@ -56,19 +56,6 @@ def gap_confidence(sum_c: float, n_c: int, sum_r: float, n_r: int, threshold: fl
     pc, pr = (sum_c + 1.0) / (n_c + 2.0), (sum_r + 1.0) / (n_r + 2.0)
     se = math.sqrt(pc * (1 - pc) / (n_c + 2.0) + pr * (1 - pr) / (n_r + 2.0))
     return 0.5 * math.erfc(-((pc - pr - threshold) / se) / math.sqrt(2.0))
-
-
-def selected_moves(records, agents, seats, drops: Drops, counter: list[int]):
-    """``(record, move)`` for every move of the selected seats, in log order; each move read
-    is counted in ``counter[0]``, and those of other seats or agents are counted as drops."""
-    for record in records:
-        chosen = selected_seats(record, agents, seats)
-        for move in record.moves:
-            counter[0] += 1
-            if chosen[move.player]:
-                yield record, move
-            else:
-                drops.drop("seat or agent not selected")
 
 
 def iter_positions(
@@ -375,9 +362,9 @@ def _search_pairs(config, records, agents, writer, drops, counter) -> None:
             continue
         c, r = move.legal_actions[best], move.legal_actions[mine]
         pos = Position(
-                record.game, (), move.player, move.prompt, tuple(move.legal_actions),
-                tuple(move.legal_texts), record.match_id, move.ply,
-            )  # fmt: skip
+            record.game, (), move.player, move.prompt, tuple(move.legal_actions),
+            tuple(move.legal_texts), record.match_id, move.ply,
+        )  # fmt: skip
         values = {c: (0.0, 0, move.policy[best]), r: (0.0, 0, move.policy[mine])}
         row = pref_row(pos, c, r, values, move.policy[best], "search")
         writer.add(row, record.match_id)

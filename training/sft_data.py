@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from games import InputError, completion_text
 from games.records import MatchRecord
-from training.build import BuildResult, build_dataset, normalise_agents, selected_seats
+from training.build import BuildResult, build_dataset, normalise_agents, selected_moves
 from training.config import SFTDataConfig
 from training.devsets import HeldOut
 from training.rows import Drops, SFTRow, SplitWriter, digest
@@ -33,46 +33,43 @@ def build_sft(config: SFTDataConfig) -> BuildResult:
 
     def rows(records, writer: SplitWriter, drops: Drops) -> int:
         seen: set[bytes] = set()
-        considered = 0
-        for record in records:
-            chosen = selected_seats(record, agents, config.seats)
-            for move in record.moves:
-                considered += 1
-                reason = _drop_reason(record, move, chosen, config.outcome)
-                if reason:
-                    drops.drop(reason)
+        considered = [0]
+        for record, move in selected_moves(records, agents, config.seats, drops, considered):
+            reason = _drop_reason(record, move, config.outcome)
+            if reason:
+                drops.drop(reason)
+                continue
+            if heldout(record.game, move.prompt):
+                drops.drop(HeldOut.REASON)
+                continue
+            if labeller is not None:
+                texts = labeller(record, move)
+                if not texts:
+                    drops.drop("every legal move optimal (--label solver: no signal)")
                     continue
-                if heldout(record.game, move.prompt):
-                    drops.drop(HeldOut.REASON)
-                    continue
-                if labeller is not None:
-                    texts = labeller(record, move)
-                    if not texts:
-                        drops.drop("every legal move optimal (--label solver: no signal)")
+                source = "solver-label"
+            else:
+                texts, source = [move.text], record.seats[move.player].spec
+            for text in texts:
+                completion = completion_text(text)
+                if config.dedup != "none":
+                    mode = config.dedup == "exact"
+                    key = digest(move.prompt, completion if mode else "")
+                    if key in seen:
+                        drops.drop("duplicate")
                         continue
-                    source = "solver-label"
-                else:
-                    texts, source = [move.text], record.seats[move.player].spec
-                for text in texts:
-                    completion = completion_text(text)
-                    if config.dedup != "none":
-                        mode = config.dedup == "exact"
-                        key = digest(move.prompt, completion if mode else "")
-                        if key in seen:
-                            drops.drop("duplicate")
-                            continue
-                        seen.add(key)
-                    row = SFTRow(
-                        prompt=move.prompt,
-                        completion=completion,
-                        game=record.game,
-                        source=source,
-                        match_id=record.match_id,
-                        ply=move.ply,
-                        seat=move.player,
-                    )
-                    writer.add(row.to_dict(), group=record.match_id)
-        return considered
+                    seen.add(key)
+                row = SFTRow(
+                    prompt=move.prompt,
+                    completion=completion,
+                    game=record.game,
+                    source=source,
+                    match_id=record.match_id,
+                    ply=move.ply,
+                    seat=move.player,
+                )
+                writer.add(row.to_dict(), group=record.match_id)
+        return considered[0]
 
     return build_dataset(
         config,
@@ -124,9 +121,7 @@ def fastest_optimal(solver, state) -> list[int]:
     return [] if len(optimal) == len(values) else optimal
 
 
-def _drop_reason(record: MatchRecord, move, chosen: list[bool], outcome: str) -> str | None:
-    if not chosen[move.player]:
-        return "seat or agent not selected"
+def _drop_reason(record: MatchRecord, move, outcome: str) -> str | None:
     if move.action is None or move.text is None:
         return "no legal move (forfeit)"
     score = record.score(move.player)
