@@ -150,9 +150,10 @@ def test_concurrent_creates_never_pass_the_cap(llm_server, tiny_base, server_kit
     # one pooled connection per thread, kept: with httpx's default of 20 kept-alive connections
     # the pool closed sockets that another thread was reading (EBADF under a loaded machine)
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    client = httpx.Client(base_url="", timeout=120, limits=limits)
-    with server_kit.live_server(app) as url, client as http:
-        http.base_url = url
+    with (
+        server_kit.live_server(app) as url,
+        httpx.Client(base_url=url, timeout=120, limits=limits) as http,
+    ):
 
         def create(_):
             return http.post("/api/matches", json=body).status_code
