@@ -28,6 +28,7 @@ from open_spiel.python.algorithms import exploitability as exploitability_lib
 from agents.solver import AlphaBetaSolver
 from games import InputError, load_game, observe
 from games.files import atomic_write
+from games.symmetry import history_images
 from training.manifest import sha256_file
 
 log = logging.getLogger(__name__)
@@ -234,33 +235,6 @@ def verify_lock(root: Path = DEVSET_DIR) -> list[str]:
     return problems
 
 
-# The 8 symmetries of the 3x3 board as cell permutations (action = 3 * row + column).
-_TTT_SYMMETRIES = tuple(
-    tuple(f(r, c)[0] * 3 + f(r, c)[1] for r in range(3) for c in range(3))
-    for f in (
-        lambda r, c: (r, c),
-        lambda r, c: (c, 2 - r),
-        lambda r, c: (2 - r, 2 - c),
-        lambda r, c: (2 - c, r),
-        lambda r, c: (r, 2 - c),
-        lambda r, c: (2 - r, c),
-        lambda r, c: (c, r),
-        lambda r, c: (2 - c, 2 - r),
-    )
-)
-
-
-def _images(handle, history: list[int]) -> list[list[int]]:
-    """The history and its images under the board's symmetries (same position, same labels
-    up to relabelling): 8 for tic_tac_toe, the left-right mirror for connect_four."""
-    if handle.name == "tic_tac_toe" and handle.game.num_distinct_actions() == 9:
-        return [[perm[a] for a in history] for perm in _TTT_SYMMETRIES]
-    if handle.name == "connect_four":
-        width = handle.game.num_distinct_actions()
-        return [history, [width - 1 - a for a in history]]
-    return [history]
-
-
 _HELD_OUT: dict[tuple[str, bool], frozenset[str]] = {}
 
 
@@ -280,7 +254,7 @@ def heldout_prompts(game: str, images: bool = True) -> frozenset[str]:
         prompts: set[str] = set()
         if rows and rows[0]["game"] == handle.spec:
             for row in rows:
-                histories = _images(handle, row["history"]) if images else [row["history"]]
+                histories = history_images(handle, row["history"]) if images else [row["history"]]
                 for history in histories:
                     state = handle.game.new_initial_state()
                     for action in history:

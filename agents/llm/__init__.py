@@ -33,9 +33,11 @@ Public API for the arena (Ray workers) and training
     The runtime swap: validate and load, then point ``role`` (e.g. ``champion``) at it
     atomically; a refused adapter raises ``games.InputError`` and the old one keeps serving.
     ``Engine.role(role)``, ``attach_role``/``detach_role`` (shared, counted use by agents).
-``LLMAgent.requests(observations)`` / ``LLMAgent.decide(obs, result, rng)``
-    Split an agent's ``act_batch`` so a caller can batch several agents' requests into one
-    ``Engine.score`` call; ``decide_batch([(agent, obs, rng), ...])`` does exactly that.
+``LLMAgent.score(observations)`` / ``LLMAgent.decide(obs, result, rng)``
+    Split an agent's ``act_batch``: one result per observation (with option ``sym``, its
+    symmetric images scored in the same call and averaged, ``fold_images``);
+    ``decide_batch([(agent, obs, rng), ...])`` batches several agents' requests into one
+    ``Engine.score`` call.
 ``policy_from_scores(logliks, tokens, temperature, norm)``
     The score-mode policy (softmax at a temperature, argmax at 0).
 ``inspect_adapter(path)``

@@ -33,6 +33,7 @@ from agents.spec import (
     resolve_registry_ref,
 )
 from games import InputError, Observation, completion_text
+from games.symmetry import observation_images
 
 
 def policy_from_scores(
@@ -105,19 +106,36 @@ class LLMAgent:
         return ref.version if ref else self._base_version
 
     def requests(self, observations: list[Observation], refresh: bool = True) -> list[ScoreRequest]:
-        """One score request per observation; ``refresh=False`` keeps the version it follows
-        as it is (a caller that scores many times for one decision refreshes once)."""
+        """The score requests of ``observations``: one each, or with ``sym`` one per symmetric
+        image (``score`` folds them back); ``refresh=False`` keeps the version it follows as it
+        is (a caller that scores many times for one decision refreshes once)."""
         if refresh:
             self.refresh()
+        return self._fan_out(observations)[0]
+
+    def score(self, observations: list[Observation], refresh: bool = True) -> list[ScoreResult]:
+        """One engine call; one result per observation, over its legal actions in order."""
+        if refresh:
+            self.refresh()
+        requests, plan = self._fan_out(observations)
+        return fold_images(observations, plan, self.engine.score(requests))
+
+    def _fan_out(self, observations: list[Observation]) -> tuple[list[ScoreRequest], list]:
+        """Requests and, per observation, the ``(perm, image actions)`` of each request."""
         view = getattr(self.engine, "view", "full")
-        return [
-            ScoreRequest(
-                model_prompt(obs.prompt, view),
-                tuple(completion_text(t) for t in obs.texts),
-                self.role,
-            )
-            for obs in observations
-        ]
+        requests, plan = [], []
+        for obs in observations:
+            images = observation_images(obs) if self.options.sym else [(None, obs)]
+            plan.append([(perm, image.actions) for perm, image in images])
+            requests += [
+                ScoreRequest(
+                    model_prompt(image.prompt, view),
+                    tuple(completion_text(t) for t in image.texts),
+                    self.role,
+                )
+                for _, image in images
+            ]
+        return requests, plan
 
     def decide(self, obs: Observation, result: ScoreResult, rng: np.random.Generator) -> Decision:
         probs = policy_from_scores(
@@ -143,7 +161,7 @@ class LLMAgent:
 
             self.refresh()
             return generate_decisions(self, observations, rngs)
-        results = self.engine.score(self.requests(observations))
+        results = self.score(observations)
         return [
             self.decide(obs, res, rng)
             for obs, res, rng in zip(observations, results, rngs, strict=True)
@@ -174,10 +192,47 @@ def decide_batch(
         if agent.options.mode != "score":
             out[idx[0]] = agent.act(items[idx[0]][1], items[idx[0]][2])
             continue
-        requests = [items[i][0].requests([items[i][1]])[0] for i in idx]
-        for i, result in zip(idx, agent.engine.score(requests), strict=True):
+        requests, plans = [], []
+        for i in idx:
+            items[i][0].refresh()
+            reqs, plan = items[i][0]._fan_out([items[i][1]])
+            requests += reqs
+            plans.append(plan)
+        results = agent.engine.score(requests)
+        start = 0
+        for i, plan in zip(idx, plans, strict=True):
             a, obs, rng = items[i]
+            count = len(plan[0])
+            (result,) = fold_images([obs], plan, results[start : start + count])
+            start += count
             out[i] = a.decide(obs, result, rng)
+    return out
+
+
+def fold_images(
+    observations: list[Observation], plan: list, results: list[ScoreResult]
+) -> list[ScoreResult]:
+    """One result per observation: its images' log-likelihoods, each read at the image of
+    the move (``perm[a]``), averaged (the log of the geometric mean of the images'
+    probabilities); a single image passes through."""
+    out, start = [], 0
+    for obs, images in zip(observations, plan, strict=True):
+        chunk = results[start : start + len(images)]
+        start += len(images)
+        if len(images) == 1:
+            out.append(chunk[0])
+            continue
+        logliks = np.mean(
+            [
+                [res.logliks[actions.index(perm[a])] for a in obs.actions]
+                for (perm, actions), res in zip(images, chunk, strict=True)
+            ],
+            axis=0,
+        )
+        first = chunk[0]
+        out.append(ScoreResult(logliks, first.tokens, first.version, first.adapter))
+    if start != len(results):
+        raise AssertionError("score results and requests disagree in number")
     return out
 
 

@@ -34,6 +34,10 @@ class LLMOptions:
         dtype: ``auto`` (bf16 on CUDA, fp32 on CPU), ``bf16`` or ``fp32``; part of the engine key.
         transfer: play an adapter on a game other than the one it was trained on (refused
             otherwise); deliberate transfer, recorded in the spec.
+        sym: score mode: average each move's log-likelihood over the position's symmetric
+            images (``games.symmetry``: tic_tac_toe's 8, connect_four's mirror; a no-op in
+            other games), one forward row per image. The adapter is the same; the ensemble
+            carries what it learnt on a board to the board's mirror (LEARNING.md).
     """
 
     mode: str = "score"
@@ -44,12 +48,18 @@ class LLMOptions:
     quantize: str | None = None
     dtype: str = "auto"
     transfer: bool = False
+    sym: bool = False
 
     @staticmethod
     def parse(values: dict) -> LLMOptions:
         """Build from strings or values; raises InputError naming the bad key or value."""
         known = {f.name: f for f in fields(LLMOptions)}
-        aliases = {"t": "temperature", "temp": "temperature", "quant": "quantize"}
+        aliases = {
+            "t": "temperature",
+            "temp": "temperature",
+            "quant": "quantize",
+            "symmetry": "sym",
+        }
         kwargs = {}
         for key, value in values.items():
             key = aliases.get(key, key)
@@ -62,7 +72,7 @@ class LLMOptions:
                     value = float(value)
                 elif key in ("retries", "max_new_tokens"):
                     value = int(value)
-                elif key == "transfer":
+                elif key in ("transfer", "sym"):
                     value = _flag(key, value)
                 else:
                     value = str(value)
@@ -72,6 +82,8 @@ class LLMOptions:
         opts = LLMOptions(**kwargs)
         if opts.mode not in MODES:
             raise InputError(f"LLM option mode={opts.mode!r}: use score or generate")
+        if opts.sym and opts.mode != "score":
+            raise InputError("LLM option sym=1 averages scores: it needs mode=score")
         if opts.norm not in NORMS:
             raise InputError(f"LLM option norm={opts.norm!r}: use sum or mean")
         t = opts.temperature

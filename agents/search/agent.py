@@ -66,7 +66,7 @@ class SearchAgent:
     def prior(self, states: list[pyspiel.State]):
         """The LLM policy of every state in one engine call (batched forward passes)."""
         observations = [observe(self.handle, state) for state in states]
-        results = self.llm.engine.score(self.llm.requests(observations, refresh=False))
+        results = self.llm.score(observations, refresh=False)
         opts = self.llm.options
         return [
             policy_from_scores(r.logliks, r.tokens, opts.temperature, opts.norm) for r in results

@@ -69,6 +69,11 @@ class NightSection:
         default_factory=dict,
     )
     threads: int = option(1, "torch CPU threads in training and evaluation (1 on a shared CPU)")
+    play: str = option(
+        "",
+        "LLM options on every spec the night plays its versions with (eval, gate, regression, "
+        'tournament, self-play), e.g. "sym=1": average over the board\'s symmetric images',
+    )
     device: str | None = option(
         None, "training/evaluation device (default: CUDA when the task got a GPU, else CPU)"
     )
@@ -95,6 +100,14 @@ class NightSection:
         for name, amount in self.train_resources.items():
             check_float(f"train_resources.{name}", amount, 0, 1e6)
         check_int("threads", self.threads, 1, 1024)
+        if self.play:
+            from agents import parse_spec
+            from agents.llm.options import LLMOptions
+
+            options = parse_spec(f"llm:x,{self.play}").options
+            if {"temperature", "t", "temp"} & set(options):
+                raise InputError("play: the night sets the temperature itself (argmax play)")
+            LLMOptions.parse(options)
 
 
 @dataclass(frozen=True)

@@ -102,9 +102,12 @@ class GameNight:
         return f"nightly:{self.night}"
 
     def spec(self, version: str, play: bool = True) -> str:
-        """``llm:<base>@<version>``; ``play``: argmax for perfect-information games (the
-        evaluation readout of the design), the policy itself otherwise."""
+        """``llm:<base>@<version>`` with ``[night] play``'s options; ``play``: argmax for
+        perfect-information games (the evaluation readout of the design), the policy itself
+        otherwise."""
         text = f"llm:{self.base}@{version}"
+        if self.config.night.play:
+            text += f",{self.config.night.play}"
         if play and load_game(self.game).perfect_information:
             text += ",temperature=0"
         return text
