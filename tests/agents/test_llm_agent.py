@@ -7,6 +7,8 @@ import pytest
 
 from agents import make_agent, parse_spec
 from agents.llm import LLMOptions, clear_engines, decide_batch, policy_from_scores
+from agents.llm.agent import fold_images
+from agents.llm.engine import ScoreResult
 from games import (
     CURATED_GAMES,
     InputError,
@@ -15,6 +17,7 @@ from games import (
     random_observations,
 )
 from games.match import MatchJob, play_matches
+from games.symmetry import observation_images
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -87,6 +90,9 @@ def test_spec_options_parse_and_stay_backward_compatible(tiny_base, tmp_path):
     ]:
         with pytest.raises(InputError, match=message):
             make_agent(f"llm:{tiny_base}{bad}", handle)
+    with pytest.raises(InputError, match="needs mode=score"):
+        make_agent(f"llm:{tiny_base},sym=1,mode=generate", handle)
+    assert LLMOptions.parse({"symmetry": "1"}).sym is True
     with pytest.raises(InputError, match="registry"):  # no registry in this workspace
         make_agent(f"llm:{tiny_base}@v3", handle)
     with pytest.raises(InputError, match=f"looked for {tmp_path}/missing"):
@@ -150,3 +156,52 @@ def test_nf4_base_plays_legal_moves_with_an_adapter(tiny_base, tiny_adapters):
         assert d.action in obs.actions and d.version == "v1"
         gap = max(gap, max(abs(d.policy[a] - r.policy[a]) for a in obs.actions))
     assert 0 < gap < 0.5  # quantised, so close to but not the same as the full-precision policy
+
+
+def test_fold_images_reads_each_image_at_the_image_of_the_move():
+    """Pinned: a position with moves (0, 1) and one image that swaps them."""
+    obs = random_observations("kuhn_poker", 1, seed=0)[0]  # any observation with 2 actions
+    assert obs.actions == (0, 1)
+    plan = [[((0, 1), (0, 1)), ((1, 0), (0, 1))]]
+    results = [
+        ScoreResult(np.array([-1.0, -3.0]), np.array([2, 2]), "v1", "a"),
+        ScoreResult(np.array([-5.0, -2.0]), np.array([2, 2]), "v1", "a"),
+    ]
+    (folded,) = fold_images([obs], plan, results)
+    np.testing.assert_allclose(folded.logliks, [(-1.0 - 2.0) / 2, (-3.0 - 5.0) / 2])
+    assert folded.version == "v1"
+    (alone,) = fold_images([obs], [plan[0][:1]], results[:1])
+    assert alone is results[0]
+
+
+def test_sym_policy_is_the_same_on_every_image_in_one_engine_call(
+    tiny_base, tiny_adapters, monkeypatch
+):
+    """With sym=1 the policy of a position, read through a symmetry, is the policy of its
+    image (the ensemble is invariant); without it the tiny model is not (so sym=1 acts)."""
+    handle = load_game("tic_tac_toe")
+    sym = make_agent(f"llm:{tiny_base}@{tiny_adapters[0]},sym=1", handle)
+    plain = make_agent(f"llm:{tiny_base}@{tiny_adapters[0]}", handle)
+    observations = random_observations("tic_tac_toe", 6, seed=5)
+    pairs = [(perm, image) for obs in observations for perm, image in observation_images(obs)]
+    rngs = [np.random.default_rng(i) for i in range(len(pairs))]
+    calls, score = [], sym.engine.score
+    monkeypatch.setattr(sym.engine, "score", lambda reqs: calls.append(len(reqs)) or score(reqs))
+    sym_images = sym.act_batch([image for _, image in pairs], rngs)
+    assert calls == [48 * 8]  # 48 positions x 8 images: one engine call
+    monkeypatch.undo()
+    plain_images = plain.act_batch([image for _, image in pairs], rngs)
+    plain_moved = 0
+    for i, obs in enumerate(observations):
+        base_sym, base_plain = sym_images[8 * i], plain_images[8 * i]
+        for k in range(1, 8):
+            perm, _ = pairs[8 * i + k]
+            for a in obs.actions:
+                image_move = perm[a]
+                assert sym_images[8 * i + k].policy[image_move] == pytest.approx(
+                    base_sym.policy[a], abs=1e-5
+                )
+                plain_moved += (
+                    abs(plain_images[8 * i + k].policy[image_move] - base_plain.policy[a]) > 1e-3
+                )
+    assert plain_moved > 0

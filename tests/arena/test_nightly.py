@@ -50,6 +50,8 @@ def test_config_errors_are_one_line_and_stop_before_any_work(tmp_path, capsys):
         "[night]\ntrain_resources = {gpu_node = -1}": "train_resources.gpu_node must be a finite",
         "[night]\ntrain_resources = 'gpu_node'": "train_resources: expected a table, got str",
         "[night]\nbase = 'nowhere'\nbuild_preset = ''": "base 'nowhere' not found",
+        "[night]\nplay = 'temperature=1'": "play: the night sets the temperature itself",
+        "[night]\nplay = 'syn=1'": "unknown LLM option 'syn'",
         "[night\n": "not valid TOML",
     }
     for text, message in cases.items():
@@ -59,6 +61,17 @@ def test_config_errors_are_one_line_and_stop_before_any_work(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("arena: error: ") and message in err[0], err
     assert not ws.exists()  # nothing started
+
+
+def test_night_play_options_reach_every_spec_the_night_plays():
+    from arena.nightly.stages import GameNight
+
+    config = parse_config("[night]\nplay = 'sym=1'\n[datasets]\nteacher = 'search:{champion}'")
+    gn = GameNight(config, None, None, "n1", "tic_tac_toe", "small", Path("b"), None)
+    assert gn.spec("v2") == "llm:small@v2,sym=1,temperature=0"
+    assert gn.teacher("v2") == "search:llm:small@v2,sym=1"
+    plain = GameNight(parse_config(""), None, None, "n1", "kuhn_poker", "small", Path("b"), None)
+    assert plain.spec("v2") == "llm:small@v2"  # poker plays the policy itself
 
 
 def test_example_config_parses_and_keeps_training_defaults():
