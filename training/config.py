@@ -143,6 +143,11 @@ class SFTDataConfig(DataConfig):
     label: SFTLabel = option(
         "played", "played: the logged move; solver: every optimal move at each logged position"
     )
+    images: bool = option(
+        False,
+        "also write each row at the position's symmetric images (x8 tic_tac_toe, x2 "
+        "connect_four; AlphaGo Zero's augmentation); images of held-out positions stay out",
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()

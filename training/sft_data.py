@@ -43,32 +43,36 @@ def build_sft(config: SFTDataConfig) -> BuildResult:
                 drops.drop(HeldOut.REASON)
                 continue
             if labeller is not None:
-                texts = labeller(record, move)
-                if not texts:
+                actions = labeller.actions(record, move)
+                if not actions:
                     drops.drop("every legal move optimal (--label solver: no signal)")
                     continue
                 source = "solver-label"
             else:
-                texts, source = [move.text], record.seats[move.player].spec
-            for text in texts:
-                completion = completion_text(text)
-                if config.dedup != "none":
-                    mode = config.dedup == "exact"
-                    key = digest(move.prompt, completion if mode else "")
-                    if key in seen:
-                        drops.drop("duplicate")
-                        continue
-                    seen.add(key)
-                row = SFTRow(
-                    prompt=move.prompt,
-                    completion=completion,
-                    game=record.game,
-                    source=source,
-                    match_id=record.match_id,
-                    ply=move.ply,
-                    seat=move.player,
-                )
-                writer.add(row.to_dict(), group=record.match_id)
+                actions, source = [move.action], record.seats[move.player].spec
+            for image, (prompt, texts) in enumerate(_positions(record, move, actions, config)):
+                if image and heldout(record.game, prompt):
+                    drops.drop(f"image: {HeldOut.REASON}")
+                    continue
+                for text in texts:
+                    completion = completion_text(text)
+                    if config.dedup != "none":
+                        mode = config.dedup == "exact"
+                        key = digest(prompt, completion if mode else "")
+                        if key in seen:
+                            drops.drop("duplicate")
+                            continue
+                        seen.add(key)
+                    row = SFTRow(
+                        prompt=prompt,
+                        completion=completion,
+                        game=record.game,
+                        source=source,
+                        match_id=record.match_id,
+                        ply=move.ply,
+                        seat=move.player,
+                    )
+                    writer.add(row.to_dict(), group=record.match_id)
         return considered[0]
 
     return build_dataset(
@@ -78,6 +82,31 @@ def build_sft(config: SFTDataConfig) -> BuildResult:
         seeds={"split": config.seed},
         nothing_kept=("SFT rows", "check --agents/--seats/--outcome"),
     )
+
+
+def _positions(record: MatchRecord, move, actions: list[int], config: SFTDataConfig):
+    """``(prompt, texts of actions)`` at the logged position, then, with ``config.images``,
+    at each of its symmetric images (``games.symmetry``), the actions permuted with it."""
+    if not config.images:
+        return [(move.prompt, [move.text] if actions == [move.action] else _texts(move, actions))]
+    from games import load_game, observe
+    from games.symmetry import action_symmetries
+
+    handle = load_game(record.game)
+    out = []
+    for perm in action_symmetries(handle):
+        state = handle.game.new_initial_state()
+        for action in record.history[: move.ply]:
+            state.apply_action(perm[action])
+        obs = observe(handle, state)
+        out.append((obs.prompt, [obs.text_of(perm[a]) for a in actions]))
+    if out[0][0] != move.prompt:
+        raise InputError(f"{record.match_id} ply {move.ply}: history does not replay")
+    return out
+
+
+def _texts(move, actions: list[int]) -> list[str]:
+    return [move.legal_texts[move.legal_actions.index(a)] for a in actions]
 
 
 class SolverLabels:
@@ -95,6 +124,10 @@ class SolverLabels:
         self._solvers: dict[str, object] = {}
 
     def __call__(self, record: MatchRecord, move) -> list[str]:
+        return _texts(move, self.actions(record, move))
+
+    def actions(self, record: MatchRecord, move) -> list[int]:
+        """The labelled actions (``__call__``: their texts)."""
         from agents.solver import AlphaBetaSolver
         from games import load_game, observe
 
@@ -107,7 +140,7 @@ class SolverLabels:
         obs = observe(handle, state)
         if obs.prompt != move.prompt:
             raise InputError(f"{record.match_id} ply {move.ply}: history does not replay")
-        return [obs.text_of(a) for a in fastest_optimal(self._solvers[record.game], state)]
+        return fastest_optimal(self._solvers[record.game], state)
 
 
 def fastest_optimal(solver, state) -> list[int]:

@@ -370,12 +370,52 @@ def test_solver_labels_take_a_win_now_over_slower_wins():
     values = AlphaBetaSolver(handle).action_values(state)
     assert set(values.values()) == {1.0}
     record = SimpleNamespace(game="tic_tac_toe", history=history, match_id="m")
-    move = SimpleNamespace(ply=4, prompt=observe(handle, state).prompt)
+    obs = observe(handle, state)
+    move = SimpleNamespace(
+        ply=4, prompt=obs.prompt, legal_actions=list(obs.actions), legal_texts=list(obs.texts)
+    )
     assert SolverLabels()(record, move) == ["c1"]
     # a position where every move is optimal and none wins now carries no signal
     empty = SimpleNamespace(game="tic_tac_toe", history=[], match_id="m")
     first = SimpleNamespace(ply=0, prompt=observe(handle, handle.game.new_initial_state()).prompt)
-    assert SolverLabels()(empty, first) == []
+    assert SolverLabels().actions(empty, first) == []
+
+
+def test_images_add_each_row_at_the_mirror_and_never_a_held_out_board(tmp_path):
+    """connect_four, logged moves: every row once more at the mirrored board with the
+    mirrored column; tic_tac_toe, solver labels: up to 8 boards a position, none held out."""
+    from training.devsets import HeldOut, heldout_prompts
+
+    path = tmp_path / "c4.jsonl"
+    _log(path, game="connect_four", a="random", b="random", pairs=3)
+    built = {}
+    for images in (False, True):
+        config = SFTDataConfig(
+            inputs=(str(path),), out=str(tmp_path / f"c4-{images}"), balance_seats=False,
+            heldout=0.0, dedup="none", images=images,
+        )  # fmt: skip
+        result = build_sft(config)
+        built[images] = (result, _rows(result.paths["train"], SFTRow.from_dict))
+    (_, plain), (with_images, rows) = built[False], built[True]
+    want = Counter(r.completion for r in plain)  # columns 1-7: the mirror of c is 8 - c
+    want.update(f" {8 - int(r.completion)}\n" for r in plain)
+    dropped = sum(n for reason, n in with_images.drops.items() if reason.startswith("image:"))
+    assert len(rows) == 2 * len(plain) - dropped and dropped == 0
+    assert Counter(r.completion for r in rows) == want
+    assert {r.prompt for r in plain} < {r.prompt for r in rows}
+
+    path = tmp_path / "ttt.jsonl"
+    _log(path, a="random", b="random", pairs=20)
+    for images_held in (True, False):  # the held-out set is closed under the symmetries or not
+        config = SFTDataConfig(
+            inputs=(str(path),), out=str(tmp_path / f"ttt-{images_held}"), balance_seats=False,
+            label="solver", images=True, devset_images=images_held,
+        )  # fmt: skip
+        result = build_sft(config)
+        prompts = [r.prompt for p in result.paths.values() for r in _rows(p, SFTRow.from_dict)]
+        assert not set(prompts) & heldout_prompts("tic_tac_toe", images=images_held)
+        image_drops = result.drops.get("image: " + HeldOut.REASON, 0)
+        assert image_drops == 0 if images_held else image_drops > 0
 
 
 def test_no_usable_rows_is_its_own_error(tmp_path):
