@@ -18,8 +18,9 @@ dirichlet          0        root noise weight epsilon: P = (1-eps) p + eps Dir(a
                             self-play exploration (AlphaZero: 0.25); off by default
 dirichlet_alpha    1.0      the Dirichlet concentration alpha
 prior_temperature  1        temperature of the LLM policy used as the prior (0: one-hot)
-norm, quantize,    (LLM)    passed to the LLM agent (``agents.llm.LLMOptions``)
-dtype, transfer
+norm, quantize,    (LLM)    passed to the LLM agent (``agents.llm.LLMOptions``); sym=1 averages
+dtype, transfer,            the prior over the board's symmetric images
+sym
 =================  =======  ===========================================================
 """
 
@@ -33,7 +34,7 @@ from games.limits import Limits, check_float, check_int, limits
 
 SEARCH_USAGE = "expected search:llm:BASE or search:llm:BASE@ADAPTER, then ,key=value options"
 # LLM options that configure the prior; the others (mode, retries, ...) make no prior
-LLM_PASSTHROUGH = ("norm", "quantize", "dtype", "transfer")
+LLM_PASSTHROUGH = ("norm", "quantize", "dtype", "transfer", "sym")
 ALIASES = {
     "t": "temperature",
     "temp": "temperature",

@@ -42,6 +42,7 @@ def test_spec_parses_options_into_the_identity_and_the_inner_llm():
     assert (inner.kind, inner.base, inner.adapter) == ("llm", "tiny", "v3")
     assert inner.options == {"norm": "mean", "temperature": "1"}  # the prior: T=1 by default
     assert parse_spec("search:llm:tiny,prior_temperature=0.5").inner.options["temperature"] == "0.5"
+    assert parse_spec("search:llm:tiny,sym=1").inner.options == {"sym": "1", "temperature": "1"}
     assert parse_spec("llm:tiny").inner is None
     assert with_temperature("search:llm:tiny,sims=8", 0.0) == "search:llm:tiny,sims=8"
     assert not is_deterministic("search:llm:tiny")  # random rollouts
