@@ -32,7 +32,7 @@ DedupMode = Literal["none", "exact", "prompt"]
 OutcomeFilter = Literal["any", "won", "not_lost"]
 PrefMethod = Literal["rollout", "solver", "outcome", "search"]
 DPOLoss = Literal["sigmoid", "ipo"]
-SFTLabel = Literal["played", "solver"]
+SFTLabel = Literal["played", "solver", "visits"]
 PrefRejected = Literal["gap", "played"]
 ReportTo = Literal["none", "tensorboard"]
 LongRows = Literal["drop", "error"]
@@ -141,7 +141,12 @@ class SFTDataConfig(DataConfig):
         "any", "keep moves from any game, only games the mover won, or games it did not lose"
     )
     label: SFTLabel = option(
-        "played", "played: the logged move; solver: every optimal move at each logged position"
+        "played",
+        "played: the logged move; solver: every optimal move at each logged position; visits: "
+        "every move with at least min_share of the logged policy (a search's visit counts)",
+    )
+    min_share: float = option(
+        0.25, "label visits: the share of the logged policy a move needs to become a row"
     )
     images: bool = option(
         False,
@@ -153,6 +158,7 @@ class SFTDataConfig(DataConfig):
         super().__post_init__()
         check_choice("outcome", self.outcome, OutcomeFilter)
         check_choice("label", self.label, SFTLabel)
+        check_float("min_share", self.min_share, 0, 1)
 
 
 @dataclass(frozen=True)

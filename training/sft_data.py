@@ -48,6 +48,11 @@ def build_sft(config: SFTDataConfig) -> BuildResult:
                     drops.drop("every legal move optimal (--label solver: no signal)")
                     continue
                 source = "solver-label"
+            elif config.label == "visits":
+                if move.policy is None:
+                    drops.drop("no policy logged (--label visits)")
+                    continue
+                actions, source = _visited(move, config.min_share), record.seats[move.player].spec
             else:
                 actions, source = [move.action], record.seats[move.player].spec
             for image, (prompt, texts) in enumerate(_positions(record, move, actions, config)):
@@ -103,6 +108,18 @@ def _positions(record: MatchRecord, move, actions: list[int], config: SFTDataCon
     if out[0][0] != move.prompt:
         raise InputError(f"{record.match_id} ply {move.ply}: history does not replay")
     return out
+
+
+def _visited(move, min_share: float) -> list[int]:
+    """The played move, then every other move with at least ``min_share`` of the logged policy:
+    a search's visit distribution (AlphaZero's policy target, Silver et al. 2017) coarsened to
+    rows, so that a near-tie of the search teaches both moves instead of one."""
+    others = [
+        a
+        for a, p in zip(move.legal_actions, move.policy, strict=True)
+        if p >= min_share and a != move.action
+    ]
+    return [move.action, *others]
 
 
 def _texts(move, actions: list[int]) -> list[str]:

@@ -456,3 +456,23 @@ def test_search_pairs_take_the_search_move_over_the_priors_own(tmp_path, tiny_ba
         assert (row.chosen, row.rejected) == (f" {text[best]}\n", f" {text[mine]}\n")
         assert row.source == "search" and row.chosen_value > row.rejected_value
     assert built.drops["no search prior at this move (not a search agent's move)"] > 0
+
+
+def test_visit_labels_write_every_move_the_policy_gave_its_share(tmp_path):
+    """label visits: the played move, plus every move with at least min_share of the logged
+    policy (random logs the uniform policy: 1/n for each of its n legal moves)."""
+    path = tmp_path / "log.jsonl"
+    records = _log(path, a="random", b="random", pairs=3)
+    moves = [m for r in records for m in r.moves]
+    built = {}
+    for label, share in (("visits", 0.1), ("visits", 0.6), ("played", 0.25)):
+        config = SFTDataConfig(
+            inputs=(str(path),), out=str(tmp_path / f"{label}{share}"), balance_seats=False,
+            heldout=0.0, dedup="none", exclude_devset=False, label=label, min_share=share,
+        )  # fmt: skip
+        built[label, share] = _rows(build_sft(config).paths["train"], SFTRow.from_dict)
+    assert len(built["visits", 0.1]) == sum(len(m.legal_actions) for m in moves)
+    assert built["visits", 0.6] == built["played", 0.25]
+    assert len(built["played", 0.25]) == len(moves)
+    with pytest.raises(InputError, match="min_share"):
+        SFTDataConfig(inputs=("x",), out="o", label="visits", min_share=1.5)
