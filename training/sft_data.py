@@ -93,7 +93,7 @@ def _positions(record: MatchRecord, move, actions: list[int], config: SFTDataCon
     """``(prompt, texts of actions)`` at the logged position, then, with ``config.images``,
     at each of its symmetric images (``games.symmetry``), the actions permuted with it."""
     if not config.images:
-        return [(move.prompt, [move.text] if actions == [move.action] else _texts(move, actions))]
+        return [(move.prompt, _texts(move, actions))]
     from games import load_game, observe
     from games.symmetry import action_symmetries
 

@@ -192,19 +192,16 @@ def decide_batch(
         if agent.options.mode != "score":
             out[idx[0]] = agent.act(items[idx[0]][1], items[idx[0]][2])
             continue
-        requests, plans = [], []
+        requests, plan = [], []
         for i in idx:
             items[i][0].refresh()
-            reqs, plan = items[i][0]._fan_out([items[i][1]])
+            reqs, one = items[i][0]._fan_out([items[i][1]])
             requests += reqs
-            plans.append(plan)
-        results = agent.engine.score(requests)
-        start = 0
-        for i, plan in zip(idx, plans, strict=True):
+            plan += one
+        observations = [items[i][1] for i in idx]
+        results = fold_images(observations, plan, agent.engine.score(requests))
+        for i, result in zip(idx, results, strict=True):
             a, obs, rng = items[i]
-            count = len(plan[0])
-            (result,) = fold_images([obs], plan, results[start : start + count])
-            start += count
             out[i] = a.decide(obs, result, rng)
     return out
 
