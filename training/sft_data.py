@@ -8,11 +8,13 @@ read is either written or counted under a drop reason; nothing disappears silent
 
 from __future__ import annotations
 
-from games import InputError, completion_text
+from games import InputError, completion_text, load_game, observe
 from games.records import MatchRecord
+from games.symmetry import action_symmetries, history_images
 from training.build import BuildResult, build_dataset, normalise_agents, selected_moves
 from training.config import SFTDataConfig
 from training.devsets import HeldOut
+from training.rollouts import replay
 from training.rows import Drops, SFTRow, SplitWriter, digest
 
 __all__ = ["BuildResult", "SolverLabels", "build_sft", "fastest_optimal"]
@@ -94,20 +96,25 @@ def _positions(record: MatchRecord, move, actions: list[int], config: SFTDataCon
     at each of its symmetric images (``games.symmetry``), the actions permuted with it."""
     if not config.images:
         return [(move.prompt, _texts(move, actions))]
-    from games import load_game, observe
-    from games.symmetry import action_symmetries
-
     handle = load_game(record.game)
+    images = history_images(handle, record.history[: move.ply])
     out = []
-    for perm in action_symmetries(handle):
-        state = handle.game.new_initial_state()
-        for action in record.history[: move.ply]:
-            state.apply_action(perm[action])
-        obs = observe(handle, state)
+    for perm, history in zip(action_symmetries(handle), images, strict=True):
+        obs = observe(handle, _replayed(handle, record, move, history))
         out.append((obs.prompt, [obs.text_of(perm[a]) for a in actions]))
     if out[0][0] != move.prompt:
         raise InputError(f"{record.match_id} ply {move.ply}: history does not replay")
     return out
+
+
+def _replayed(handle, record: MatchRecord, move, history: list[int]):
+    """The state after ``history`` (``move``'s position or an image of it); a log whose
+    history is not legal is the user's input error, named by match and ply."""
+    try:
+        return replay(handle, history)
+    except ValueError as error:
+        where = f"{record.match_id} ply {move.ply}"
+        raise InputError(f"{where}: history does not replay ({error})") from None
 
 
 def _visited(move, min_share: float) -> list[int]:
@@ -146,14 +153,11 @@ class SolverLabels:
     def actions(self, record: MatchRecord, move) -> list[int]:
         """The labelled actions (``__call__``: their texts)."""
         from agents.solver import AlphaBetaSolver
-        from games import load_game, observe
 
         handle = load_game(record.game)
         if record.game not in self._solvers:
             self._solvers[record.game] = AlphaBetaSolver(handle)
-        state = handle.game.new_initial_state()
-        for action in record.history[: move.ply]:
-            state.apply_action(action)
+        state = _replayed(handle, record, move, record.history[: move.ply])
         obs = observe(handle, state)
         if obs.prompt != move.prompt:
             raise InputError(f"{record.match_id} ply {move.ply}: history does not replay")
